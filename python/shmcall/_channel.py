@@ -1,0 +1,257 @@
+"""The client end of one channel (SPEC §3, §5): a request/response ring in a control segment the
+daemon created, plus two eventfd doorbells. One channel per client thread, so every shared word
+the client writes has one writer.
+
+Ordering on the client relies on x86-64 TSO for plain stores and loads (CPython writes each
+``memoryview.cast('Q')`` item with one aligned 8-byte store). Where a store must be ordered before a
+later load (the sleep handshake, SPEC §5.4 "no lost wake-up"), a locked instruction supplies the fence.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import platform
+import select
+import threading
+import time
+from typing import Any
+
+from . import _layout as L
+from ._errors import CorruptResponse, ShmcallError, VersionMismatch, status_error
+from ._types import Resp
+
+__all__: list[str] = []
+
+_ONE = (1).to_bytes(8, "little")
+_FENCE = threading.Lock()
+_STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
+
+# Word indexes (8-byte words) of the shared words in the control header.
+_W_REQ_SEQ = L.OFF_REQ_SEQ // 8
+_W_CLIENT_WAITING = L.OFF_CLIENT_WAITING // 8
+_W_RELEASE_TAIL = L.OFF_RELEASE_TAIL // 8
+_W_RESP_SEQ = L.OFF_RESP_SEQ // 8
+_W_DAEMON_WAITING = L.OFF_DAEMON_WAITING // 8
+_W_RELEASE_HEAD = L.OFF_RELEASE_HEAD // 8
+
+#: Busy-wait iterations before sleeping on the doorbell (about 20-40 µs of CPython).
+SPIN_ITERATIONS = 500
+
+
+def _fence() -> None:
+    """A full memory barrier: acquiring a lock executes a locked (serializing) instruction."""
+    _FENCE.acquire()
+    _FENCE.release()
+
+
+class Channel:
+    """One ring. Used only by the thread that opened it."""
+
+    def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
+        ctl, self.req_fd, self.resp_fd = fds
+        self.client = client
+        self.id = channel_id
+        self.owner = threading.get_ident()
+        try:
+            actual = os.fstat(ctl).st_size
+            if actual < size or size < L.HEADER_SIZE:
+                raise CorruptResponse(f"control segment is {actual} bytes, announced as {size}")
+            self.mm = mmap.mmap(ctl, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(ctl)
+        self.buf = memoryview(self.mm)
+        self._check_header(size)
+        self.words = self.buf.cast("Q")
+        self.seq = 0  # requests published
+        self.done = 0  # responses consumed
+        self.release_tail = 0
+        self.pending: dict[int, Any] = {}  # slot -> (function, call) of abandoned requests
+        self.poller = select.poll()
+        self.poller.register(self.resp_fd, select.POLLIN)
+        self.poller.register(client._sock.fileno(), select.POLLIN)
+
+    def _check_header(self, size: int) -> None:
+        (magic, version, header_size, layout_hash, slot_count, slot_size, req_cap, resp_cap, rel_cap, _chan,
+         seg_size, slots_offset) = L.HEADER.unpack_from(self.buf, 0)
+        if magic != L.MAGIC:
+            raise CorruptResponse(f"control segment magic is {magic:#x}, expected {L.MAGIC:#x} (segment not ready)")
+        if version != L.PROTOCOL_VERSION or layout_hash != L.LAYOUT_HASH:
+            raise VersionMismatch(
+                f"control segment is protocol {version} layout {layout_hash:016x}; "
+                f"this client speaks protocol {L.PROTOCOL_VERSION} layout {L.LAYOUT_HASH:016x}"
+            )
+        expected_slot = L.REQUEST_HEADER_SIZE + req_cap + L.RESPONSE_HEADER_SIZE + resp_cap
+        if (header_size != L.HEADER_SIZE or seg_size != size or slot_size != expected_slot or slot_count == 0
+                or rel_cap == 0 or rel_cap & (rel_cap - 1) or req_cap % 64 or resp_cap % 64
+                or L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE > slots_offset
+                or slots_offset + slot_count * slot_size > size):
+            raise CorruptResponse("control segment header is inconsistent with its size")
+        self.slot_count = slot_count
+        self.slot_size = slot_size
+        self.slots_offset = slots_offset
+        self.request_capacity = req_cap
+        self.response_capacity = resp_cap
+        self.release_capacity = rel_cap
+
+    # -- publishing and waiting ------------------------------------------------------------------
+
+    def slot_base(self, seq: int) -> int:
+        return self.slots_offset + ((seq - 1) % self.slot_count) * self.slot_size
+
+    def publish(self, seq: int, function_id: int, length: int) -> None:
+        """Writes the request header and publishes request ``seq`` (SPEC §5.2 "request published")."""
+        L.REQUEST_HEADER.pack_into(self.buf, self.slot_base(seq), function_id, length, seq)
+        if not _STRONG_ORDER:
+            _fence()
+        self.seq = seq
+        # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes;
+        # x86-64 keeps stores in order, so the daemon's Acquire load sees the whole request.
+        self.words[_W_REQ_SEQ] = seq
+        if self.words[_W_DAEMON_WAITING]:
+            os.write(self.req_fd, _ONE)
+
+    def wait(self, seq: int, timeout: float | None) -> None:
+        """Waits until response ``seq`` is published: spin, then sleep on the doorbell."""
+        words = self.words
+        if words[_W_RESP_SEQ] >= seq:
+            return
+        for _ in range(SPIN_ITERATIONS):
+            if words[_W_RESP_SEQ] >= seq:
+                return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            words[_W_CLIENT_WAITING] = 1
+            # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
+            # store and the resp_seq re-check; pairs with the daemon's SeqCst fence after publishing.
+            _fence()
+            if words[_W_RESP_SEQ] >= seq:
+                words[_W_CLIENT_WAITING] = 0
+                return
+            if words[_W_DAEMON_WAITING]:
+                # Repairs the unfenced daemon_waiting read in `publish` (SPEC §5.4): a spare ring is harmless.
+                os.write(self.req_fd, _ONE)
+            if deadline is None:
+                wait_ms = None
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    words[_W_CLIENT_WAITING] = 0
+                    raise TimeoutError(f"no response within {timeout} s")
+                wait_ms = max(1, int(remaining * 1000))
+            try:
+                events = self.poller.poll(wait_ms)
+            finally:
+                words[_W_CLIENT_WAITING] = 0
+            for fd, _ in events:
+                if fd == self.resp_fd:
+                    try:
+                        os.read(self.resp_fd, 8)
+                    except BlockingIOError:
+                        pass
+                else:
+                    self.client._pump(block=False)
+            if words[_W_RESP_SEQ] >= seq:
+                return
+
+    def response(self, seq: int) -> tuple[int, int, int]:
+        """``(status, payload offset, length)`` of response ``seq``, checked."""
+        base = self.slot_base(seq) + L.REQUEST_HEADER_SIZE + self.request_capacity
+        if not _STRONG_ORDER:
+            _fence()
+        status, length, rseq = L.RESPONSE_HEADER.unpack_from(self.buf, base)
+        if rseq != seq:
+            raise CorruptResponse(f"response slot holds {rseq}, expected {seq}")
+        if length > self.response_capacity:
+            raise CorruptResponse(f"response of {length} bytes exceeds the {self.response_capacity}-byte area")
+        return status, base + L.RESPONSE_HEADER_SIZE, length
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def settle(self, timeout: float | None) -> None:
+        """Consumes the responses of requests abandoned by a timeout or interrupt."""
+        while self.done < self.seq:
+            seq = self.done + 1
+            self.wait(seq, timeout)
+            entry = self.pending.pop(seq, None)
+            if entry is not None:
+                fn, call = entry
+                status, payload, length = self.response(seq)
+                if status == L.STATUS_OK and fn is not None:
+                    fn.discard(self, payload, length)
+                if call is not None:
+                    self.client._heap.pending.extend(call.temps)
+            self.done = seq
+
+    def abandon(self, seq: int, fn: Any, call: Any) -> None:
+        """Keeps a request's arguments alive until its late response is consumed."""
+        self.pending[seq] = (fn, call)
+
+    def flush_releases(self) -> None:
+        """Writes queued block releases into the release ring (SPEC §5.3 "release published")."""
+        pending = self.client._heap.pending
+        head = self.words[_W_RELEASE_HEAD]
+        tail = self.release_tail
+        cap = self.release_capacity
+        wrote = False
+        while pending and tail - head < cap:
+            seg, off = pending.popleft()
+            L.RELEASE_ENTRY.pack_into(self.buf, L.RELEASE_OFFSET + (tail % cap) * L.RELEASE_ENTRY_SIZE, seg, 0, off)
+            tail += 1
+            wrote = True
+        if wrote:
+            if not _STRONG_ORDER:
+                _fence()
+            self.release_tail = tail
+            # ORDERING (SPEC §5.3 "release published"): after the entries, one aligned 8-byte store.
+            self.words[_W_RELEASE_TAIL] = tail
+
+    def alloc(self, nbytes: int) -> tuple[int, int]:
+        """A new heap block of ``nbytes`` bytes, owned by the caller: ``(segment, offset)``."""
+        if self.done < self.seq:
+            self.settle(None)
+        seq = self.seq + 1
+        L.U64.pack_into(self.buf, self.slot_base(seq) + L.REQUEST_HEADER_SIZE, nbytes)
+        self.publish(seq, L.FN_ALLOC, 8)
+        self.wait(seq, None)
+        self.done = seq
+        status, payload, length = self.response(seq)
+        if status != L.STATUS_OK:
+            raise status_error(status, bytes(self.buf[payload : payload + length]).decode("utf-8", "replace"), "alloc")
+        seg, _, off, got = L.BUF.unpack_from(self.buf, payload)
+        if got != nbytes or seg == L.INLINE_SEGMENT:
+            raise CorruptResponse(f"alloc of {nbytes} bytes answered {seg}:{off}+{got}")
+        self.client._need_segment(seg)
+        return seg, off
+
+    def ping(self) -> None:
+        """A bare round trip (function ``FN_NOP``)."""
+        if self.done < self.seq:
+            self.settle(None)
+        seq = self.seq + 1
+        self.publish(seq, L.FN_NOP, 0)
+        self.wait(seq, None)
+        self.done = seq
+
+    def resp(self, payload: int, length: int) -> Resp:
+        return Resp(self.buf, payload, length, self.client)
+
+    def close(self) -> None:
+        try:
+            os.close(self.req_fd)
+            os.close(self.resp_fd)
+        except OSError:
+            pass
+        try:
+            self.words.release()
+            self.buf.release()
+            self.mm.close()
+        except (BufferError, ValueError):
+            pass
+
+
+class ForkedChannel:
+    """Stands in for every channel in a child process after ``fork``."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ShmcallError("this client was connected before fork(); call shmcall.connect() again in the child")

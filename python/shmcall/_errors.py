@@ -1,0 +1,106 @@
+"""The exceptions shmcall raises.
+
+::
+
+    ShmcallError
+    ├── DaemonUnavailable (ConnectionError)   no daemon to attach to, and none could be started
+    ├── ConnectionLost (ConnectionError)      the daemon went away while connected
+    ├── ProtocolError                         the two sides disagree about the protocol
+    │   ├── VersionMismatch                   different protocol version or layout hash
+    │   ├── CorruptResponse                   a response or segment broke the layout rules
+    │   ├── RequestRejected                   the daemon refused a request as malformed
+    │   └── UnknownFunction                   the daemon has no function with that id
+    ├── SharedMemoryExhausted (MemoryError)   the daemon could not supply shared memory
+    └── RemoteError                           the function returned an error
+        └── RemotePanic                       the function panicked (the daemon keeps serving)
+
+Argument problems raise the built-in ``TypeError``, ``ValueError`` or ``OverflowError`` before
+anything is sent; a call that outlives its timeout raises the built-in ``TimeoutError``.
+"""
+
+from __future__ import annotations
+
+from . import _layout
+
+__all__ = [
+    "ConnectionLost",
+    "CorruptResponse",
+    "DaemonUnavailable",
+    "ProtocolError",
+    "RemoteError",
+    "RemotePanic",
+    "RequestRejected",
+    "SharedMemoryExhausted",
+    "ShmcallError",
+    "UnknownFunction",
+    "VersionMismatch",
+]
+
+
+class ShmcallError(Exception):
+    """Base class of every shmcall error."""
+
+
+class DaemonUnavailable(ShmcallError, ConnectionError):
+    """No daemon listens on the socket and none could be started."""
+
+
+class ConnectionLost(ShmcallError, ConnectionError):
+    """The daemon closed the connection (it exited, crashed, or was stopped)."""
+
+
+class ProtocolError(ShmcallError):
+    """The client and the daemon disagree about the protocol."""
+
+
+class VersionMismatch(ProtocolError):
+    """The daemon speaks another protocol version or layout; the message names both."""
+
+
+class CorruptResponse(ProtocolError):
+    """A response, segment or control message broke the layout rules."""
+
+
+class RequestRejected(ProtocolError):
+    """The daemon refused a request as malformed (a client bug: please report it)."""
+
+
+class UnknownFunction(ProtocolError):
+    """The daemon has no function with the id the client sent."""
+
+
+class SharedMemoryExhausted(ShmcallError, MemoryError):
+    """The daemon could not supply the shared memory an argument or result needs."""
+
+
+class RemoteError(ShmcallError):
+    """The daemon function returned an error; ``message`` is its text, ``function`` its name."""
+
+    def __init__(self, message: str, function: str = "") -> None:
+        super().__init__(f"{function}: {message}" if function else message)
+        self.message = message
+        self.function = function
+
+
+class RemotePanic(RemoteError):
+    """The daemon function panicked; the daemon caught it and keeps serving."""
+
+
+# Every non-OK status maps to exactly one class (tested: a status without a class fails the suite).
+STATUS_ERRORS: dict[int, type[ShmcallError]] = {
+    _layout.STATUS_ERROR: RemoteError,
+    _layout.STATUS_PANIC: RemotePanic,
+    _layout.STATUS_BAD_REQUEST: RequestRejected,
+    _layout.STATUS_UNKNOWN_FUNCTION: UnknownFunction,
+    _layout.STATUS_OUT_OF_MEMORY: SharedMemoryExhausted,
+}
+
+
+def status_error(status: int, message: str, function: str) -> ShmcallError:
+    """The exception for a failed response."""
+    cls = STATUS_ERRORS.get(status)
+    if cls is None:
+        return CorruptResponse(f"{function}: unknown response status {status}: {message}")
+    if issubclass(cls, RemoteError):
+        return cls(message, function)
+    return cls(f"{function}: {message}")

@@ -1,0 +1,145 @@
+"""One daemon function on the client: its codecs, compiled once from the manifest, and the call
+path: check and encode the arguments, publish, wait, decode the results."""
+
+from __future__ import annotations
+
+import keyword
+import struct
+from typing import Any
+
+from . import _layout as L
+from ._errors import CorruptResponse, status_error
+from ._types import BoolCodec, Call, Codec, FloatCodec, IntCodec, parse
+
+__all__: list[str] = []
+
+
+def _record_struct(items: list[tuple[Codec, int]]) -> struct.Struct | None:
+    """One ``struct.Struct`` for a record of plain numbers (explicit padding), or None."""
+    fmt, pos = "<", 0
+    for codec, off in items:
+        if type(codec) not in (IntCodec, FloatCodec, BoolCodec) or off < pos:
+            return None
+        fmt += "x" * (off - pos) + codec.fmt
+        pos = off + codec.size
+    return struct.Struct(fmt)
+
+
+def python_name(name: str) -> str:
+    """A parameter name Python accepts (Rust allows ``from``, ``lambda``, …)."""
+    return name + "_" if keyword.iskeyword(name) or name == "timeout" else name
+
+
+class RemoteFunction:
+    """A compiled manifest entry."""
+
+    def __init__(self, entry: dict, structs: dict) -> None:
+        self.id = entry["id"]
+        self.name = entry["name"]
+        self.doc = entry.get("doc", "")
+        self.params = [(python_name(p["name"]), parse(p["type"], structs), p["offset"]) for p in entry["params"]]
+        self.args_size = entry["args_size"]
+        self.returns = [(parse(r["type"], structs), r["offset"]) for r in entry["returns"]]
+        names = [p["name"] for p in entry["params"]]
+        self.outs = [(names.index(o["name"]), parse(o["type"], structs), o["offset"]) for o in entry["outs"]]
+        self.result_size = entry["result_size"]
+        for codec, off in [(c, o) for _, c, o in self.params]:
+            if off % codec.align or off + codec.size > self.args_size:
+                raise CorruptResponse(f"{self.name}: parameter offset {off} breaks the layout rules")
+        self.fast_args = None if any(type(c) is BoolCodec for _, c, _ in self.params) else _record_struct([(c, o) for _, c, o in self.params])
+        self.fast_results = None if self.outs else _record_struct(self.returns)
+        self.where = [f"{self.name}() argument {n!r}" for n, _, _ in self.params]
+
+    def signature_text(self) -> str:
+        params = ", ".join(f"{n}: {c.annotation()}" for n, c, _ in self.params)
+        rets = [c.annotation() for c, _ in self.returns]
+        ret = "" if not rets else f" -> {rets[0]}" if len(rets) == 1 else f" -> ({', '.join(rets)})"
+        return f"{self.name}({params}){ret}"
+
+    def _diagnose(self, args: tuple, error: Exception) -> Exception:
+        for (_, codec, _), where, value in zip(self.params, self.where, args):
+            codec.prep(value, None, where)  # raises the precise TypeError / OverflowError
+        return error
+
+    def invoke(self, ch: Any, args: tuple, timeout: float | None) -> Any:
+        """Calls the function on channel ``ch``."""
+        if ch.done < ch.seq:
+            ch.settle(timeout)
+        heap = ch.client._heap
+        if heap.pending:
+            ch.flush_releases()
+        call = None
+        if self.fast_args is not None:
+            seq = ch.seq + 1
+            try:
+                self.fast_args.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, *args)
+            except (struct.error, OverflowError, TypeError) as e:
+                raise self._diagnose(args, e) from None
+            length = self.args_size
+        else:
+            call = Call(ch, self.args_size)
+            tokens = [codec.prep(a, call, w) for (_, codec, _), w, a in zip(self.params, self.where, args)]
+            seq = ch.seq + 1  # prep may have allocated through this channel
+            payload = ch.slot_base(seq) + L.REQUEST_HEADER_SIZE
+            call.payload = payload
+            buf = ch.buf
+            for (_, codec, off), token in zip(self.params, tokens):
+                codec.write(buf, payload + off, token, call)
+            length = max(self.args_size, call.tail) if call.tail > self.args_size else self.args_size
+        ch.publish(seq, self.id, length)
+        try:
+            ch.wait(seq, timeout)
+        except BaseException:
+            ch.abandon(seq, self, call)
+            raise
+        ch.done = seq
+        status, payload, rlen = ch.response(seq)
+        if call is not None and call.temps:
+            heap.pending.extend(call.temps)
+        if status != L.STATUS_OK:
+            message = bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace")
+            raise status_error(status, message, self.name)
+        if rlen < self.result_size:
+            raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
+        if self.fast_results is not None:
+            values = self.fast_results.unpack_from(ch.buf, payload)
+        else:
+            resp = ch.resp(payload, rlen)
+            buf = ch.buf
+            values = tuple(codec.read(buf, payload + off, resp) for codec, off in self.returns)
+            for index, codec, off in self.outs:
+                codec.update(args[index], buf, payload + off, resp)
+            if call is not None:
+                for after in call.after:
+                    after()
+        if len(values) == 1:
+            return values[0]
+        return values if values else None
+
+    def discard(self, ch: Any, payload: int, length: int) -> None:
+        """Releases the heap blocks a result owns without decoding it (late responses)."""
+        resp = ch.resp(payload, length)
+        for codec, off in self.returns:
+            codec.discard(ch.buf, payload + off, resp)
+        for _, codec, off in self.outs:
+            codec.discard(ch.buf, payload + off, resp)
+
+
+def make_callable(fn: RemoteFunction, call: Any) -> Any:
+    """A Python function with the remote function's real signature, name and docstring."""
+    names = [n for n, _, _ in fn.params]
+    params = "".join(f"{n}, " for n in names)
+    src = f"def remote({params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
+    namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
+    exec(compile(src, f"<shmcall {fn.name}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
+    f = namespace["remote"]
+    f.__name__ = fn.name
+    f.__annotations__ = {n: c.annotation() for n, c, _ in fn.params}
+    f.__annotations__["timeout"] = "float | None"
+    rets = [c.annotation() for c, _ in fn.returns]
+    f.__annotations__["return"] = "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"
+    f.__doc__ = f"{fn.signature_text()}\n\n{fn.doc}\n\nRuns in the shmcall daemon; ``timeout`` (seconds) raises TimeoutError."
+    f.__qualname__ = fn.name
+    f.__module__ = "shmcall.remote"
+    f.remote = fn
+    return f

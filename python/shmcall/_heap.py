@@ -1,0 +1,102 @@
+"""The client's view of its connection's heap (SPEC §4.4): the shared segments the daemon sent,
+arrays that live in them, and the release of blocks whose last Python reference died.
+
+Blocks are allocated only by the daemon. A block handed to Python (by ``Client.empty`` or as a
+result) is owned by exactly one Python object (a numpy array, or a memoryview without numpy); a
+``weakref.finalize`` on that owner queues the block for release when it and every view derived
+from it are gone, and the next call on any channel writes the queue into its release ring.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import weakref
+from collections import deque
+from typing import Any
+
+try:
+    import numpy as np
+except ImportError:  # numpy is optional: arrays are memoryviews without it
+    np = None
+
+__all__: list[str] = []
+
+
+class Segment:
+    """One mapped heap segment."""
+
+    __slots__ = ("id", "size", "mm", "view", "address")
+
+    def __init__(self, seg_id: int, fd: int, size: int) -> None:
+        try:
+            actual = os.fstat(fd).st_size
+            if actual < size:
+                from ._errors import CorruptResponse
+
+                raise CorruptResponse(f"segment {seg_id} is {actual} bytes, announced as {size}")
+            self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self.id = seg_id
+        self.size = size
+        self.view = memoryview(self.mm)
+        probe = ctypes.c_char.from_buffer(self.mm)
+        self.address = ctypes.addressof(probe)
+        del probe  # release the export so the mapping can close later
+
+
+def _release(pending: deque, key: tuple[int, int]) -> None:
+    pending.append(key)
+
+
+class Heap:
+    """The segments of one connection and the queue of blocks to release."""
+
+    def __init__(self) -> None:
+        self.segments: dict[int, Segment] = {}
+        self.pending: deque[tuple[int, int]] = deque()
+        self._by_view: dict[int, tuple[int, int]] = {}
+
+    def add(self, seg_id: int, fd: int, size: int) -> None:
+        """Maps a segment the daemon announced."""
+        self.segments[seg_id] = Segment(seg_id, fd, size)
+
+    def span(self, seg_id: int, offset: int, length: int) -> memoryview:
+        """A memoryview of ``length`` bytes at ``offset`` in segment ``seg_id`` (bounds-checked)."""
+        seg = self.segments.get(seg_id)
+        if seg is None or offset < 0 or length < 0 or offset + length > seg.size:
+            from ._errors import CorruptResponse
+
+            raise CorruptResponse(f"reference {offset}+{length} outside heap segment {seg_id}")
+        return seg.view[offset : offset + length]
+
+    def own(self, seg_id: int, offset: int, length: int, elem: Any, count: int | None = None) -> Any:
+        """Wraps an owned block as an array of ``elem`` whose death releases the block."""
+        raw = self.span(seg_id, offset, length)
+        arr = elem.wrap(raw, count)
+        weakref.finalize(arr, _release, self.pending, (seg_id, offset))
+        if np is None or not isinstance(arr, np.ndarray):
+            self._by_view[id(arr)] = (seg_id, offset)
+            weakref.finalize(arr, self._by_view.pop, id(arr), None)
+        return arr
+
+    def locate(self, obj: Any, nbytes: int) -> tuple[int, int] | None:
+        """``(segment, offset)`` if ``obj``'s ``nbytes`` bytes lie inside one of our segments."""
+        if np is not None and isinstance(obj, np.ndarray):
+            address = obj.__array_interface__["data"][0]
+        else:
+            hit = self._by_view.get(id(obj))
+            if hit is not None:
+                return hit
+            return None
+        for seg in self.segments.values():
+            if seg.address <= address and address + nbytes <= seg.address + seg.size:
+                return seg.id, address - seg.address
+        return None
+
+    def close(self) -> None:
+        """Forgets the segments; mappings stay alive while arrays still use them."""
+        self.segments.clear()
+        self.pending.clear()

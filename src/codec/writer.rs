@@ -1,0 +1,93 @@
+//! Encoding a call's results into the response payload (SPEC §4.1): the result record first, then
+//! inline tail data; data that does not fit inline goes to a heap block the client then owns.
+
+use bytemuck::Pod;
+
+use super::Failure;
+use crate::heap::Heap;
+use crate::layout::constants::{BUF_SIZE, TAIL_ALIGN};
+use crate::layout::{BufRef, Plain};
+
+/// Writes one response payload.
+pub struct RetWriter<'a> {
+    area: &'a mut [u8],
+    pos: usize,
+    fixed_size: usize,
+    tail: usize,
+    heap: &'a Heap,
+    allocated: &'a mut Vec<BufRef>,
+}
+
+impl<'a> RetWriter<'a> {
+    /// A writer over `area` (the slot's response payload, which the client leaves alone until the
+    /// response is published) for a result record of `fixed_size` bytes. Heap blocks it hands out are
+    /// pushed on `allocated`, so the caller can free them if the call fails after all.
+    pub fn new(area: &'a mut [u8], fixed_size: usize, heap: &'a Heap, allocated: &'a mut Vec<BufRef>) -> Self {
+        assert!(fixed_size <= area.len(), "result record larger than the response area (checked at registration)");
+        let tail = fixed_size.next_multiple_of(TAIL_ALIGN);
+        RetWriter { area, pos: 0, fixed_size, tail, heap, allocated }
+    }
+
+    /// Reserves the next value of `(size, align)` in the result record and returns its offset.
+    pub fn next(&mut self, size: usize, align: usize) -> usize {
+        let at = self.pos.next_multiple_of(align);
+        assert!(at + size <= self.fixed_size, "result record overrun (signature and encoders disagree)");
+        self.pos = at + size;
+        at
+    }
+
+    /// Writes raw bytes at record offset `at`.
+    pub fn put(&mut self, at: usize, bytes: &[u8]) {
+        self.area[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    /// Writes a number at `at`.
+    pub fn scalar<T: Pod>(&mut self, at: usize, v: T) {
+        self.put(at, bytemuck::bytes_of(&v));
+    }
+
+    /// Writes `data` inline if it fits, else into a new heap block, and its reference at `at`.
+    pub fn data(&mut self, at: usize, data: &[u8]) -> Result<(), Failure> {
+        self.elements(at, data)
+    }
+
+    /// Writes the elements of `xs` inline if they fit, else into a new heap block, and their
+    /// reference at `at`. Copied as raw memory, so padding inside plain structs is never read as bytes.
+    pub fn elements<T: Plain>(&mut self, at: usize, xs: &[T]) -> Result<(), Failure> {
+        let len = std::mem::size_of_val(xs);
+        let src = xs.as_ptr().cast::<u8>();
+        let start = self.tail.next_multiple_of(TAIL_ALIGN);
+        let b = if start + len <= self.area.len() {
+            // SAFETY:
+            // - destination in bounds: start + len <= area.len();
+            // - source: `len` bytes of a live slice; no overlap (private memory vs the response area).
+            unsafe { std::ptr::copy_nonoverlapping(src, self.area.as_mut_ptr().add(start), len) };
+            self.tail = start + len;
+            BufRef { segment: 0, offset: start as u64, length: len as u64 }
+        } else {
+            let b = self.heap.alloc(len as u64)?;
+            self.allocated.push(b);
+            let seg = self.heap.segment(b.segment).expect("segment of a fresh block exists");
+            // SAFETY:
+            // - destination in bounds: the allocator handed out [offset, offset + len) inside the segment;
+            // - no overlap: `xs` is daemon-private memory, the block is shared memory;
+            // - nobody else writes the block: it is new, and the client learns of it only from this response.
+            unsafe { std::ptr::copy_nonoverlapping(src, seg.as_ptr().add(b.offset as usize), len) };
+            b
+        };
+        let mut bytes = [0u8; BUF_SIZE];
+        b.encode(&mut bytes);
+        self.put(at, &bytes);
+        Ok(())
+    }
+
+    /// The payload length to publish: the record plus any inline tail data.
+    pub fn len(&self) -> usize {
+        self.tail.max(self.fixed_size)
+    }
+
+    /// True when nothing at all was written (a function with no results).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

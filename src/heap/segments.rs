@@ -1,0 +1,181 @@
+//! A connection's heap: its segments (numbered from 1) and the allocator over them.
+//!
+//! A new segment is announced to the client (the [`SegmentSink`], i.e. the control socket) before any
+//! response that references it is published, so the client always finds the descriptor waiting.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::allocator::{AllocError, Allocator};
+use crate::layout::constants::{align_up, INITIAL_SEGMENT_SIZE};
+use crate::layout::BufRef;
+use crate::sys::Segment;
+
+/// Segments grow in steps of at least this (virtual size: pages are committed per block).
+const SEGMENT_GRANULE: u64 = 2 << 20;
+/// Blocks at least this large give their pages back to the system when freed.
+const DECOMMIT_THRESHOLD: u64 = 1 << 20;
+
+/// Receives each new segment so the client can map it.
+pub trait SegmentSink: Send + Sync {
+    /// Sends segment `id` to the client; must complete before the id is used in a response.
+    fn announce(&self, id: u32, segment: &Segment) -> io::Result<()>;
+}
+
+/// Why the heap refused an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum HeapError {
+    /// The system could not supply the memory (or the configured limit was reached).
+    #[error("out of shared memory: {0}")]
+    OutOfMemory(String),
+    /// A release or reference named a block that is not allocated.
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+}
+
+struct Inner {
+    segments: Vec<Arc<Segment>>,
+    alloc: Allocator,
+    reserved_bytes: u64,
+}
+
+/// The heap of one connection; shared by its channel threads.
+pub struct Heap {
+    inner: Mutex<Inner>,
+    sink: Box<dyn SegmentSink>,
+    limit: u64,
+    name: String,
+    count: AtomicUsize,
+}
+
+impl Heap {
+    /// An empty heap whose segments are announced through `sink`; `limit` caps the total virtual
+    /// size of its segments (0 = no cap beyond the machine's memory).
+    pub fn new(name: String, sink: Box<dyn SegmentSink>, limit: u64) -> Heap {
+        Heap {
+            inner: Mutex::new(Inner { segments: Vec::new(), alloc: Allocator::new(), reserved_bytes: 0 }),
+            sink,
+            limit,
+            name,
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current segments, index `i` holding segment `i + 1`; channels cache this list.
+    pub fn segments(&self) -> Vec<Arc<Segment>> {
+        self.inner.lock().unwrap().segments.clone()
+    }
+
+    /// Segment `id` (numbered from 1).
+    pub fn segment(&self, id: u32) -> Option<Arc<Segment>> {
+        self.inner.lock().unwrap().segments.get((id as usize).wrapping_sub(1)).cloned()
+    }
+
+    /// How many segments exist; a channel refreshes its cached list when this changes.
+    pub fn segment_count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Allocates `len` bytes with committed pages and returns a reference to them.
+    pub fn alloc(&self, len: u64) -> Result<BufRef, HeapError> {
+        let mut inner = self.inner.lock().unwrap();
+        let (segment, offset, reserved) = match inner.alloc.alloc(len) {
+            Ok(b) => b,
+            Err(AllocError::NoSpace(_)) => {
+                self.grow(&mut inner, len)?;
+                inner.alloc.alloc(len)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let seg = &inner.segments[segment as usize - 1];
+        if let Err(e) = seg.commit(offset, reserved) {
+            inner.alloc.free(segment, offset).expect("block just allocated");
+            return Err(HeapError::OutOfMemory(format!("cannot commit {reserved} bytes: {e}")));
+        }
+        Ok(BufRef { segment, offset, length: len })
+    }
+
+    /// Frees the block at `(segment, offset)`, returning large blocks' pages to the system.
+    pub fn free(&self, segment: u32, offset: u64) -> Result<(), HeapError> {
+        let mut inner = self.inner.lock().unwrap();
+        let len = inner.alloc.free(segment, offset)?;
+        if len >= DECOMMIT_THRESHOLD {
+            // Best effort: failing to punch a hole only means the memory stays committed.
+            let _ = inner.segments[segment as usize - 1].decommit(offset, len);
+        }
+        Ok(())
+    }
+
+    /// `(allocated bytes, allocated blocks)`, for tests and logs.
+    pub fn usage(&self) -> (u64, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.alloc.used_bytes(), inner.alloc.used_blocks())
+    }
+
+    fn grow(&self, inner: &mut Inner, len: u64) -> Result<(), HeapError> {
+        let last = inner.segments.last().map_or(INITIAL_SEGMENT_SIZE / 2, |s| s.len() as u64);
+        let need = super::allocator::rounded(len)
+            .and_then(|n| n.checked_add(SEGMENT_GRANULE - 1))
+            .map(|n| n / SEGMENT_GRANULE * SEGMENT_GRANULE)
+            .ok_or_else(|| HeapError::OutOfMemory(format!("{len} bytes cannot be addressed")))?;
+        let size = need.max(last.saturating_mul(2).min(1 << 32)).max(INITIAL_SEGMENT_SIZE);
+        if self.limit != 0 && inner.reserved_bytes + size > self.limit {
+            let size = need;
+            if inner.reserved_bytes + size > self.limit {
+                return Err(HeapError::OutOfMemory(format!(
+                    "{len} bytes requested, {} of the {}-byte heap limit in use",
+                    inner.reserved_bytes, self.limit
+                )));
+            }
+        }
+        let id = inner.segments.len() as u32 + 1;
+        let seg = Segment::create(&format!("{}-heap{id}", self.name), align_up(size as usize, 4096), false)
+            .map_err(|e| HeapError::OutOfMemory(format!("cannot create a {size}-byte segment: {e}")))?;
+        self.sink
+            .announce(id, &seg)
+            .map_err(|e| HeapError::OutOfMemory(format!("cannot hand segment {id} to the client: {e}")))?;
+        inner.alloc.add_segment(id, seg.len() as u64);
+        inner.reserved_bytes += seg.len() as u64;
+        inner.segments.push(Arc::new(seg));
+        self.count.store(inner.segments.len(), Ordering::Release);
+        log::debug!("{}: heap segment {id} of {} bytes", self.name, inner.reserved_bytes);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    struct Count(Arc<AtomicU32>);
+    impl SegmentSink for Count {
+        fn announce(&self, _: u32, _: &Segment) -> io::Result<()> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn grows_on_demand_and_announces_each_segment() {
+        let n = Arc::new(AtomicU32::new(0));
+        let heap = Heap::new("t".into(), Box::new(Count(n.clone())), 0);
+        let a = heap.alloc(10).unwrap();
+        assert_eq!((a.segment, a.offset, a.length), (1, 0, 10));
+        let big = heap.alloc(INITIAL_SEGMENT_SIZE * 3).unwrap();
+        assert_eq!(big.segment, 2);
+        assert_eq!(n.load(Ordering::Relaxed), 2);
+        heap.free(2, big.offset).unwrap();
+        heap.free(1, 0).unwrap();
+        assert!(heap.free(1, 0).is_err());
+        assert_eq!(heap.usage(), (0, 0));
+    }
+
+    #[test]
+    fn limit_is_a_clean_error() {
+        let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), INITIAL_SEGMENT_SIZE);
+        heap.alloc(1000).unwrap();
+        assert!(matches!(heap.alloc(INITIAL_SEGMENT_SIZE), Err(HeapError::OutOfMemory(_))));
+    }
+}

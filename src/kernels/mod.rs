@@ -1,0 +1,14 @@
+//! The built-in functions: the article's examples, one function per value kind, and real compute on
+//! shared arrays (array math, hashing, authenticated encryption, PRNG streams).
+
+pub mod article;
+pub mod prng;
+pub mod values;
+
+use crate::registry::Registry;
+
+/// Registers every built-in function.
+pub fn register(registry: &mut Registry) {
+    article::register(registry);
+    values::register(registry);
+}

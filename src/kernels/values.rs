@@ -1,0 +1,176 @@
+#![allow(missing_docs)] // struct fields named after their types need no prose
+
+//! One function per value kind the brief lists, so every kind has a built-in that shows it in and out:
+//! every scalar, text and bytes, nested and plain structs, struct arrays in place and as results,
+//! in-out structs, errors and panics.
+
+use crate::registry::{Bytes, CallError, Result};
+use crate::{Complex32, Complex64};
+
+use super::article::Person;
+
+crate::shm_struct! {
+    /// Every scalar kind once, in an order that needs padding between fields.
+    pub struct Scalars {
+        pub i8: i8,
+        pub i16: i16,
+        pub i32: i32,
+        pub i64: i64,
+        pub u8: u8,
+        pub u16: u16,
+        pub u32: u32,
+        pub u64: u64,
+        pub f32: f32,
+        pub f64: f64,
+        pub flag: bool,
+        pub c64: Complex32,
+        pub c128: Complex64,
+    }
+}
+
+crate::shm_struct! {
+    /// A point in the plane; plain, so arrays of points are shared in place.
+    pub plain struct Point {
+        pub x: f64,
+        pub y: f64,
+    }
+}
+
+crate::shm_struct! {
+    /// An axis-aligned rectangle: a plain struct of plain structs.
+    pub plain struct Rect {
+        pub min: Point,
+        pub max: Point,
+    }
+}
+
+crate::shm_struct! {
+    /// A sample with a one-byte tag: plain, with padding the layout computes.
+    pub plain struct Sample {
+        pub tag: u8,
+        pub value: f64,
+        pub channel: u16,
+    }
+}
+
+crate::shm_struct! {
+    /// A team: text, a nested struct with text, and a fixed array.
+    pub struct Team {
+        pub name: String,
+        pub lead: Person,
+        pub scores: [i32; 3],
+        pub motto: Bytes,
+    }
+}
+
+crate::export! {
+    /// Returns every scalar argument unchanged, packed into a Scalars struct.
+    pub fn echo_scalars(i8: i8, i16: i16, i32: i32, i64: i64, u8: u8, u16: u16, u32: u32, u64: u64,
+                        f32: f32, f64: f64, flag: bool, c64: Complex32, c128: Complex64) -> Scalars {
+        Scalars { i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, flag, c64, c128 }
+    }
+
+    /// Returns the struct with every field moved one step: integers + 1 (wrapping), floats * 2,
+    /// the flag negated, complex numbers conjugated.
+    pub fn step_scalars(s: Scalars) -> Scalars {
+        Scalars {
+            i8: s.i8.wrapping_add(1), i16: s.i16.wrapping_add(1), i32: s.i32.wrapping_add(1), i64: s.i64.wrapping_add(1),
+            u8: s.u8.wrapping_add(1), u16: s.u16.wrapping_add(1), u32: s.u32.wrapping_add(1), u64: s.u64.wrapping_add(1),
+            f32: s.f32 * 2.0, f64: s.f64 * 2.0, flag: !s.flag, c64: s.c64.conj(), c128: s.c128.conj(),
+        }
+    }
+
+    /// Returns the text reversed by characters, and its length in bytes.
+    pub fn reverse_str(s: &str) -> (String, u64) {
+        (s.chars().rev().collect(), s.len() as u64)
+    }
+
+    /// Returns the bytes reversed.
+    pub fn reverse_bytes(data: &[u8]) -> Bytes {
+        Bytes(data.iter().rev().copied().collect())
+    }
+
+    /// Returns `count` copies of `data` concatenated (a result of any size).
+    pub fn repeat_bytes(data: Bytes, count: u64) -> Result<Bytes> {
+        let total = (data.0.len() as u64).checked_mul(count).filter(|&t| t <= 1 << 34)
+            .ok_or_else(|| CallError::new("result would exceed 16 GiB"))?;
+        let mut out = Vec::with_capacity(total as usize);
+        for _ in 0..count {
+            out.extend_from_slice(&data.0);
+        }
+        Ok(Bytes(out))
+    }
+
+    /// Returns the centroid of the points.
+    pub fn centroid(points: &[Point]) -> Result<Point> {
+        if points.is_empty() {
+            return Err(CallError::new("centroid of no points"));
+        }
+        let n = points.len() as f64;
+        Ok(Point { x: points.iter().map(|p| p.x).sum::<f64>() / n, y: points.iter().map(|p| p.y).sum::<f64>() / n })
+    }
+
+    /// Returns the smallest rectangle holding every point.
+    pub fn bounding_box(points: &[Point]) -> Result<Rect> {
+        let first = *points.first().ok_or_else(|| CallError::new("bounding box of no points"))?;
+        Ok(points.iter().fold(Rect { min: first, max: first }, |r, p| Rect {
+            min: Point { x: r.min.x.min(p.x), y: r.min.y.min(p.y) },
+            max: Point { x: r.max.x.max(p.x), y: r.max.y.max(p.y) },
+        }))
+    }
+
+    /// Moves every point by (dx, dy), in place.
+    pub fn translate(points: &mut [Point], dx: f64, dy: f64) {
+        for p in points {
+            p.x += dx;
+            p.y += dy;
+        }
+    }
+
+    /// Returns n points on the unit circle, evenly spaced, starting at (1, 0).
+    pub fn circle_points(n: u32) -> Vec<Point> {
+        (0..n).map(|i| {
+            let a = std::f64::consts::TAU * i as f64 / n as f64;
+            Point { x: a.cos(), y: a.sin() }
+        }).collect()
+    }
+
+    /// Returns the samples whose tag equals `tag`, in order.
+    pub fn select_samples(samples: &[Sample], tag: u8) -> Vec<Sample> {
+        samples.iter().filter(|s| s.tag == tag).copied().collect()
+    }
+
+    /// Returns "name: lead (age), total score".
+    pub fn describe_team(t: Team) -> String {
+        let total: i64 = t.scores.iter().map(|&s| s as i64).sum();
+        format!("{}: {} ({}), {total}", t.name, t.lead.name, t.lead.age)
+    }
+
+    /// In place: the lead gets a year older, every score doubles, the name gains a "!".
+    pub fn promote(t: &mut Team) {
+        t.lead.age += 1;
+        for s in &mut t.scores {
+            *s = s.wrapping_mul(2);
+        }
+        t.name.push('!');
+    }
+
+    /// Always fails with `message` (to show remote errors).
+    pub fn fail(message: &str) -> Result<()> {
+        Err(CallError::new(message))
+    }
+
+    /// Always panics with `message` (to show that a panic is caught and the daemon keeps serving).
+    pub fn panic(message: &str) {
+        panic!("{message}");
+    }
+
+    /// Sleeps for `millis` milliseconds (to show timeouts and interrupts).
+    pub fn sleep_ms(millis: u64) -> Result<()> {
+        if millis > 600_000 {
+            return Err(CallError::new("refusing to sleep more than 10 minutes"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(millis));
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! The two macros a function author uses: [`export!`](crate::export) and
+//! [`shm_struct!`](crate::shm_struct).
+
+/// Exports ordinary Rust functions with their typed signatures.
+///
+/// Write the functions inside the macro as you would outside it; it keeps them as they are and adds
+/// a `pub fn register(registry: &mut shmcall::Registry)` to the module. Doc comments become the
+/// Python docstrings, parameter names the Python parameter names.
+///
+/// ```ignore
+/// shmcall::export! {
+///     /// Adds two integers; overflow is an error.
+///     pub fn add(a: i64, b: i64) -> shmcall::registry::Result<i64> {
+///         a.checked_add(b).ok_or_else(|| shmcall::CallError::new("integer overflow"))
+///     }
+///     /// Multiplies every element by k, in place.
+///     pub fn scale(xs: &mut [f64], k: f64) {
+///         xs.iter_mut().for_each(|x| *x *= k);
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! export {
+    ($(
+        $(#[doc = $doc:literal])*
+        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)? $body:block
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            $vis fn $name($($arg: $ty),*) $(-> $ret)? $body
+        )*
+
+        /// Adds this module's exported functions to `registry`.
+        pub fn register(registry: &mut $crate::registry::Registry) {
+            $(
+                registry.add($crate::registry::Function::new(
+                    stringify!($name),
+                    concat!($($doc, "\n",)*),
+                    vec![$((stringify!($arg), <$ty as $crate::registry::Param>::ty())),*],
+                    <$crate::__ret_type!($($ret)?) as $crate::registry::Ret>::tys(),
+                    #[allow(unused_mut, unused_variables)]
+                    |r, w| {
+                        $(let mut $arg = <$ty as $crate::registry::Param>::decode(r)?;)*
+                        r.finish()?;
+                        let out = $name($(<$ty as $crate::registry::Param>::bind(&mut $arg)),*);
+                        $crate::registry::Ret::write(out, w)?;
+                        $(<$ty as $crate::registry::Param>::write_back(&$arg, w)?;)*
+                        Ok(())
+                    },
+                ));
+            )*
+        }
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __ret_type {
+    () => { () };
+    ($t:ty) => { $t };
+}
+
+/// Declares a struct type once, on the Rust side, with C layout; Python receives a matching type.
+///
+/// Fields may be numbers, `bool`, complex numbers, `String`, `shmcall::Bytes`, fixed arrays and other
+/// `shm_struct!` types. Write `plain struct` for a struct of numbers only (no bool, no text): its
+/// values can then be shared in place, so functions can take `&[T]` / `&mut [T]` of it.
+///
+/// ```ignore
+/// shmcall::shm_struct! {
+///     /// A person.
+///     pub struct Person { pub name: String, pub age: i64 }
+/// }
+/// shmcall::shm_struct! {
+///     pub plain struct Point { pub x: f64, pub y: f64 }
+/// }
+/// ```
+#[macro_export]
+macro_rules! shm_struct {
+    (
+        $(#[doc = $doc:literal])*
+        $vis:vis plain struct $name:ident { $( $(#[doc = $fdoc:literal])* $fvis:vis $field:ident : $fty:ty ),* $(,)? }
+    ) => {
+        $(#[doc = $doc])*
+        #[repr(C)]
+        #[derive(Debug, Clone, Copy, PartialEq, Default)]
+        $vis struct $name { $( $(#[doc = $fdoc])* $fvis $field: $fty ),* }
+
+        // SAFETY: repr(C); every field is Plain (the function below does not compile otherwise); the
+        // wire layout is asserted equal to the Rust layout when the descriptor is first built.
+        unsafe impl $crate::layout::Plain for $name {}
+        const _: () = {
+            fn assert_plain<T: $crate::layout::Plain>() {}
+            #[allow(dead_code)]
+            fn every_field_is_plain() { $(assert_plain::<$fty>();)* }
+        };
+        $crate::__struct_impls!($name, concat!($($doc, "\n",)*), true, $($field : $fty),*);
+    };
+    (
+        $(#[doc = $doc:literal])*
+        $vis:vis struct $name:ident { $( $(#[doc = $fdoc:literal])* $fvis:vis $field:ident : $fty:ty ),* $(,)? }
+    ) => {
+        $(#[doc = $doc])*
+        #[repr(C)]
+        #[derive(Debug, Clone, PartialEq, Default)]
+        $vis struct $name { $( $(#[doc = $fdoc])* $fvis $field: $fty ),* }
+        $crate::__struct_impls!($name, concat!($($doc, "\n",)*), false, $($field : $fty),*);
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __struct_impls {
+    ($name:ident, $doc:expr, $plain:expr, $($field:ident : $fty:ty),*) => {
+        impl $name {
+            /// The struct's wire layout (SPEC §4.2).
+            pub fn shm_desc() -> &'static $crate::registry::StructDesc {
+                static DESC: ::std::sync::OnceLock<$crate::registry::StructDesc> = ::std::sync::OnceLock::new();
+                DESC.get_or_init(|| {
+                    let d = $crate::registry::StructDesc::new(
+                        stringify!($name),
+                        $doc,
+                        vec![$((stringify!($field), <$fty as $crate::registry::Wire>::ty())),*],
+                    );
+                    if $plain {
+                        d.assert_matches_rust(
+                            &[$(::core::mem::offset_of!($name, $field)),*],
+                            ::core::mem::size_of::<$name>(),
+                            ::core::mem::align_of::<$name>(),
+                        );
+                    }
+                    d
+                })
+            }
+        }
+
+        impl $crate::registry::Wire for $name {
+            fn ty() -> $crate::registry::Ty {
+                $crate::registry::Ty::Struct(Self::shm_desc())
+            }
+            fn read(r: &$crate::codec::ArgReader<'_>, at: usize) -> Result<Self, $crate::codec::Failure> {
+                let mut fields = Self::shm_desc().fields.iter();
+                Ok($name { $($field: <$fty as $crate::registry::Wire>::read(r, at + fields.next().expect("field").offset)?),* })
+            }
+            fn write(&self, w: &mut $crate::codec::RetWriter<'_>, at: usize) -> Result<(), $crate::codec::Failure> {
+                let mut fields = Self::shm_desc().fields.iter();
+                $(<$fty as $crate::registry::Wire>::write(&self.$field, w, at + fields.next().expect("field").offset)?;)*
+                Ok(())
+            }
+        }
+
+        $crate::__by_value_param!($name);
+    };
+}

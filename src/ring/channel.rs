@@ -1,0 +1,298 @@
+//! One channel: its control segment, its two doorbells, and the loop that serves it (SPEC §5).
+//!
+//! The loop waits for `req_seq` to pass the requests it has consumed (spinning briefly after
+//! activity, then sleeping on the request doorbell), serves each request in order, and publishes each
+//! response by storing `resp_seq`. Each channel has its own thread, so the ring is strictly
+//! single-producer (the client thread that owns it) and single-consumer (this loop).
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::spin::{SpinGate, SpinPolicy};
+use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
+use crate::heap::Heap;
+use crate::layout::constants::{status, FN_ALLOC, FN_NOP, BUF_SIZE};
+use crate::layout::{BufRef, ControlConfig, ControlView};
+use crate::registry::Registry;
+use crate::sync::{fence, Ordering};
+use crate::sys::doorbell::Wake;
+use crate::sys::{Doorbell, Segment};
+
+/// A channel's shared resources; handed to the client as three descriptors.
+pub struct Channel {
+    /// Channel id, unique within the connection.
+    pub id: u32,
+    /// The control segment.
+    pub control: Segment,
+    /// Rung by the client after publishing a request while the daemon waits.
+    pub request_bell: Doorbell,
+    /// Rung by the daemon after publishing a response while the client waits.
+    pub response_bell: Doorbell,
+    config: ControlConfig,
+}
+
+impl Channel {
+    /// Creates and initializes a channel (header written, magic last).
+    pub fn create(id: u32, config: ControlConfig, name: &str) -> io::Result<Channel> {
+        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let control = Segment::create(&format!("{name}-ctl{id}"), config.segment_size(), true)?;
+        // SAFETY: the segment is page-aligned, segment_size() bytes long, and lives in `Channel`, which
+        // outlives every view (views are made from `&self`).
+        let view = unsafe { ControlView::new(control.as_ptr(), config) };
+        view.initialize(id);
+        Ok(Channel { id, control, request_bell: Doorbell::new()?, response_bell: Doorbell::new()?, config })
+    }
+
+    fn view(&self) -> ControlView {
+        // SAFETY: as in `create`; the view borrows nothing and the mapping outlives `self`.
+        unsafe { ControlView::new(self.control.as_ptr(), self.config) }
+    }
+}
+
+/// Serves one channel until the client leaves or the daemon stops.
+pub struct ChannelServer {
+    channel: Arc<Channel>,
+    view: ControlView,
+    registry: Arc<Registry>,
+    heap: Arc<Heap>,
+    segments: Vec<Arc<Segment>>,
+    payload: Vec<u64>,
+    scratch: Scratch,
+    borrows: RefCell<Vec<crate::codec::reader::Borrow>>,
+    allocated: Vec<BufRef>,
+    consumed: u64,
+    release_head: u64,
+    policy: SpinPolicy,
+    gate: Arc<SpinGate>,
+    log_name: String,
+}
+
+impl ChannelServer {
+    /// Prepares to serve `channel`.
+    pub fn new(
+        channel: Arc<Channel>,
+        registry: Arc<Registry>,
+        heap: Arc<Heap>,
+        policy: SpinPolicy,
+        gate: Arc<SpinGate>,
+        log_name: String,
+    ) -> ChannelServer {
+        let view = channel.view();
+        let words = channel.config.request_capacity as usize / 8;
+        ChannelServer {
+            channel,
+            view,
+            registry,
+            heap,
+            segments: Vec::new(),
+            payload: vec![0u64; words],
+            scratch: Scratch::default(),
+            borrows: RefCell::default(),
+            allocated: Vec::new(),
+            consumed: 0,
+            release_head: 0,
+            policy,
+            gate,
+            log_name,
+        }
+    }
+
+    /// Runs until `stop` becomes readable (or hangs up) or `stopping` is set.
+    pub fn run(mut self, stop: BorrowedFd<'_>, stopping: &AtomicBool) -> io::Result<()> {
+        let mut last_activity = Instant::now();
+        loop {
+            // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's store of
+            // req_seq after it wrote the request slot, so the slot's bytes are visible here.
+            let published = self.view.req_seq().load(Ordering::Acquire);
+            if published > self.consumed {
+                self.serve_published(published);
+                last_activity = Instant::now();
+                continue;
+            }
+            if stopping.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if self.spin(&mut last_activity, stopping) {
+                continue;
+            }
+            if !self.sleep(stop)? {
+                return Ok(());
+            }
+            last_activity = Instant::now();
+        }
+    }
+
+    /// Spins while the budget since `last_activity` lasts; true if a request arrived.
+    fn spin(&self, last_activity: &mut Instant, stopping: &AtomicBool) -> bool {
+        if self.policy.budget.is_zero() || last_activity.elapsed() >= self.policy.budget {
+            return false;
+        }
+        let Some(_permit) = self.gate.enter() else { return false };
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+                // ORDERING (SPEC §5.2 "request published"): Acquire, as in `run`.
+                if self.view.req_seq().load(Ordering::Acquire) > self.consumed {
+                    return true;
+                }
+            }
+            if last_activity.elapsed() >= self.policy.budget || stopping.load(Ordering::Relaxed) {
+                return false;
+            }
+        }
+    }
+
+    /// Sleeps on the request doorbell; false if told to stop.
+    fn sleep(&self, stop: BorrowedFd<'_>) -> io::Result<bool> {
+        self.view.daemon_waiting().store(1, Ordering::Relaxed);
+        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
+        // daemon_waiting and the re-check of req_seq; pairs with the client's fence between its
+        // req_seq store and its daemon_waiting load. One of the two always sees the other's store.
+        fence(Ordering::SeqCst);
+        let woke = if self.view.req_seq().load(Ordering::Acquire) > self.consumed {
+            Wake::Rang
+        } else {
+            self.channel.request_bell.wait(Some(stop), None)?
+        };
+        self.view.daemon_waiting().store(0, Ordering::Relaxed);
+        Ok(woke != Wake::Other)
+    }
+
+    fn serve_published(&mut self, published: u64) {
+        let slots = self.channel.config.slot_count as u64;
+        if published - self.consumed > slots {
+            log::warn!(
+                "{}: client published {published} requests with {} consumed and {slots} slots; ignoring the excess",
+                self.log_name,
+                self.consumed
+            );
+        }
+        let end = published.min(self.consumed + slots);
+        self.drain_releases();
+        while self.consumed < end {
+            let seq = self.consumed + 1;
+            self.serve_one(seq);
+            self.consumed = seq;
+        }
+    }
+
+    /// Frees the blocks the client released (SPEC §5.3 "release published").
+    fn drain_releases(&mut self) {
+        // ORDERING (SPEC §5.3 "release published"): Acquire; pairs with the client's store of
+        // release_tail after writing the entries.
+        let tail = self.view.release_tail().load(Ordering::Acquire);
+        let cap = self.channel.config.release_capacity as u64;
+        if tail == self.release_head {
+            return;
+        }
+        if tail < self.release_head || tail - self.release_head > cap {
+            log::warn!("{}: release tail {tail} is impossible (head {}); ignored", self.log_name, self.release_head);
+            return;
+        }
+        for i in self.release_head..tail {
+            let (segment, reserved, offset) = self.view.release_entry(i);
+            if reserved != 0 {
+                log::warn!("{}: release entry {i} has reserved word {reserved}; ignored", self.log_name);
+                continue;
+            }
+            if let Err(e) = self.heap.free(segment, offset) {
+                log::warn!("{}: bad release: {e}", self.log_name);
+            }
+        }
+        self.release_head = tail;
+        // ORDERING (SPEC §5.3 "release consumed"): Release; the client may reuse entries up to here.
+        self.view.release_head().store(tail, Ordering::Release);
+    }
+
+    fn serve_one(&mut self, seq: u64) {
+        let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
+        let (function, len, slot_seq) = self.view.request_header(slot);
+        let capacity = self.channel.config.response_capacity as usize;
+        // SAFETY: the response payload of a valid slot is `response_capacity` bytes of the mapping,
+        // and the client does not touch it until this response is published (SPEC §5.2).
+        let area = unsafe { std::slice::from_raw_parts_mut(self.view.response_payload(slot), capacity) };
+        let outcome = if slot_seq != seq {
+            Err(Failure::bad(format!("slot {slot} holds request {slot_seq}, expected {seq}")))
+        } else if len > self.channel.config.request_capacity {
+            Err(Failure::bad(format!(
+                "request of {len} bytes exceeds the {}-byte capacity",
+                self.channel.config.request_capacity
+            )))
+        } else {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.payload);
+            self.view.copy_request(slot, &mut bytes[..len as usize]);
+            self.dispatch(function, len as usize, area)
+        };
+        let (status, out_len) = match outcome {
+            Ok(n) => (status::OK, n),
+            Err(f) => {
+                for b in self.allocated.drain(..) {
+                    let _ = self.heap.free(b.segment, b.offset);
+                }
+                let msg = f.message();
+                let mut n = msg.len().min(capacity);
+                while !msg.is_char_boundary(n) {
+                    n -= 1;
+                }
+                area[..n].copy_from_slice(&msg.as_bytes()[..n]);
+                (f.status(), n)
+            }
+        };
+        self.allocated.clear();
+        self.scratch.clear();
+        self.view.write_response_header(slot, status, out_len as u32, seq);
+        // ORDERING (SPEC §5.2 "response published"): Release; pairs with the client's load of
+        // resp_seq before it reads the response header and payload.
+        self.view.resp_seq().store(seq, Ordering::Release);
+        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the resp_seq store
+        // and the client_waiting load; pairs with the client's fence after storing client_waiting.
+        fence(Ordering::SeqCst);
+        if self.view.client_waiting().load(Ordering::Relaxed) != 0 {
+            self.channel.response_bell.ring();
+        }
+    }
+
+    fn dispatch(&mut self, function: u32, len: usize, area: &mut [u8]) -> Result<usize, Failure> {
+        let payload: &[u8] = &bytemuck::cast_slice(&self.payload)[..len];
+        match function {
+            FN_NOP => Ok(0),
+            FN_ALLOC => {
+                let size = payload
+                    .get(..8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+                    .ok_or_else(|| Failure::bad("alloc needs an 8-byte size"))?;
+                let b = self.heap.alloc(size)?;
+                let mut out = [0u8; BUF_SIZE];
+                b.encode(&mut out);
+                area[..BUF_SIZE].copy_from_slice(&out);
+                Ok(BUF_SIZE)
+            }
+            id => {
+                let f = self.registry.get(id).ok_or(Failure::UnknownFunction(id))?;
+                if self.segments.len() != self.heap.segment_count() {
+                    self.segments = self.heap.segments();
+                }
+                let reader = ArgReader::new(payload, f.args.fixed_size, &self.segments, &self.scratch, &self.borrows)?;
+                let mut writer = RetWriter::new(area, f.results.fixed_size, &self.heap, &mut self.allocated);
+                match catch_unwind(AssertUnwindSafe(|| (f.invoke)(&reader, &mut writer))) {
+                    Ok(Ok(())) => Ok(writer.len()),
+                    Ok(Err(e)) => Err(e),
+                    Err(panic) => {
+                        let msg = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "panic with a non-text payload".to_owned());
+                        log::warn!("{}: function {} panicked: {msg}", self.log_name, f.name);
+                        Err(Failure::Panic(msg))
+                    }
+                }
+            }
+        }
+    }
+}

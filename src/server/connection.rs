@@ -1,0 +1,152 @@
+//! One client connection: the handshake, channel creation on request, heap segment announcements,
+//! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::messages::{ClientMessage, DaemonMessage, MAX_CLIENT_MESSAGE};
+use crate::heap::{Heap, SegmentSink};
+use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
+use crate::layout::ControlConfig;
+use crate::registry::manifest::Manifest;
+use crate::registry::Registry;
+use crate::ring::{Channel, ChannelServer, SpinGate, SpinPolicy};
+use crate::sys::{poll, Doorbell, Segment, SeqConn};
+
+/// What every connection shares.
+pub struct Shared {
+    /// The functions.
+    pub registry: Arc<Registry>,
+    /// Their manifest.
+    pub manifest: Manifest,
+    /// Channel sizes.
+    pub config: ControlConfig,
+    /// Spin policy for channel threads.
+    pub policy: SpinPolicy,
+    /// Daemon-wide cap on spinning threads.
+    pub gate: Arc<SpinGate>,
+    /// Per-connection heap limit in bytes (0 = none).
+    pub heap_limit: u64,
+}
+
+/// Sends new heap segments over the connection's socket.
+struct SocketSink(Arc<SeqConn>);
+
+impl SegmentSink for SocketSink {
+    fn announce(&self, id: u32, segment: &Segment) -> io::Result<()> {
+        let msg = DaemonMessage::Segment { id, size: segment.len() as u64 }.to_bytes();
+        self.0.send(&msg, &[segment.fd()])
+    }
+}
+
+/// Serves one connection until the client goes away or `stop` rings; then stops its channels.
+pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
+    let conn = Arc::new(conn);
+    let name = format!("conn{id}(pid {})", conn.peer_pid().map_or("?".to_owned(), |p| p.to_string()));
+    let heap = Arc::new(Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut channels: Vec<JoinHandle<()>> = Vec::new();
+    match serve(&conn, &name, &shared, &heap, &stop, &stopping, &mut channels) {
+        Ok(()) => log::info!("{name}: closed"),
+        Err(e) => log::warn!("{name}: {e}"),
+    }
+    stopping.store(true, Ordering::Relaxed);
+    stop.ring(); // wake every channel thread; the eventfd stays readable for all of them
+    for c in channels {
+        let _ = c.join();
+    }
+    let (bytes, blocks) = heap.usage();
+    log::debug!("{name}: released {blocks} heap blocks ({bytes} bytes)");
+}
+
+fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
+    let _ = conn.send(&DaemonMessage::Error { kind, message: message.clone() }.to_bytes(), &[]);
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+fn serve(
+    conn: &Arc<SeqConn>,
+    name: &str,
+    shared: &Arc<Shared>,
+    heap: &Arc<Heap>,
+    stop: &Arc<Doorbell>,
+    stopping: &Arc<AtomicBool>,
+    channels: &mut Vec<JoinHandle<()>>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; MAX_CLIENT_MESSAGE];
+    let mut greeted = false;
+    loop {
+        let ready = poll::readable(&[conn.fd(), stop.fd()], None)?;
+        if ready[1] {
+            return Ok(());
+        }
+        let n = match conn.recv(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) => return Err(refuse(conn, "bad_message", e.to_string())),
+        };
+        let msg: ClientMessage = serde_json::from_slice(&buf[..n])
+            .map_err(|e| refuse(conn, "bad_message", format!("unreadable control message: {e}")))?;
+        match msg {
+            ClientMessage::Hello { protocol, layout_hash, client } => {
+                if protocol != PROTOCOL_VERSION {
+                    return Err(refuse(
+                        conn,
+                        "version_mismatch",
+                        format!("client speaks protocol {protocol}, daemon speaks {PROTOCOL_VERSION}"),
+                    ));
+                }
+                let ours = format!("{LAYOUT_HASH:016x}");
+                if layout_hash != ours {
+                    return Err(refuse(
+                        conn,
+                        "layout_mismatch",
+                        format!("client layout hash {layout_hash}, daemon {ours}: both say protocol {protocol} but disagree on its constants"),
+                    ));
+                }
+                log::info!("{name}: hello from {client}");
+                let welcome = DaemonMessage::Welcome {
+                    protocol: PROTOCOL_VERSION,
+                    layout_hash: ours,
+                    daemon: format!("shmcalld {}", env!("CARGO_PKG_VERSION")),
+                    manifest: &shared.manifest,
+                };
+                conn.send(&welcome.to_bytes(), &[])?;
+                greeted = true;
+            }
+            ClientMessage::OpenChannel if greeted => {
+                let id = channels.len() as u32;
+                let channel = Arc::new(
+                    Channel::create(id, shared.config, name)
+                        .map_err(|e| refuse(conn, "resources", format!("cannot create channel: {e}")))?,
+                );
+                let server = ChannelServer::new(
+                    channel.clone(),
+                    shared.registry.clone(),
+                    heap.clone(),
+                    shared.policy,
+                    shared.gate.clone(),
+                    format!("{name}/ch{id}"),
+                );
+                let (stop, stopping) = (stop.clone(), stopping.clone());
+                let log_name = format!("{name}/ch{id}");
+                channels.push(std::thread::Builder::new().name(format!("shmcall-ch{id}")).spawn(move || {
+                    if let Err(e) = server.run(stop.fd(), &stopping) {
+                        log::warn!("{log_name}: {e}");
+                    }
+                })?);
+                let msg = DaemonMessage::Channel { id, size: channel.control.len() as u64 }.to_bytes();
+                conn.send(
+                    &msg,
+                    &[channel.control.fd(), channel.request_bell.fd().as_fd(), channel.response_bell.fd().as_fd()],
+                )?;
+            }
+            ClientMessage::OpenChannel => {
+                return Err(refuse(conn, "bad_message", "open_channel before hello".to_owned()));
+            }
+        }
+    }
+}

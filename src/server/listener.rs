@@ -1,0 +1,100 @@
+//! The accept loop and shutdown. SIGINT/SIGTERM are turned into a readable descriptor (signal-hook's
+//! self-pipe), so the loop only ever blocks in `poll` and shuts down in one place: stop accepting,
+//! remove the socket, tell every connection to stop, give them a bounded time to finish.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::connection::{self, Shared};
+use crate::layout::ControlConfig;
+use crate::registry::manifest::Manifest;
+use crate::registry::Registry;
+use crate::ring::{SpinGate, SpinPolicy};
+use crate::sys::{poll, Doorbell, SeqListener};
+
+/// How long shutdown waits for connections to finish their current calls.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything `shmcalld serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Spin policy for channel threads.
+    pub spin: SpinPolicy,
+    /// Per-connection heap limit in bytes (0 = up to the machine's memory).
+    pub heap_limit: u64,
+    /// Channel sizes.
+    pub config: ControlConfig,
+}
+
+/// Serves `registry` on `opts.socket` until SIGINT or SIGTERM.
+pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
+    super::paths::prepare_dir(&opts.socket)?;
+    let listener = SeqListener::bind(&opts.socket)?;
+    let (signals, signal_writer) = UnixStream::pair()?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::low_level::pipe::register(sig, signal_writer.try_clone()?)?;
+    }
+    let registry = Arc::new(registry);
+    let shared = Arc::new(Shared {
+        manifest: Manifest::of(&registry),
+        registry,
+        config: opts.config,
+        policy: opts.spin,
+        gate: Arc::new(SpinGate::for_machine()),
+        heap_limit: opts.heap_limit,
+    });
+    log::info!(
+        "listening on {} ({} functions, spin {:?})",
+        listener.path().display(),
+        shared.registry.functions().len(),
+        opts.spin.budget
+    );
+    let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();
+    let mut next_id = 0u64;
+    loop {
+        let ready = poll::readable(&[listener.fd(), signals.as_fd()], None)?;
+        if ready[1] {
+            log::info!("signal received: shutting down");
+            break;
+        }
+        let conn = match listener.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("accept: {e}");
+                continue;
+            }
+        };
+        connections.retain(|(_, h)| !h.is_finished());
+        let stop = Arc::new(Doorbell::new()?);
+        let (s, st) = (shared.clone(), stop.clone());
+        let id = next_id;
+        next_id += 1;
+        let handle = std::thread::Builder::new()
+            .name(format!("shmcall-conn{id}"))
+            .spawn(move || connection::run(conn, id, s, st))?;
+        connections.push((stop, handle));
+    }
+    drop(listener); // removes the socket: new clients fail fast instead of queueing
+    for (stop, _) in &connections {
+        stop.ring();
+    }
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    for (_, h) in connections {
+        while !h.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if h.is_finished() {
+            let _ = h.join();
+        } else {
+            log::warn!("a connection is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Control messages on the socket (SPEC §2): one JSON object per seqpacket message, tagged by `op`.
+//! Descriptors travel as `SCM_RIGHTS` with the message that names them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::manifest::Manifest;
+
+/// Largest control message either side sends, except the daemon's `welcome` (which carries the
+/// manifest and is sized by it).
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+/// Messages a client sends.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message: the client's protocol version and layout hash.
+    Hello {
+        /// Protocol version the client speaks.
+        protocol: u32,
+        /// Layout hash the client computed (hex).
+        layout_hash: String,
+        /// Free-form client description for logs.
+        #[serde(default)]
+        client: String,
+    },
+    /// Asks for a new channel (one per client thread).
+    OpenChannel,
+}
+
+/// Messages the daemon sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum DaemonMessage<'a> {
+    /// Handshake accepted: here is what the daemon serves.
+    Welcome {
+        /// Protocol version.
+        protocol: u32,
+        /// Layout hash (hex).
+        layout_hash: String,
+        /// Daemon name and version.
+        daemon: String,
+        /// Every function and struct type.
+        manifest: &'a Manifest,
+    },
+    /// A new channel; descriptors: control segment, request doorbell, response doorbell.
+    Channel {
+        /// Channel id.
+        id: u32,
+        /// Control segment size in bytes.
+        size: u64,
+    },
+    /// A new heap segment; descriptor: the memfd.
+    Segment {
+        /// Segment number (from 1).
+        id: u32,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A refusal; the daemon closes the connection after a handshake error.
+    Error {
+        /// `version_mismatch`, `layout_mismatch`, `bad_message` or `resources`.
+        kind: &'static str,
+        /// What happened, with expected and found values.
+        message: String,
+    },
+}
+
+impl DaemonMessage<'_> {
+    /// The message as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("daemon messages serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_and_unknown_ones_fail() {
+        let m: ClientMessage = serde_json::from_str(r#"{"op":"hello","protocol":1,"layout_hash":"ab"}"#).unwrap();
+        assert_eq!(m, ClientMessage::Hello { protocol: 1, layout_hash: "ab".into(), client: String::new() });
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"format_disk"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"open_channel","x":1}"#).is_err());
+    }
+}

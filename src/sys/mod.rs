@@ -1,0 +1,12 @@
+//! The platform tier: the only code that calls the operating system. Shared memory is a sealed memfd
+//! mapped with memmap2, doorbells are eventfds, and the control channel is a `SOCK_SEQPACKET` Unix
+//! socket that carries file descriptors with `SCM_RIGHTS`. Linux only.
+
+pub mod doorbell;
+pub mod memfd;
+pub mod poll;
+pub mod socket;
+
+pub use doorbell::Doorbell;
+pub use memfd::Segment;
+pub use socket::{SeqConn, SeqListener};

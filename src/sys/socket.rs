@@ -1,0 +1,152 @@
+//! The control socket: a `SOCK_SEQPACKET` Unix socket. Message boundaries are kept by the kernel, so
+//! each control message is one `send`, and file descriptors ride along with `SCM_RIGHTS`.
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::net::{
+    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
+    SocketFlags, SocketType,
+};
+
+/// Most descriptors one message carries (a channel: control segment and two doorbells).
+pub const MAX_FDS: usize = 4;
+
+/// A listening seqpacket socket bound to a path; the path is removed on drop.
+#[derive(Debug)]
+pub struct SeqListener {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// One accepted (or connected) seqpacket connection.
+#[derive(Debug)]
+pub struct SeqConn {
+    fd: OwnedFd,
+}
+
+fn seqpacket() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?)
+}
+
+impl SeqListener {
+    /// Binds `path`. A stale socket file that nobody listens on is replaced; a live one is an error.
+    pub fn bind(path: &Path) -> io::Result<SeqListener> {
+        let addr = SocketAddrUnix::new(path)?;
+        if path.exists() {
+            if SeqConn::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("a daemon is already listening on {}", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let fd = seqpacket()?;
+        rustix::net::bind(&fd, &addr)?;
+        rustix::net::listen(&fd, 128)?;
+        Ok(SeqListener { fd, path: path.to_owned() })
+    }
+
+    /// The listening descriptor, for polling.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The bound path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts one connection (blocks).
+    pub fn accept(&self) -> io::Result<SeqConn> {
+        Ok(SeqConn { fd: rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC)? })
+    }
+}
+
+impl Drop for SeqListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl SeqConn {
+    /// Connects to a listening path (used by tests and the stale-socket probe).
+    pub fn connect(path: &Path) -> io::Result<SeqConn> {
+        let fd = seqpacket()?;
+        rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
+        Ok(SeqConn { fd })
+    }
+
+    /// The connection's descriptor, for polling.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Sends one message with up to [`MAX_FDS`] descriptors attached.
+    pub fn send(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        assert!(fds.len() <= MAX_FDS, "at most {MAX_FDS} descriptors per message");
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(io::Error::other("control buffer too small for descriptors"));
+        }
+        let sent = rustix::net::sendmsg(&self.fd, &[IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL)?;
+        if sent != data.len() {
+            return Err(io::Error::other(format!("short send: {sent} of {} bytes", data.len())));
+        }
+        Ok(())
+    }
+
+    /// Receives one message into `buf`; `Ok(0)` means the peer closed. A message longer than `buf`
+    /// is an error (it would be truncated).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let (n, full) = rustix::net::recv(&self.fd, &mut *buf, RecvFlags::TRUNC)?;
+        if full > n {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("control message of {full} bytes exceeds the {n}-byte limit"),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// The peer's process id, for logs.
+    pub fn peer_pid(&self) -> Option<i32> {
+        rustix::net::sockopt::socket_peercred(&self.fd).ok().map(|c| c.pid.as_raw_nonzero().get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_socket_is_replaced_live_one_refused() {
+        let dir = std::env::temp_dir().join(format!("shmcall-sock-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        {
+            let _l = SeqListener::bind(&path).unwrap();
+            let err = SeqListener::bind(&path).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        }
+        assert!(!path.exists(), "drop removes the socket");
+        std::fs::write(&path, b"").unwrap(); // a stale file in the way
+        let l = SeqListener::bind(&path).unwrap();
+        let c = SeqConn::connect(&path).unwrap();
+        let s = l.accept().unwrap();
+        c.send(b"hello", &[]).unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(s.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        let mut small = [0u8; 2];
+        c.send(b"too long", &[]).unwrap();
+        assert!(s.recv(&mut small).is_err());
+        drop(c);
+        assert_eq!(s.recv(&mut buf).unwrap(), 0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
