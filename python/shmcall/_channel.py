@@ -66,7 +66,8 @@ class Channel:
         self.seq = 0  # requests published
         self.done = 0  # responses consumed
         self.release_tail = 0
-        self.pending: dict[int, Any] = {}  # slot -> (function, call) of abandoned requests
+        self.pending: dict[int, Any] = {}  # seq -> (function, call) of abandoned requests
+        self.releases = client._heap.pending  # blocks whose Python owner died, to hand back
         self.poller = select.poll()
         self.poller.register(self.resp_fd, select.POLLIN)
         self.poller.register(client._sock.fileno(), select.POLLIN)
@@ -100,7 +101,11 @@ class Channel:
         return self.slots_offset + ((seq - 1) % self.slot_count) * self.slot_size
 
     def publish(self, seq: int, function_id: int, length: int) -> None:
-        """Writes the request header and publishes request ``seq`` (SPEC §5.2 "request published")."""
+        """Writes the request header and publishes request ``seq`` (SPEC §5.2 "request published").
+
+        Queued releases are written first, so the daemon frees them before serving this request."""
+        if self.releases:
+            self.flush_releases()
         L.REQUEST_HEADER.pack_into(self.buf, self.slot_base(seq), function_id, length, seq)
         if not _STRONG_ORDER:
             _fence()
@@ -189,7 +194,7 @@ class Channel:
 
     def flush_releases(self) -> None:
         """Writes queued block releases into the release ring (SPEC §5.3 "release published")."""
-        pending = self.client._heap.pending
+        pending = self.releases
         head = self.words[_W_RELEASE_HEAD]
         tail = self.release_tail
         cap = self.release_capacity

@@ -65,9 +65,6 @@ class RemoteFunction:
         """Calls the function on channel ``ch``."""
         if ch.done < ch.seq:
             ch.settle(timeout)
-        heap = ch.client._heap
-        if heap.pending:
-            ch.flush_releases()
         call = None
         if self.fast_args is not None:
             seq = ch.seq + 1
@@ -95,7 +92,7 @@ class RemoteFunction:
         ch.done = seq
         status, payload, rlen = ch.response(seq)
         if call is not None and call.temps:
-            heap.pending.extend(call.temps)
+            ch.releases.extend(call.temps)
         if status != L.STATUS_OK:
             message = bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace")
             raise status_error(status, message, self.name)

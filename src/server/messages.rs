@@ -81,6 +81,6 @@ mod tests {
         let m: ClientMessage = serde_json::from_str(r#"{"op":"hello","protocol":1,"layout_hash":"ab"}"#).unwrap();
         assert_eq!(m, ClientMessage::Hello { protocol: 1, layout_hash: "ab".into(), client: String::new() });
         assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"format_disk"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"open_channel","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"hello","protocol":1,"layout_hash":"ab","x":1}"#).is_err());
     }
 }

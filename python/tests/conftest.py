@@ -1,0 +1,76 @@
+"""Fixtures: a real ``shmcalld`` process on a temporary socket (never a mock), and clients of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "python"))
+
+import shmcall  # noqa: E402
+
+
+def daemon_binary() -> str:
+    env = os.environ.get("SHMCALLD")
+    if env:
+        return env
+    for profile in ("release", "debug"):
+        p = REPO / "target" / profile / "shmcalld"
+        if p.is_file():
+            return str(p)
+    pytest.exit("shmcalld is not built: run `cargo build --release` first", returncode=2)
+
+
+class Daemon:
+    """A running daemon process."""
+
+    def __init__(self, socket_path: Path, *args: str) -> None:
+        self.socket = str(socket_path)
+        self.log = open(socket_path.with_suffix(".log"), "wb")
+        self.proc = subprocess.Popen([daemon_binary(), "serve", "--socket", self.socket, *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daemon did not start: {socket_path.with_suffix('.log').read_text()}")
+            time.sleep(0.01)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        code = self.proc.wait(timeout=30)
+        self.log.close()
+        return code
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory):
+    d = Daemon(tmp_path_factory.mktemp("daemon") / "shmcalld.sock")
+    yield d
+    assert d.stop() == 0, "daemon exits cleanly on SIGTERM"
+    assert not os.path.exists(d.socket), "daemon removes its socket"
+
+
+@pytest.fixture(scope="session")
+def session_client(daemon):
+    with shmcall.connect(daemon.socket, spawn=False) as c:
+        yield c
+
+
+@pytest.fixture
+def c(session_client):
+    """A client shared by the session (connection set-up is not what most tests are about)."""
+    return session_client
+
+
+@pytest.fixture
+def fresh(daemon):
+    """A client of its own, closed after the test."""
+    with shmcall.connect(daemon.socket, spawn=False) as client:
+        yield client

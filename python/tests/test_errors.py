@@ -1,0 +1,165 @@
+"""Errors: remote errors and panics arrive as exceptions and the daemon keeps serving; timeouts,
+interrupts, a lost daemon and a version mismatch each raise their own type; every status maps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import shmcall
+from shmcall import _errors, _layout
+
+from conftest import Daemon, REPO
+
+
+def test_remote_error_carries_the_message(c):
+    with pytest.raises(shmcall.RemoteError) as e:
+        c.fail("the key is wrong")
+    assert e.value.message == "the key is wrong" and e.value.function == "fail"
+    assert not isinstance(e.value, shmcall.RemotePanic)
+    with pytest.raises(shmcall.RemoteError, match="division by zero"):
+        c.divmod(1, 0)
+
+
+def test_panic_is_caught_and_the_daemon_keeps_serving(c):
+    for i in range(3):
+        with pytest.raises(shmcall.RemotePanic, match=f"boom {i}"):
+            c.panic(f"boom {i}")
+        assert c.add(i, 1) == i + 1
+
+
+def test_every_status_maps_to_exactly_one_exception():
+    statuses = {v for k, v in vars(_layout).items() if k.startswith("STATUS_") and k != "STATUS_OK"}
+    assert statuses == set(_errors.STATUS_ERRORS)
+    assert len(set(_errors.STATUS_ERRORS.values())) == len(statuses)
+    for status, cls in _errors.STATUS_ERRORS.items():
+        assert isinstance(_errors.status_error(status, "m", "f"), cls)
+    assert isinstance(_errors.status_error(999, "m", "f"), shmcall.CorruptResponse)
+
+
+def test_timeout_raises_and_the_late_response_is_discarded(fresh):
+    with pytest.raises(TimeoutError):
+        fresh.sleep_ms(300, timeout=0.05)
+    assert fresh.add(1, 2) == 3  # waits for the abandoned call, discards it, then runs
+    assert fresh.hello("again") == "hello again"
+
+
+def test_ctrl_c_interrupts_a_waiting_call(daemon):
+    code = f"""
+import sys, time
+sys.path.insert(0, {str(REPO / 'python')!r})
+import shmcall
+c = shmcall.connect({daemon.socket!r}, spawn=False)
+print("ready", flush=True)
+t = time.monotonic()
+try:
+    c.sleep_ms(5000)
+except KeyboardInterrupt:
+    print("interrupted", round(time.monotonic() - t, 1), flush=True)
+print(c.add(40, 2), flush=True)
+"""
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    lines = out.split()
+    assert lines[0] == "interrupted" and float(lines[1]) < 4.0
+    assert lines[2] == "42"
+
+
+def test_lost_daemon_raises_connection_lost(tmp_path):
+    d = Daemon(tmp_path / "s.sock")
+    c = shmcall.connect(d.socket, spawn=False)
+    assert c.add(1, 1) == 2
+    result = {}
+
+    def call():
+        try:
+            c.sleep_ms(10_000)
+        except Exception as e:  # noqa: BLE001 - the type is the assertion
+            result["e"] = e
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.2)
+    d.proc.kill()
+    d.proc.wait()
+    t.join(timeout=20)
+    assert isinstance(result.get("e"), shmcall.ConnectionLost)
+    assert isinstance(result["e"], ConnectionError)
+    c.close()
+
+
+def test_no_daemon_is_daemon_unavailable(tmp_path):
+    with pytest.raises(shmcall.DaemonUnavailable):
+        shmcall.connect(str(tmp_path / "nobody.sock"), spawn=False)
+
+
+def raw_hello(path, **fields):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    msg = {"op": "hello", "protocol": _layout.PROTOCOL_VERSION, "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}
+    msg.update(fields)
+    s.send(json.dumps(msg).encode())
+    reply = json.loads(s.recv(1 << 22))
+    s.close()
+    return reply
+
+
+def test_version_mismatch_names_both_versions(daemon):
+    reply = raw_hello(daemon.socket, protocol=99)
+    assert reply["op"] == "error" and reply["kind"] == "version_mismatch"
+    assert "99" in reply["message"] and str(_layout.PROTOCOL_VERSION) in reply["message"]
+    reply = raw_hello(daemon.socket, layout_hash="0" * 16)
+    assert reply["kind"] == "layout_mismatch"
+
+
+def test_client_raises_version_mismatch(daemon, monkeypatch):
+    monkeypatch.setattr(_layout, "PROTOCOL_VERSION", 99)
+    with pytest.raises(shmcall.VersionMismatch, match="99"):
+        shmcall.connect(daemon.socket, spawn=False)
+
+
+def test_garbage_on_the_socket_does_not_hurt_the_daemon(daemon, c):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(daemon.socket)
+    s.send(b"\xff\x00 not json")
+    reply = json.loads(s.recv(65536))
+    assert reply["kind"] == "bad_message"
+    s.close()
+    assert c.add(2, 2) == 4
+
+
+def test_closed_client_refuses_calls(daemon):
+    c = shmcall.connect(daemon.socket, spawn=False)
+    c.close()
+    c.close()  # idempotent
+    with pytest.raises(shmcall.ShmcallError, match="closed"):
+        c.add(1, 2)
+
+
+def test_fork_child_must_reconnect(daemon):
+    c = shmcall.connect(daemon.socket, spawn=False)
+    assert c.add(1, 2) == 3
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            c.add(1, 2)
+        except shmcall.ShmcallError as e:
+            code = 0 if "fork" in str(e) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert c.add(2, 3) == 5
+    c.close()
