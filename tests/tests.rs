@@ -1,1 +1,15 @@
+//! The integration test harness (one binary, as in ripgrep). One module per concern:
+//!
+//! - `layout`: every constant in `protocol/constants.toml` equals the Rust one; the layout hash.
+//! - `vectors`: the golden byte vectors of `protocol/vectors/<version>/` rebuilt by the daemon's code.
+//! - `decoding`: property tests feeding arbitrary bytes to the argument decoder: errors, never panics.
+//! - `registry`: `export!`/`shm_struct!` signatures, layouts and the manifest.
+//! - `regression`: one test per fixed bug, named by what broke.
+//! - `support`: helpers: invoking a registered function on a payload without a client.
 
+mod decoding;
+mod layout;
+mod registry;
+mod regression;
+mod support;
+mod vectors;

@@ -379,6 +379,64 @@ def hexdump(data: bytes) -> str:
     return "\n".join(lines)
 
 
+def ranges(vec: dict[str, Any]) -> list[tuple[int, int, str]]:
+    """``(start, end, meaning)`` for every field of a vector, for the README's byte tables."""
+    f, kind = vec["fields"], vec["kind"]
+    if kind == "control_header":
+        rows = []
+        for name, size in [("magic", 8), ("version", 4), ("header_size", 4), ("layout_hash", 8), ("slot_count", 4),
+                           ("slot_size", 4), ("request_capacity", 4), ("response_capacity", 4),
+                           ("release_capacity", 4), ("channel_id", 4), ("segment_size", 8), ("slots_offset", 8),
+                           ("req_seq", 8), ("client_waiting", 4), ("release_tail", 8), ("resp_seq", 8),
+                           ("daemon_waiting", 4), ("release_head", 8)]:
+            at = ctl[f"off_{name}"]
+            value = f[name]
+            shown = f"0x{value}" if isinstance(value, str) else str(value)
+            rows.append((at, at + size, f"{name} = {shown}"))
+        rows.sort()
+        out, pos = [], 0
+        for start, end, text in rows:
+            if start > pos:
+                out.append((pos, start, "reserved (zero)"))
+            out.append((start, end, text))
+            pos = end
+        out.append((pos, ctl["header_size"], "reserved (zero)"))
+        return out
+    if kind in ("request", "response"):
+        if kind == "request":
+            hdr = [("function_id", slot["off_function_id"], 4, f"0x{f['function_id']:x} ({f['function']})"),
+                   ("request_len", slot["off_request_len"], 4, f["request_len"]),
+                   ("seq", slot["off_request_seq"], 8, f["seq"])]
+            size = slot["request_header_size"]
+        else:
+            hdr = [("status", slot["off_status"], 4, f["status"]),
+                   ("response_len", slot["off_response_len"], 4, f["response_len"]),
+                   ("seq", slot["off_response_seq"], 8, f["seq"])]
+            size = slot["response_header_size"]
+        out = [(at, at + n, f"{name} = {value}") for name, at, n, value in hdr]
+        out.append((16, size, "reserved"))
+        for piece in sorted(f["payload"], key=lambda q: q["at"]):
+            at = size + piece["at"]
+            if piece["kind"] == "buf":
+                n = buf["size"]
+                text = f"payload {piece['at']}: buffer reference {{segment {piece['segment']}, reserved 0, " \
+                       f"offset {piece['offset']}, length {piece['length']}}}"
+            elif piece["kind"] == "utf8":
+                n = len(piece["value"].encode())
+                text = f"payload {piece['at']}: UTF-8 {piece['value']!r}"
+            else:
+                n = struct.calcsize(SCALAR_FORMATS[piece["kind"]])
+                text = f"payload {piece['at']}: {piece['kind']} {piece['value']}"
+            out.append((at, at + n, text))
+        return out
+    if kind == "release_entry":
+        return [(0, 4, f"segment = {f['segment']}"), (4, 8, "reserved = 0"), (8, 16, f"offset = {f['offset']}")]
+    if kind == "buf_ref":
+        return [(0, 4, f"segment = {f['segment']}"), (4, 8, "reserved = 0"), (8, 16, f"offset = {f['offset']}"),
+                (16, 24, f"length = {f['length']}")]
+    return [(0, 8, f"u64 0x{f['hex']}")]
+
+
 def readme(vecs: list[dict[str, Any]], blobs: dict[str, bytes]) -> str:
     out = [
         f"# Golden vectors, protocol version {VERSION}",
@@ -401,6 +459,9 @@ def readme(vecs: list[dict[str, Any]], blobs: dict[str, bytes]) -> str:
     for vec in vecs:
         data = blobs[vec["name"]]
         out += [f"## `{vec['name']}` ({len(data)} bytes)", "", vec["description"], ""]
+        out += ["| bytes | field |", "|---|---|"]
+        out += [f"| {a}..{b} | {text} |" for a, b, text in ranges(vec)]
+        out += [""]
         out += ["```text", hexdump(data), "```", ""]
     return "\n".join(out)
 

@@ -274,10 +274,13 @@ class Client:
     def _need_segment(self, seg_id: int) -> Heap:
         """The heap, once segment ``seg_id`` is mapped (the daemon sends it before referencing it)."""
         heap = self._heap
-        while seg_id not in heap.segments:
-            if self._closed:
-                raise ConnectionLost("client closed")
-            self._pump(block=True)
+        if seg_id in heap.segments:
+            return heap
+        with self._sock_lock:  # re-check under the lock: another thread may have read it meanwhile
+            while seg_id not in heap.segments:
+                if self._closed:
+                    raise ConnectionLost("client closed")
+                self._pump(block=True)
         return heap
 
     def _handshake(self) -> None:

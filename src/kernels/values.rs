@@ -90,11 +90,12 @@ crate::export! {
         Bytes(data.iter().rev().copied().collect())
     }
 
-    /// Returns `count` copies of `data` concatenated (a result of any size).
+    /// Returns `count` copies of `data` concatenated (a result of up to 1 GiB).
     pub fn repeat_bytes(data: Bytes, count: u64) -> Result<Bytes> {
-        let total = (data.0.len() as u64).checked_mul(count).filter(|&t| t <= 1 << 34)
-            .ok_or_else(|| CallError::new("result would exceed 16 GiB"))?;
-        let mut out = Vec::with_capacity(total as usize);
+        let total = (data.0.len() as u64).checked_mul(count).filter(|&t| t <= 1 << 30)
+            .ok_or_else(|| CallError::new("result would exceed 1 GiB"))?;
+        let mut out = Vec::new();
+        out.try_reserve_exact(total as usize)?;
         for _ in 0..count {
             out.extend_from_slice(&data.0);
         }
@@ -127,12 +128,19 @@ crate::export! {
         }
     }
 
-    /// Returns n points on the unit circle, evenly spaced, starting at (1, 0).
-    pub fn circle_points(n: u32) -> Vec<Point> {
-        (0..n).map(|i| {
+    /// Returns n points on the unit circle, evenly spaced, starting at (1, 0); n is at most 2^26.
+    pub fn circle_points(n: u32) -> Result<Vec<Point>> {
+        // A client picks n: bound it, or one call could make the daemon abort on allocation failure.
+        if n > 1 << 26 {
+            return Err(CallError::new(format!("n = {n} exceeds the limit of 2^26 points")));
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(n as usize)?;
+        out.extend((0..n).map(|i| {
             let a = std::f64::consts::TAU * i as f64 / n as f64;
             Point { x: a.cos(), y: a.sin() }
-        }).collect()
+        }));
+        Ok(out)
     }
 
     /// Returns the samples whose tag equals `tag`, in order.

@@ -1,0 +1,143 @@
+"""``python -m shmcall``: ``functions`` (list what the daemon serves), ``bench`` (p50/p99 of a few
+calls, to check every change quickly) and ``tour`` (every built-in, called once, with its result).
+
+Each command takes ``--socket PATH``; without it, it attaches to the default daemon or starts a
+private one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+from ._client import Client, connect
+
+__all__: list[str] = []
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    samples.sort()
+    p50 = samples[len(samples) // 2]
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return p50, p99
+
+
+def measure(fn: Callable[[], Any], *, calls: int, batch: int = 1) -> tuple[float, float]:
+    """Median and p99 latency in microseconds per call, timing ``batch`` calls per sample."""
+    for _ in range(min(calls, 2000)):
+        fn()
+    timer = time.perf_counter_ns
+    samples: list[float] = []
+    for _ in range(max(1, calls // batch)):
+        t0 = timer()
+        for _ in range(batch):
+            fn()
+        samples.append((timer() - t0) / batch / 1000)
+    return _percentiles(samples)
+
+
+def bench(c: Client, calls: int) -> None:
+    Person = c.types.Person
+    p = Person(name="xiaoming", age=18)
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("ping (bare round trip)", c.ping),
+        ("add(1, 2)", lambda: c.add(1, 2)),
+        ("hello('Python')", lambda: c.hello("Python")),
+        ("hello_person(p)", lambda: c.hello_person(p)),
+        ("multi_return()", c.multi_return),
+    ]
+    add = c.add
+    print(f"{'call':<26}{'p50 µs':>10}{'p99 µs':>10}   ({calls} calls each)")
+    for name, fn in cases:
+        p50, p99 = measure(fn, calls=calls)
+        print(f"{name:<26}{p50:>10.2f}{p99:>10.2f}")
+    p50, _ = measure(lambda: add(1, 2), calls=calls, batch=100)
+    print(f"{'add, mean of 100-call runs':<26}{p50:>10.2f}{'':>10}   ({1e6 / p50:,.0f} calls/s)")
+
+
+def tour(c: Client) -> None:
+    import math
+
+    T = c.types
+    show = lambda label, value: print(f"  {label:<44} -> {value!r}")  # noqa: E731
+    print(f"connected: {c!r} ({c.daemon_version})")
+    print("the article's examples:")
+    show("add(2, 3)", c.add(2, 3))
+    show("hello('Python')", c.hello("Python"))
+    show("hello_person(Person('xiaoming', 18))", c.hello_person(T.Person(name="xiaoming", age=18)))
+    r = c.ref("i64", 100)
+    c.change_int(r)
+    show("change_int(ref(100)) -> ref.value", r.value)
+    xs = c.asarray([1, 2, 3, 4], "i64") if "numpy" not in sys.modules else c.asarray(__import__("numpy").array([1, 2, 3, 4]))
+    out = c.return_int_array(xs)
+    show("return_int_array([1,2,3,4]); xs", (list(out), list(xs)))
+    a, b = c.zeros(3, "i64"), c.zeros(5, "i64")
+    c.return_int_slice(a, b)
+    show("return_int_slice(a, b); a, b", (list(a), list(b)))
+    v = c.vec("i64", [100])
+    c.expand_slice(v)
+    show("expand_slice(vec([100]))", v.tolist())
+    show("multi_return()", c.multi_return())
+    show("divmod(-7, 2)", c.divmod(-7, 2))
+    print("value kinds:")
+    show("reverse_str('汉字🙂')", c.reverse_str("汉字🙂"))
+    show("reverse_bytes(b'\\x00ab')", c.reverse_bytes(b"\x00ab"))
+    team = T.Team(name="crab", lead=T.Person("Ferris", 7), scores=[1, 2, 3], motto=b"fast")
+    c.promote(team)
+    show("promote(team) -> team", team)
+    show("circle_points(4)", [(round(p["x"], 3), round(p["y"], 3)) for p in c.circle_points(4)] if "numpy" in sys.modules else c.circle_points(4))
+    for name in ("sum", "sha256", "encrypt", "prng_fill"):
+        if not hasattr(c.functions, name):
+            print(f"  ({name} not served by this daemon)")
+    if hasattr(c.functions, "sum_f64"):
+        print("compute on shared arrays:")
+        big = c.empty(1_000_000, "f64")
+        c.prng_fill_f64(big, 42)
+        show("prng_fill_f64(1e6 floats, seed 42)[:3]", [round(x, 6) for x in big[:3]])
+        show("sum_f64(that)", round(c.sum_f64(big), 3))
+        c.scale_f64(big, 2.0)
+        c.sort_f64(big)
+        show("scale_f64 x2 then sort_f64: first, last", (round(big[0], 6), round(big[-1], 6)))
+        show("len(filter_gt_f64(that, 1.9))", len(c.filter_gt_f64(big, 1.9)))
+        show("sha256(b'abc')", c.sha256(b"abc").hex())
+        key, nonce = bytes(range(32)), bytes(12)
+        msg = c.asarray(bytearray(b"attack at dawn"), "u8") if "numpy" not in sys.modules else c.asarray(__import__("numpy").frombuffer(b"attack at dawn", dtype="u1"))
+        tag = c.encrypt(msg, key, nonce, b"")
+        show("encrypt('attack at dawn') in place: tag", tag.hex())
+        c.decrypt(msg, key, nonce, b"", tag)
+        show("decrypt(...) in place", bytes(msg))
+    print("errors arrive as exceptions:")
+    for label, thunk in (("add(2**63 - 1, 1)", lambda: c.add(2**63 - 1, 1)), ("panic('boom')", lambda: c.panic("boom")),
+                         ("add(1 << 63, 0)", lambda: c.add(1 << 63, 0))):
+        try:
+            thunk()
+        except Exception as e:  # noqa: BLE001 - shown, not handled
+            show(label, f"{type(e).__name__}: {e}")
+    show("the daemon keeps serving: add(1, 1)", c.add(1, 1))
+    del math
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shmcall", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["functions", "bench", "tour"])
+    parser.add_argument("--socket", help="daemon socket (default: the default daemon, or a private one)")
+    parser.add_argument("--calls", type=int, default=100_000, help="calls per benchmark case")
+    args = parser.parse_args(argv)
+    with connect(args.socket) as c:
+        if args.command == "functions":
+            for name in sorted(vars(c.functions)):
+                f = getattr(c.functions, name)
+                print(f.remote.signature_text())
+                print("    " + (f.remote.doc.splitlines() or [""])[0])
+        elif args.command == "bench":
+            bench(c, args.calls)
+        else:
+            tour(c)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
