@@ -307,6 +307,11 @@ class Client:
             setattr(self.functions, fn.name, f)
             if not hasattr(type(self), fn.name):
                 self.__dict__[fn.name] = f
+        for base, members in _families(vars(self.functions)).items():
+            f = _make_family(base, members)
+            setattr(self.functions, base, f)
+            if not hasattr(type(self), base):
+                self.__dict__[base] = f
 
     # -- channels and calls ----------------------------------------------------------------------
 
@@ -376,7 +381,11 @@ class Client:
     def asarray(self, obj: Any, dtype: Any = None) -> Any:
         """``obj`` as an array in shared memory: returned as is if it already is one, else copied in."""
         if np is not None:
-            src = np.asarray(obj, dtype=dtype)
+            if dtype is not None:
+                dtype = element(dtype, self._structs).dtype
+            elif isinstance(obj, (bytes, bytearray)):
+                dtype = np.uint8
+            src = np.asarray(obj, dtype=dtype) if not isinstance(obj, (bytes, bytearray)) else np.frombuffer(obj, dtype=dtype)
             if self._heap.locate(src, src.nbytes) is not None and src.flags.c_contiguous:
                 return src
             out = self.empty(src.shape, src.dtype)
@@ -457,6 +466,49 @@ class Client:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(vars(self.functions)))
+
+
+_BY_DTYPE = {spec[4]: name for name, spec in SCALARS.items()}
+_BY_FORMAT = {spec[5]: name for name, spec in SCALARS.items() if spec[5]}
+
+
+def _families(functions: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Functions named ``<base>_<type>`` (``sum_f64``, ``sum_i64``) grouped by base name."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name, f in functions.items():
+        base, _, suffix = name.rpartition("_")
+        if base and suffix in SCALARS and base not in functions:
+            groups.setdefault(base, {})[suffix] = f
+    return groups
+
+
+def _element_name(xs: Any) -> str:
+    if np is not None and isinstance(xs, np.ndarray):
+        return _BY_DTYPE.get(xs.dtype.name, xs.dtype.name)
+    if isinstance(xs, Vec):
+        return xs.type_name
+    if isinstance(xs, memoryview):
+        return _BY_FORMAT.get(xs.format.lstrip("@=<"), xs.format)
+    if isinstance(xs, (list, tuple)):
+        return "f64" if any(isinstance(x, float) for x in xs) else "i64"
+    return type(xs).__name__
+
+
+def _make_family(base: str, members: dict[str, Any]) -> Any:
+    """One callable for a family, choosing the member by the first argument's element type."""
+
+    def family(xs: Any, *args: Any, **kwargs: Any) -> Any:
+        member = members.get(_element_name(xs))
+        if member is None:
+            raise TypeError(f"{base}() takes arrays of {', '.join(sorted(members))}; got {_element_name(xs)}")
+        return member(xs, *args, **kwargs)
+
+    family.__name__ = family.__qualname__ = base
+    family.__module__ = "shmcall.remote"
+    family.__doc__ = f"{base}(xs, ...): one of {', '.join(sorted(members))}, chosen by the element type of xs.\n\n" + (
+        next(iter(members.values())).__doc__ or "")
+    family.members = dict(members)
+    return family
 
 
 def _check_struct_layout(codec: StructCodec) -> None:

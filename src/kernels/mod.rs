@@ -1,7 +1,10 @@
 //! The built-in functions: the article's examples, one function per value kind, and real compute on
 //! shared arrays (array math, hashing, authenticated encryption, PRNG streams).
 
+pub mod arrays;
 pub mod article;
+pub mod compute;
+pub mod crypto;
 pub mod prng;
 pub mod values;
 
@@ -11,4 +14,5 @@ use crate::registry::Registry;
 pub fn register(registry: &mut Registry) {
     article::register(registry);
     values::register(registry);
+    compute::register(registry);
 }
