@@ -94,6 +94,9 @@ class Channel:
         self.request_capacity = req_cap
         self.response_capacity = resp_cap
         self.release_capacity = rel_cap
+        self.response_offset = L.REQUEST_HEADER_SIZE + req_cap
+        # bases[seq % slot_count] is the slot of request seq (for the generated fast paths).
+        self.bases = [slots_offset + ((s - 1) % slot_count) * slot_size for s in range(slot_count)]
 
     # -- publishing and waiting ------------------------------------------------------------------
 
@@ -115,6 +118,10 @@ class Channel:
         self.words[_W_REQ_SEQ] = seq
         if self.words[_W_DAEMON_WAITING]:
             os.write(self.req_fd, _ONE)
+
+    def ring(self) -> None:
+        """Wakes the daemon thread of this channel."""
+        os.write(self.req_fd, _ONE)
 
     def wait(self, seq: int, timeout: float | None) -> None:
         """Waits until response ``seq`` is published: spin, then sleep on the doorbell."""
@@ -241,7 +248,13 @@ class Channel:
     def resp(self, payload: int, length: int) -> Resp:
         return Resp(self.buf, payload, length, self.client)
 
+    def poison(self) -> None:
+        """Makes every later call on this channel take the slow path, which refuses it."""
+        self.done = -1
+        self.seq = -2
+
     def close(self) -> None:
+        self.poison()
         try:
             os.close(self.req_fd)
             os.close(self.resp_fd)

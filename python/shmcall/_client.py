@@ -303,7 +303,7 @@ class Client:
         self.functions = types.SimpleNamespace()
         for entry in self.manifest["functions"]:
             fn = RemoteFunction(entry, structs)
-            f = make_callable(fn, self._call)
+            f = make_callable(fn, self._call, self._local)
             setattr(self.functions, fn.name, f)
             if not hasattr(type(self), fn.name):
                 self.__dict__[fn.name] = f
@@ -339,6 +339,8 @@ class Client:
             return self._open_channel()
 
     def _call(self, fn: RemoteFunction, args: tuple, timeout: float | None) -> Any:
+        if self._closed or self._forked:
+            self._open_channel()  # raises the reason
         try:
             ch = self._local.ch
         except AttributeError:
@@ -427,7 +429,6 @@ class Client:
         if self._sock is None:
             return
         self._closed = True
-        self._local = threading.local()
         for ch in getattr(self, "_channels", []):
             ch.close()
         self._channels = []
@@ -528,7 +529,8 @@ def _check_struct_layout(codec: StructCodec) -> None:
 def _after_fork() -> None:
     for client in list(_clients):
         client._forked = True
-        client._local = threading.local()
+        for ch in client._channels:
+            ch.poison()  # the parent still uses these rings: the child must never touch them
         client._channels = []
 
 

@@ -63,6 +63,8 @@ class RemoteFunction:
 
     def invoke(self, ch: Any, args: tuple, timeout: float | None) -> Any:
         """Calls the function on channel ``ch``."""
+        if ch.done < 0:
+            ch.client._open_channel()  # a closed or forked-away channel: raises the reason
         if ch.done < ch.seq:
             ch.settle(timeout)
         call = None
@@ -113,6 +115,18 @@ class RemoteFunction:
             return values[0]
         return values if values else None
 
+    def finish(self, ch: Any, seq: int) -> Any:
+        """Decodes response ``seq`` the general way (errors, unusual results): used by fast paths."""
+        status, payload, rlen = ch.response(seq)
+        if status != L.STATUS_OK:
+            message = bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace")
+            raise status_error(status, message, self.name)
+        if rlen < self.result_size:
+            raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
+        resp = ch.resp(payload, rlen)
+        values = tuple(codec.read(ch.buf, payload + off, resp) for codec, off in self.returns)
+        return values[0] if len(values) == 1 else values if values else None
+
     def discard(self, ch: Any, payload: int, length: int) -> None:
         """Releases the heap blocks a result owns without decoding it (late responses)."""
         resp = ch.resp(payload, length)
@@ -122,14 +136,18 @@ class RemoteFunction:
             codec.discard(ch.buf, payload + off, resp)
 
 
-def make_callable(fn: RemoteFunction, call: Any) -> Any:
-    """A Python function with the remote function's real signature, name and docstring."""
+def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
+    """A Python function with the remote function's real signature, name and docstring; a generated
+    fast path (``_fastpath``) when the signature allows one."""
+    from . import _fastpath
+
     names = [n for n, _, _ in fn.params]
+    fast = _fastpath.build(fn, local, call) if local is not None else None
     params = "".join(f"{n}, " for n in names)
     src = f"def remote({params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
     namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
     exec(compile(src, f"<shmcall {fn.name}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
-    f = namespace["remote"]
+    f = fast or namespace["remote"]
     f.__name__ = fn.name
     f.__annotations__ = {n: c.annotation() for n, c, _ in fn.params}
     f.__annotations__["timeout"] = "float | None"
