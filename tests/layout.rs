@@ -87,6 +87,7 @@ fn rust_constants() -> BTreeMap<String, u64> {
         ("heap.initial_segment_size", c::INITIAL_SEGMENT_SIZE),
         ("functions.nop", c::FN_NOP as u64),
         ("functions.alloc", c::FN_ALLOC as u64),
+        ("functions.batch", c::FN_BATCH as u64),
         ("status.ok", status::OK as u64),
         ("status.error", status::ERROR as u64),
         ("status.panic", status::PANIC as u64),
@@ -157,9 +158,9 @@ fn layout_hash_follows_the_spec_definition_and_the_vector() {
     assert_eq!(c::LAYOUT_HASH, expected);
     assert_eq!(vector_layout_hash(), expected, "regenerate the vectors: python3 protocol/vectors/make_vectors.py");
     // The worked example of SPEC §3.2.
-    assert_eq!(text.lines().count(), 51);
-    assert_eq!(text.len(), 1218);
-    assert_eq!(expected, 0xeb46_39e5_e055_0087);
+    assert_eq!(text.lines().count(), 52);
+    assert_eq!(text.len(), 1245);
+    assert_eq!(expected, 0x3f73_39a5_f2c3_81f3);
 }
 
 #[test]

@@ -43,6 +43,7 @@ class RemoteFunction:
         names = [p["name"] for p in entry["params"]]
         self.outs = [(names.index(o["name"]), parse(o["type"], structs), o["offset"]) for o in entry["outs"]]
         self.result_size = entry["result_size"]
+        self.batchable = bool(entry.get("batchable", False))
         for codec, off in [(c, o) for _, c, o in self.params]:
             if off % codec.align or off + codec.size > self.args_size:
                 raise CorruptResponse(f"{self.name}: parameter offset {off} breaks the layout rules")
@@ -157,4 +158,13 @@ def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
     f.__qualname__ = fn.name
     f.__module__ = "shmcall.remote"
     f.remote = fn
+    if fn.batchable:
+        from ._batch import batch
+
+        def map_(*columns: Any, timeout: float | None = None) -> Any:
+            return batch(call.__self__, fn, columns, timeout)
+
+        map_.__doc__ = (f"{fn.name}.map(*columns, timeout=None): one call per row of the columns (one sequence "
+                        f"per parameter: {', '.join(names)}), all in one request; returns an array per result.")
+        f.map = map_
     return f

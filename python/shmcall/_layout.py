@@ -66,6 +66,7 @@ INITIAL_SEGMENT_SIZE = 16 << 20
 # Reserved function ids.
 FN_NOP = 0xFFFF0000
 FN_ALLOC = 0xFFFF0001
+FN_BATCH = 0xFFFF0002
 
 # Response status codes (SPEC §6).
 STATUS_OK = 0
@@ -108,6 +109,7 @@ HASHED: dict[str, int] = {
     "control.release_offset": RELEASE_OFFSET,
     "control.slots_align": SLOTS_ALIGN,
     "functions.alloc": FN_ALLOC,
+    "functions.batch": FN_BATCH,
     "functions.nop": FN_NOP,
     "heap.block_align": BLOCK_ALIGN,
     "heap.initial_segment_size": INITIAL_SEGMENT_SIZE,
@@ -149,3 +151,4 @@ RESPONSE_HEADER = struct.Struct("<IIQ")  # status, response_len, seq
 BUF = struct.Struct("<IIQQ")  # segment, reserved, offset, length
 RELEASE_ENTRY = struct.Struct("<IIQ")  # segment, reserved, offset
 U64 = struct.Struct("<Q")
+BATCH = struct.Struct("<IIQIIQQ")  # function, reserved, count, then the args buffer reference

@@ -82,6 +82,10 @@ pub const FN_NOP: u32 = 0xFFFF_0000;
 /// Reserved function id: allocate a heap block; args `{u64 size}`, returns a buffer reference.
 pub const FN_ALLOC: u32 = 0xFFFF_0001;
 
+/// Reserved function id: many calls of one batchable function in one request (SPEC §3.3).
+/// Args `{u32 function, u32 reserved, u64 count, buffer args}`; returns a buffer of `count` result records.
+pub const FN_BATCH: u32 = 0xFFFF_0002;
+
 /// Response status codes (SPEC §6).
 pub mod status {
     #![allow(missing_docs)]
@@ -126,6 +130,7 @@ pub const HASHED: &[(&str, u64)] = &[
     ("control.release_offset", RELEASE_OFFSET as u64),
     ("control.slots_align", SLOTS_ALIGN as u64),
     ("functions.alloc", FN_ALLOC as u64),
+    ("functions.batch", FN_BATCH as u64),
     ("functions.nop", FN_NOP as u64),
     ("heap.block_align", BLOCK_ALIGN as u64),
     ("heap.initial_segment_size", INITIAL_SEGMENT_SIZE),

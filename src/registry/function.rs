@@ -29,6 +29,9 @@ pub struct Function {
     pub outs: Vec<usize>,
     /// The generated body.
     pub invoke: Invoke,
+    /// Every parameter and result is fixed-size and there are no in-out parameters, so many calls
+    /// can go in one batch request (`FN_BATCH`).
+    pub batchable: bool,
 }
 
 impl Function {
@@ -41,6 +44,7 @@ impl Function {
             .map(|(i, _)| i)
             .collect();
         let args = RecordLayout::of(params.iter().map(|(_, t)| t));
+        let batchable = outs.is_empty() && params.iter().all(|(_, t)| t.is_fixed()) && returns.iter().all(Ty::is_fixed);
         let results = RecordLayout::of(returns.iter().chain(outs.iter().map(|&i| &params[i].1)));
         Function {
             name: name.to_owned(),
@@ -51,6 +55,7 @@ impl Function {
             results,
             outs,
             invoke,
+            batchable,
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct FunctionEntry {
     pub outs: Vec<Slot>,
     /// Size of the result record's fixed part.
     pub result_size: usize,
+    /// Whether many calls can be sent as one `FN_BATCH` request.
+    pub batchable: bool,
 }
 
 /// A value in a record.
@@ -107,6 +109,7 @@ impl Manifest {
                     .map(|(&i, &o)| slot(&f.params[i].0, &f.params[i].1, o))
                     .collect(),
                 result_size: f.results.fixed_size,
+                batchable: f.batchable,
             })
             .collect();
         Manifest {

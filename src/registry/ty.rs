@@ -186,6 +186,17 @@ impl Ty {
         }
     }
 
+    /// True for types held entirely inside a record (no buffer references): numbers, bools, and
+    /// structs and fixed arrays of them. Calls whose values are all fixed can be batched (SPEC §3.3).
+    pub fn is_fixed(&self) -> bool {
+        match self {
+            Ty::Scalar(_) => true,
+            Ty::Struct(d) => d.fields.iter().all(|f| f.ty.is_fixed()),
+            Ty::Array(t, _) => t.is_fixed(),
+            _ => false,
+        }
+    }
+
     /// The manifest name (SPEC §4.5 grammar).
     pub fn name(&self) -> String {
         match self {

@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::spin::{SpinGate, SpinPolicy};
 use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
 use crate::heap::Heap;
-use crate::layout::constants::{status, FN_ALLOC, FN_NOP, BUF_SIZE};
+use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
 use crate::layout::{BufRef, ControlConfig, ControlView};
 use crate::registry::Registry;
 use crate::sync::{fence, Ordering};
@@ -257,6 +257,62 @@ impl ChannelServer {
         }
     }
 
+    /// Runs `count` calls of one batchable function whose argument records lie back to back in a
+    /// buffer; writes their result records back to back into a new heap block (SPEC §3.3).
+    fn batch(&mut self, request: Vec<u8>, area: &mut [u8]) -> Result<usize, Failure> {
+        let field = |at: usize, n: usize| request.get(at..at + n).ok_or_else(|| Failure::bad("batch request shorter than 40 bytes"));
+        let id = u32::from_le_bytes(field(0, 4)?.try_into().unwrap());
+        if field(4, 4)? != [0u8; 4] {
+            return Err(Failure::bad("batch request reserved word must be 0"));
+        }
+        let count = u64::from_le_bytes(field(8, 8)?.try_into().unwrap());
+        let f = self.registry.get(id).ok_or(Failure::UnknownFunction(id))?;
+        if !f.batchable {
+            return Err(Failure::bad(format!("{} cannot be batched: it has variable-size or in-out values", f.name)));
+        }
+        if self.segments.len() != self.heap.segment_count() {
+            self.segments = self.heap.segments();
+        }
+        // The argument records, copied to private memory like any request payload.
+        let outer = ArgReader::new(&request, 40, &self.segments, &self.scratch, &self.borrows)?;
+        let records = outer.bytes(16)?;
+        let stride = f.args.fixed_size.next_multiple_of(8);
+        let rstride = f.results.fixed_size.next_multiple_of(8);
+        let expected = count.checked_mul(stride as u64).ok_or_else(|| Failure::bad("batch count overflows"))?;
+        if records.len() as u64 != expected {
+            return Err(Failure::bad(format!("batch of {count} calls needs {expected} argument bytes, found {}", records.len())));
+        }
+        let mut args = vec![0u64; records.len() / 8];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut args).copy_from_slice(records);
+        let args: &[u8] = bytemuck::cast_slice(&args);
+        let total = (count as usize).checked_mul(rstride).ok_or_else(|| Failure::bad("batch result overflows"))?;
+        let mut results = Vec::new();
+        results.try_reserve_exact(total).map_err(|e| Failure::OutOfMemory(e.to_string()))?;
+        results.resize(total, 0u8);
+        let no_segments: [Arc<Segment>; 0] = [];
+        let mut unused = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for i in 0..count as usize {
+                let reader = ArgReader::new(&args[i * stride..(i + 1) * stride], f.args.fixed_size, &no_segments, &self.scratch, &self.borrows)?;
+                let mut writer = RetWriter::new(&mut results[i * rstride..(i + 1) * rstride], f.results.fixed_size, &self.heap, &mut unused);
+                (f.invoke)(&reader, &mut writer).map_err(|e| match e {
+                    Failure::Error(m) => Failure::Error(format!("call {i}: {m}")),
+                    Failure::BadRequest(m) => Failure::BadRequest(format!("call {i}: {m}")),
+                    other => other,
+                })?;
+            }
+            Ok::<(), Failure>(())
+        }));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(panic) => return Err(Failure::Panic(panic_message(panic.as_ref()))),
+        }
+        let mut writer = RetWriter::new(area, BUF_SIZE, &self.heap, &mut self.allocated);
+        writer.data(0, &results)?;
+        Ok(writer.len())
+    }
+
     fn dispatch(&mut self, function: u32, len: usize, area: &mut [u8]) -> Result<usize, Failure> {
         let payload: &[u8] = &bytemuck::cast_slice(&self.payload)[..len];
         match function {
@@ -272,6 +328,7 @@ impl ChannelServer {
                 area[..BUF_SIZE].copy_from_slice(&out);
                 Ok(BUF_SIZE)
             }
+            FN_BATCH => self.batch(payload.to_vec(), area),
             id => {
                 let f = self.registry.get(id).ok_or(Failure::UnknownFunction(id))?;
                 if self.segments.len() != self.heap.segment_count() {
@@ -283,11 +340,7 @@ impl ChannelServer {
                     Ok(Ok(())) => Ok(writer.len()),
                     Ok(Err(e)) => Err(e),
                     Err(panic) => {
-                        let msg = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "panic with a non-text payload".to_owned());
+                        let msg = panic_message(panic.as_ref());
                         log::warn!("{}: function {} panicked: {msg}", self.log_name, f.name);
                         Err(Failure::Panic(msg))
                     }
@@ -295,4 +348,13 @@ impl ChannelServer {
             }
         }
     }
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-text payload".to_owned())
 }

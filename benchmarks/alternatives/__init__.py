@@ -1,0 +1,1 @@
+"""The ways to call compiled code from Python that the suite compares, one module each."""

@@ -1,0 +1,134 @@
+"""Batched calls (SPEC §3.3, ``FN_BATCH``): many calls of one function in one round trip.
+
+``c.add.map([1, 2, 3], [10, 20, 30])`` packs the argument records back to back into a shared block
+(with numpy, column by column, no Python work per call), the daemon runs every call and writes the
+result records back to back into a new block, and the results come back as arrays (zero-copy views
+of that block). Only functions whose values are all fixed-size and that have no in-out parameters can
+be batched (the manifest's ``batchable``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _layout as L
+from ._errors import CorruptResponse, status_error
+from ._heap import np
+from ._types import ArrayCodec, BoolCodec, ComplexCodec, FloatCodec, IntCodec, Resp, StructCodec, _dtype
+
+__all__: list[str] = []
+
+
+def _check_column(col: Any, codec: Any, name: str) -> Any:
+    """The column as an array of the parameter's dtype, refusing lossy conversions."""
+    target = _dtype(codec)
+    src = np.asarray(col)
+    if isinstance(codec, StructCodec) or isinstance(codec, ArrayCodec):
+        if src.dtype != target:
+            raise TypeError(f"{name}: expected an array of dtype {target}, got {src.dtype}")
+        return src
+    kind = src.dtype.kind
+    if type(codec) is IntCodec:
+        if kind not in "iub":
+            raise TypeError(f"{name}: expected integers for {codec.name}, got {src.dtype}")
+        if src.size and (int(src.min()) < codec.lo or int(src.max()) > codec.hi):
+            raise OverflowError(f"{name}: values outside {codec.name} [{codec.lo}, {codec.hi}]")
+    elif type(codec) is FloatCodec and kind not in "iubf":
+        raise TypeError(f"{name}: expected numbers for {codec.name}, got {src.dtype}")
+    elif type(codec) is ComplexCodec and kind not in "iubfc":
+        raise TypeError(f"{name}: expected numbers for {codec.name}, got {src.dtype}")
+    elif type(codec) is BoolCodec and kind != "b":
+        raise TypeError(f"{name}: expected bools, got {src.dtype}")
+    return src
+
+
+def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
+    """Runs ``fn`` once per row of ``columns`` (one sequence per parameter) in one request."""
+    if not fn.batchable:
+        raise TypeError(f"{fn.name} cannot be batched: it has variable-size or in-out values")
+    if len(columns) != len(fn.params):
+        raise TypeError(f"{fn.name}.map() takes {len(fn.params)} columns, got {len(columns)}")
+    lengths = {len(c) for c in columns}
+    if len(lengths) > 1:
+        raise ValueError(f"{fn.name}.map(): columns differ in length: {sorted(lengths)}")
+    count = lengths.pop() if lengths else 0
+    stride = (fn.args_size + 7) // 8 * 8
+    rstride = (fn.result_size + 7) // 8 * 8
+    ch = client._channel()
+    if count == 0:
+        return _empty_result(fn)
+    seg, off = ch.alloc(count * stride)
+    block = client._heap.span(seg, off, count * stride)
+    try:
+        if np is not None:
+            dtype = np.dtype({"names": [n for n, _, _ in fn.params],
+                              "formats": [_dtype(c) for _, c, _ in fn.params],
+                              "offsets": [o for _, _, o in fn.params], "itemsize": stride})
+            records = np.frombuffer(block, dtype=dtype, count=count)
+            for (name, codec, _), col, where in zip(fn.params, columns, fn.where):
+                records[name] = _check_column(col, codec, where)
+            del records
+        else:
+            for i, row in enumerate(zip(*columns)):
+                for (_, codec, o), value, where in zip(fn.params, row, fn.where):
+                    codec.write(block, i * stride + o, codec.prep(value, None, f"{where}[{i}]"), None)
+        seq = ch.seq + 1 if ch.done == ch.seq else None
+        if seq is None:
+            ch.settle(timeout)
+            seq = ch.seq + 1
+        L.BATCH.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, fn.id, 0, count, seg, 0, off, count * stride)
+        ch.publish(seq, L.FN_BATCH, L.BATCH.size)
+        try:
+            ch.wait(seq, timeout)
+        except BaseException:
+            ch.abandon(seq, None, None)
+            raise
+        ch.done = seq
+    finally:
+        block.release()
+        ch.releases.append((seg, off))
+    status, payload, rlen = ch.response(seq)
+    if status != L.STATUS_OK:
+        raise status_error(status, bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace"), fn.name)
+    rseg, rsv, roff, rlength = L.BUF.unpack_from(ch.buf, payload)
+    if rlength != count * rstride or rsv:
+        raise CorruptResponse(f"{fn.name}.map(): {rlength} result bytes for {count} calls")
+    if np is None:
+        data = Resp(ch.buf, payload, rlen, client).bytes_at(payload)
+        mv = memoryview(data)
+        rows = [tuple(c.read(mv, i * rstride + o, None) for c, o in fn.returns) for i in range(count)]
+        if len(fn.returns) == 1:
+            return [r[0] for r in rows]
+        return list(zip(*rows)) if fn.returns else None
+    rdtype = np.dtype({"names": [f"r{j}" for j in range(len(fn.returns))],
+                       "formats": [_dtype(c) for c, _ in fn.returns],
+                       "offsets": [o for _, o in fn.returns], "itemsize": rstride})
+    if rseg == L.INLINE_SEGMENT:
+        start = payload + roff
+        table = np.frombuffer(bytearray(ch.buf[start : start + rlength]), dtype=rdtype)
+    else:
+        heap = client._need_segment(rseg)
+
+        class _Rows:  # adapts the heap's wrap() to a structured dtype
+            size = rstride
+            name = fn.name
+            dtype = rdtype
+
+            @staticmethod
+            def wrap(raw: memoryview, count: Any = None) -> Any:
+                return np.frombuffer(raw, dtype=rdtype)
+
+        table = heap.own(rseg, roff, rlength, _Rows)
+    if not fn.returns:
+        return None
+    cols = tuple(table[f"r{j}"] for j in range(len(fn.returns)))
+    return cols[0] if len(cols) == 1 else cols
+
+
+def _empty_result(fn: Any) -> Any:
+    if not fn.returns:
+        return None
+    if np is None:
+        return [] if len(fn.returns) == 1 else tuple([] for _ in fn.returns)
+    cols = tuple(np.empty(0, dtype=_dtype(c)) for c, _ in fn.returns)
+    return cols[0] if len(cols) == 1 else cols
