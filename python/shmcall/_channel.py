@@ -35,8 +35,9 @@ _W_RESP_SEQ = L.OFF_RESP_SEQ // 8
 _W_DAEMON_WAITING = L.OFF_DAEMON_WAITING // 8
 _W_RELEASE_HEAD = L.OFF_RELEASE_HEAD // 8
 
-#: Busy-wait iterations before sleeping on the doorbell (about 20-40 µs of CPython).
-SPIN_ITERATIONS = 500
+#: Busy-wait iterations before sleeping on the doorbell (about 20-40 µs of CPython); the environment
+#: variable SHMCALL_SPIN overrides it (0 = always sleep: the pure-blocking mode of the benchmarks).
+SPIN_ITERATIONS = max(0, int(os.environ.get("SHMCALL_SPIN", "500")))
 
 
 def _fence() -> None:

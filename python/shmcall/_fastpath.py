@@ -106,7 +106,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
     emit(f"    if w[{L.OFF_DAEMON_WAITING // 8}]:")
     emit("        ch.ring()")
     emit("    try:")
-    emit(f"        i = {SPIN_ITERATIONS}")
+    emit(f"        i = {SPIN_ITERATIONS + 1}")
     emit(f"        while w[{L.OFF_RESP_SEQ // 8}] < seq:")
     emit("            i -= 1")
     emit("            if not i:")

@@ -34,7 +34,7 @@ fn seqpacket() -> io::Result<OwnedFd> {
 impl SeqListener {
     /// Binds `path`. A stale socket file that nobody listens on is replaced; a live one is an error.
     pub fn bind(path: &Path) -> io::Result<SeqListener> {
-        let addr = SocketAddrUnix::new(path)?;
+        SocketAddrUnix::new(path)?; // the final path must fit in sun_path too
         if path.exists() {
             if SeqConn::connect(path).is_ok() {
                 return Err(io::Error::new(
@@ -44,9 +44,23 @@ impl SeqListener {
             }
             std::fs::remove_file(path)?;
         }
+        // Bind and listen under a temporary name, then link it into place: a client that sees the
+        // path can connect at once (never ECONNREFUSED between bind and listen), and link(2) refuses
+        // to replace a socket another daemon published meanwhile.
+        let tmp = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            path.file_name().map_or("socket".into(), |n| n.to_string_lossy()),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&tmp);
         let fd = seqpacket()?;
-        rustix::net::bind(&fd, &addr)?;
+        rustix::net::bind(&fd, &SocketAddrUnix::new(&tmp)?)?;
         rustix::net::listen(&fd, 128)?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = linked {
+            return Err(io::Error::new(e.kind(), format!("cannot publish socket {}: {e}", path.display())));
+        }
         Ok(SeqListener { fd, path: path.to_owned() })
     }
 

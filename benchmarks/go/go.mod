@@ -1,0 +1,3 @@
+module shmcallbench
+
+go 1.19

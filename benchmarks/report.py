@@ -1,0 +1,119 @@
+"""Turns the benchmark rows into ``report.md`` and PNG plots (latency per operation on a log axis;
+time against array size), and checks the targets of the benchmark issue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SMALL_OPS = ["add", "hello", "hello_person", "multi_return", "sha256", "filter_gt"]
+
+
+def _f(row: dict, key: str) -> float:
+    return float(row[key])
+
+
+def _index(rows: list[dict]) -> dict[tuple[str, str, int], dict]:
+    return {(r["alternative"], r["op"], int(float(r["size"]))): r for r in rows}
+
+
+def _targets(idx: dict, alts: list[str]) -> list[tuple[str, str, bool | None]]:
+    def get(alt: str, op: str, size: int, key: str = "p50_us") -> float | None:
+        r = idx.get((alt, op, size))
+        return _f(r, key) if r else None
+
+    out: list[tuple[str, str, bool | None]] = []
+
+    def check(label: str, value: float | None, ok: Any, fmt: str) -> None:
+        out.append((label, "n/a" if value is None else fmt.format(value), None if value is None else bool(ok(value))))
+
+    check("add p50 ≤ 0.6 µs (spin)", get("shmcall", "add", 1), lambda v: v <= 0.6, "{:.2f} µs")
+    check("add p99 ≤ 3 µs (spin)", get("shmcall", "add", 1, "p99_us"), lambda v: v <= 3, "{:.2f} µs")
+    check("hello p50 ≤ 1.0 µs", get("shmcall", "hello", 1), lambda v: v <= 1.0, "{:.2f} µs")
+    check("hello_person p50 ≤ 1.0 µs", get("shmcall", "hello_person", 1), lambda v: v <= 1.0, "{:.2f} µs")
+    shm_sum, ffi_sum, http_sum = get("shmcall", "sum", 10_000_000), get("ctypes", "sum", 10_000_000), get("http", "sum", 10_000_000)
+    if shm_sum and ffi_sum:
+        check("sum 1e7 no slower than in-process ctypes", shm_sum / ffi_sum, lambda v: v <= 1.05, "{:.2f}× ctypes time")
+    if shm_sum and http_sum:
+        check("sum 1e7 ≥ 8× faster than HTTP", http_sum / shm_sum, lambda v: v >= 8, "{:.1f}× faster")
+    check("batched small calls ≥ 3 M calls/s", get("shmcall", "add_many", 100_000, "calls_per_s"), lambda v: v >= 3e6, "{:,.0f} calls/s")
+    one, two = get("shmcall", "add x1 procs", 1, "calls_per_s"), get("shmcall", "add x2 procs", 2, "calls_per_s")
+    if one and two:
+        check("2 client processes ≥ 1.6× one", two / one, lambda v: v >= 1.6, "{:.2f}×")
+    check("idle daemon < 1 % CPU", get("shmcall", "idle server CPU %", 0), lambda v: v < 1, "{:.2f} %")
+    check("no per-call memory growth after warm-up", get("shmcall", "RSS growth KiB/200k calls", 200_000),
+          lambda v: v < 1024, "{:.0f} KiB over 200k calls")
+    return out
+
+
+def write_report(out: Path, rows: list[dict], notes: list[str], machine: str, command: str) -> None:
+    idx = _index(rows)
+    alts = list(dict.fromkeys(r["alternative"] for r in rows))
+    labels = {r["alternative"]: r["label"] for r in rows}
+    ops = list(dict.fromkeys((r["op"], int(float(r["size"]))) for r in rows))
+    lines = ["# shmcall benchmark report", "", f"- command: `{command}`", f"- machine: {machine}", ""]
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for label, value, ok in _targets(idx, alts):
+        lines.append(f"| {label} | {value} | {'yes' if ok else 'no' if ok is False else '—'} |")
+    lines += ["", "## Alternatives", ""] + [f"- `{a}`: {labels[a]}" for a in alts]
+    for op, size in ops:
+        lines += ["", f"## {op}" + (f" (n = {size:,})" if size > 1 and not op.startswith("add x") else ""), ""]
+        base = idx.get(("shmcall", op, size))
+        lines += ["| alternative | p50 µs | p99 µs | vs shmcall | calls/s | client CPU µs/call | server CPU µs/call |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for a in alts:
+            r = idx.get((a, op, size))
+            if not r:
+                continue
+            ratio = f"{_f(r, 'p50_us') / _f(base, 'p50_us'):.2f}×" if base and _f(base, "p50_us") else ""
+            lines.append(f"| {a} | {_f(r, 'p50_us'):,.2f} | {_f(r, 'p99_us'):,.2f} | {ratio} | {_f(r, 'calls_per_s'):,.0f} | "
+                         f"{_f(r, 'client_cpu_us'):,.2f} | {_f(r, 'server_cpu_us'):,.2f} |")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    lines += ["", "Ratios are p50 time relative to shmcall (below 1 is faster than shmcall). "
+              "Multi-process rows give total add calls/s; `p50_us` there is the mean time per call.", ""]
+    try:
+        _plots(out, rows, alts)
+        lines += ["![latency per operation](latency.png)", "", "![time against array size](arrays.png)", ""]
+    except ImportError:
+        lines += ["(matplotlib not installed: no plots)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def _plots(out: Path, rows: list[dict], alts: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    idx = _index(rows)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / max(1, len(alts))
+    for i, a in enumerate(alts):
+        ys = [_f(idx[(a, op, s)], "p50_us") if (a, op, s) in idx else 0
+              for op, s in [("add", 1), ("hello", 1), ("hello_person", 1), ("multi_return", 1), ("sha256", 1_048_576), ("filter_gt", 1_000_000)]]
+        ax.bar([x + i * width for x in range(len(ys))], ys, width, label=a)
+    ax.set_yscale("log")
+    ax.set_xticks([x + width * (len(alts) - 1) / 2 for x in range(6)])
+    ax.set_xticklabels(["add", "hello", "hello_person", "multi_return", "sha256 1 MiB", "filter_gt 1e6"])
+    ax.set_ylabel("median latency, µs (log)")
+    ax.legend(fontsize=8)
+    ax.set_title("Latency per operation")
+    fig.tight_layout()
+    fig.savefig(out / "latency.png", dpi=110)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, op in zip(axes, ["sum", "scale"]):
+        for a in alts:
+            pts = sorted((int(float(r["size"])), _f(r, "p50_us")) for r in rows if r["alternative"] == a and r["op"] == op)
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=a)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("f64 elements")
+        ax.set_ylabel("median time, µs")
+        ax.set_title(op)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "arrays.png", dpi=110)
+    plt.close(fig)

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Runs every alternative side by side on the same operations and writes a report.
+
+    python3 benchmarks/run.py [--quick] [--only NAME ...] [--out DIR]
+
+Per operation and alternative: median and p99 latency, calls/s, client and server CPU time. Writes
+``results.csv``, ``report.md`` and PNG plots into ``benchmarks/results/<date>-<host>/`` (or --out).
+Every result is verified before it is timed; every loop is bounded in count and time; servers listen
+on loopback or Unix sockets only and are stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import hashlib
+import importlib
+import multiprocessing
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+ALTERNATIVES = [
+    ("shmcall", "alternatives.shm", "Shm"),
+    ("ctypes", "alternatives.ffi", "Ffi"),
+    ("go", "alternatives.go", "Go"),
+    ("http", "alternatives.http", "Http"),
+    ("grpc", "alternatives.grpc", "Grpc"),
+    ("pipe", "alternatives.pipe", "Pipe"),
+    ("numpy", "alternatives.numpy_local", "Numpy"),
+    ("shmcall-block", "alternatives.shm", "ShmBlocking"),
+]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids: list[int]) -> float:
+    """User + system CPU seconds of processes (and their threads) so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICKS
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def timed(fn: Callable[[], Any], *, samples: int, budget_s: float) -> tuple[float, float, int]:
+    """(p50 µs, p99 µs, samples taken): per-call timings, stopping early when the budget is spent."""
+    fn()
+    out: list[float] = []
+    clock = time.perf_counter_ns
+    deadline = time.monotonic() + budget_s
+    for i in range(samples):
+        t0 = clock()
+        fn()
+        out.append((clock() - t0) / 1000)
+        if i % 64 == 0 and time.monotonic() > deadline:
+            break
+    out.sort()
+    return out[len(out) // 2], out[min(len(out) - 1, int(len(out) * 0.99))], len(out)
+
+
+def verify(s: Any, big: bool) -> None:
+    """Every operation's result is checked before anything is timed."""
+    assert s.add(2, 3) == 5
+    assert s.hello("Python") == "hello Python"
+    assert tuple(s.hello_person("xiaoming", 18)) == ("xiaohong", 18)
+    assert tuple(s.multi_return()) == (1, 2)
+    xs = s.make_array(10_000)
+    ref = (np.arange(10_000) % 1000) * 0.25
+    assert abs(s.sum(xs) - ref.sum()) < 1e-6 * abs(ref.sum())
+    assert np.array_equal(np.asarray(s.scale(xs, 2.0)), ref * 2)
+    assert np.array_equal(np.asarray(s.filter_gt(s.make_array(10_000), 200.0)), ref[ref > 200.0])
+    data = bytes(range(256)) * 4096
+    assert s.sha256(data) == hashlib.sha256(data).digest()
+    assert list(s.add_many(1000)) == [i + 1 for i in range(1000)]
+
+
+def proc_worker(args: tuple) -> float:
+    """One client process of the multi-process run: add calls for `seconds`; returns calls/s."""
+    modname, clsname, state, seconds = args
+    alt = getattr(importlib.import_module(modname), clsname).__new__(getattr(importlib.import_module(modname), clsname))
+    alt.__dict__.update(state)
+    s = alt.session()
+    s.add(1, 1)
+    n, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        for i in range(200):
+            s.add(i, 1)
+        n += 200
+    s.close()
+    return n / seconds
+
+
+def picklable_state(alt: Any) -> dict:
+    return {k: v for k, v in vars(alt).items() if isinstance(v, (str, int, float, bytes, type(None), list, tuple, dict))}
+
+
+def run_alternative(name: str, mod: str, cls: str, quick: bool, big: bool, rows: list[dict], notes: list[str]) -> None:
+    try:
+        alt = getattr(importlib.import_module(mod), cls)()
+    except ImportError as e:
+        notes.append(f"{name}: skipped ({e})")
+        return
+    why = alt.unavailable()
+    if why:
+        notes.append(f"{name}: skipped ({why})")
+        print(f"[{name}] skipped: {why}", flush=True)
+        return
+    print(f"[{name}] setting up", flush=True)
+    alt.setup()
+    try:
+        s = alt.session()
+        verify(s, big)
+        servers = alt.server_pids()
+        scale = 0.2 if quick else 1.0
+
+        def record(op: str, size: int, fn: Callable[[], Any], samples: int, budget: float) -> None:
+            c0, s0 = time.process_time(), cpu_of(servers)
+            p50, p99, n = timed(fn, samples=max(20, int(samples * scale)), budget_s=budget * scale)
+            c1, s1 = time.process_time(), cpu_of(servers)
+            rows.append(dict(alternative=name, label=alt.label, op=op, size=size, p50_us=p50, p99_us=p99,
+                             calls_per_s=1e6 / p50 if p50 else 0, samples=n,
+                             client_cpu_us=(c1 - c0) / n * 1e6, server_cpu_us=(s1 - s0) / n * 1e6))
+            print(f"[{name}] {op:<14} {size:>11,} p50 {p50:10.2f} µs  p99 {p99:10.2f} µs", flush=True)
+
+        person = ("xiaoming", 18)
+        record("add", 1, lambda: s.add(1, 2), 100_000, 4)
+        record("hello", 1, lambda: s.hello("Python"), 100_000, 4)
+        record("hello_person", 1, lambda: s.hello_person(*person), 100_000, 4)
+        record("multi_return", 1, s.multi_return, 100_000, 4)
+        sizes = [1_000, 1_000_000, 10_000_000] + ([100_000_000] if big else [])
+        for n in sizes:
+            xs = s.make_array(n)
+            reps = 5_000 if n <= 1_000 else 200 if n <= 1_000_000 else 20
+            record("sum", n, lambda: s.sum(xs), reps, 6)
+            record("scale", n, lambda: s.scale(xs, 1.0), reps, 6)
+            del xs
+        mib = bytes(range(256)) * 4096
+        record("sha256", len(mib), lambda: s.sha256(mib), 500, 4)
+        ys = s.make_array(1_000_000)
+        record("filter_gt", 1_000_000, lambda: s.filter_gt(ys, 125.0), 200, 6)
+        del ys
+        batch = 100_000
+        c0 = time.perf_counter()
+        reps = 0
+        while reps < 5 and time.perf_counter() - c0 < 10 * scale:
+            s.add_many(batch)
+            reps += 1
+        per_call = (time.perf_counter() - c0) / (reps * batch) * 1e6
+        rows.append(dict(alternative=name, label=alt.label, op="add_many", size=batch, p50_us=per_call, p99_us=per_call,
+                         calls_per_s=1e6 / per_call, samples=reps, client_cpu_us=0, server_cpu_us=0))
+        print(f"[{name}] add_many       {batch:>11,} {1e6 / per_call:12,.0f} calls/s", flush=True)
+        s.close()
+        state = picklable_state(alt)
+        ctx = multiprocessing.get_context("fork")
+        for procs in (1, 2, 4):
+            seconds = 2.0 * scale + 0.5
+            try:
+                with ctx.Pool(procs) as pool:
+                    rates = pool.map(proc_worker, [(mod, cls, state, seconds)] * procs)
+                total = sum(rates)
+                rows.append(dict(alternative=name, label=alt.label, op=f"add x{procs} procs", size=procs, p50_us=1e6 / total,
+                                 p99_us=0, calls_per_s=total, samples=procs, client_cpu_us=0, server_cpu_us=0))
+                print(f"[{name}] {procs} processes: {total:12,.0f} add calls/s", flush=True)
+            except Exception as e:  # noqa: BLE001 - reported, the run goes on
+                notes.append(f"{name}: {procs}-process run failed: {e!r}")
+        if servers:
+            c0 = cpu_of(servers)
+            time.sleep(3)
+            idle = (cpu_of(servers) - c0) / 3 * 100
+            rows.append(dict(alternative=name, label=alt.label, op="idle server CPU %", size=0, p50_us=idle, p99_us=0,
+                             calls_per_s=0, samples=1, client_cpu_us=0, server_cpu_us=0))
+            print(f"[{name}] idle server CPU {idle:.2f} %", flush=True)
+            s2 = alt.session()
+            for _ in range(20_000):
+                s2.add(1, 2)
+            before = [rss_kib(p) for p in servers] + [rss_kib(os.getpid())]
+            for _ in range(200_000):
+                s2.add(1, 2)
+            after = [rss_kib(p) for p in servers] + [rss_kib(os.getpid())]
+            s2.close()
+            growth = sum(after) - sum(before)
+            rows.append(dict(alternative=name, label=alt.label, op="RSS growth KiB/200k calls", size=200_000, p50_us=growth,
+                             p99_us=0, calls_per_s=0, samples=1, client_cpu_us=0, server_cpu_us=0))
+            print(f"[{name}] RSS growth over 200k calls after warm-up: {growth} KiB", flush=True)
+    finally:
+        alt.teardown()
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{os.cpu_count()} vCPU {cpu}; {platform.platform()}; Python {platform.python_version()}; "
+            f"numpy {np.__version__}; {rustc}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
+    ap.add_argument("--big", action="store_true", help="also 1e8-element arrays (needs ~3 GB)")
+    ap.add_argument("--only", nargs="*", help="alternatives to run")
+    ap.add_argument("--out", help="output directory")
+    args = ap.parse_args()
+    stamp = datetime.date.today().isoformat()
+    out = Path(args.out) if args.out else HERE / "results" / f"{stamp}-{socket.gethostname()}"
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    notes: list[str] = []
+    for name, mod, cls in ALTERNATIVES:
+        if args.only and name not in args.only:
+            continue
+        if name == "shmcall-block" and not args.only:
+            # the client's spin count is fixed at import: the blocking variant runs in its own process
+            subprocess.run([sys.executable, __file__, "--only", "shmcall-block", "--out", str(out / "block")]
+                           + (["--quick"] if args.quick else []), check=False)
+            continue
+        try:
+            run_alternative(name, mod, cls, args.quick, args.big, rows, notes)
+        except Exception as e:  # noqa: BLE001 - one broken alternative must not lose the others
+            notes.append(f"{name}: failed: {e!r}")
+            print(f"[{name}] FAILED: {e!r}", flush=True)
+    block_csv = out / "block" / "results.csv"
+    if block_csv.exists():
+        rows.extend(csv.DictReader(block_csv.open()))
+    fields = ["alternative", "label", "op", "size", "p50_us", "p99_us", "calls_per_s", "samples", "client_cpu_us", "server_cpu_us"]
+    with (out / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    from report import write_report
+
+    write_report(out, rows, notes, machine(), " ".join([Path(sys.argv[0]).name] + sys.argv[1:]))
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The daemon as a program: its command line, socket publication, refusing a second daemon, and
+shutdown on SIGINT/SIGTERM that removes the socket and frees clients."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+import shmcall
+from conftest import Daemon, daemon_binary
+
+
+def test_functions_command_prints_the_manifest():
+    text = subprocess.run([daemon_binary(), "functions"], capture_output=True, text=True, check=True).stdout
+    assert "add(a: i64, b: i64) -> i64" in text and "struct Person { name: str @0, age: i64 @24 }" in text
+    manifest = json.loads(subprocess.run([daemon_binary(), "functions", "--json"], capture_output=True, text=True,
+                                         check=True).stdout)
+    assert manifest["protocol"] == shmcall.PROTOCOL_VERSION
+    assert {f["name"] for f in manifest["functions"]} >= {"add", "hello", "sha256", "encrypt"}
+
+
+def test_bad_command_line_is_a_clear_error():
+    out = subprocess.run([daemon_binary(), "serve", "--bogus"], capture_output=True, text=True)
+    assert out.returncode == 2 and "bogus" in out.stderr
+    out = subprocess.run([daemon_binary(), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "shmcalld serve" in out.stdout
+
+
+def test_socket_is_connectable_as_soon_as_it_exists(tmp_path):
+    """Regression: the path appeared at bind(), before listen(): early clients got ECONNREFUSED."""
+    for i in range(10):
+        d = Daemon(tmp_path / f"s{i}.sock")  # returns as soon as the path exists
+        with shmcall.connect(d.socket, spawn=False) as c:
+            assert c.add(i, 1) == i + 1
+        assert d.stop() == 0
+
+
+def test_second_daemon_on_a_live_socket_is_refused(daemon):
+    out = subprocess.run([daemon_binary(), "serve", "--socket", daemon.socket], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "already listening" in out.stderr
+
+
+def test_stale_socket_file_is_replaced(tmp_path):
+    path = tmp_path / "stale.sock"
+    path.write_bytes(b"")
+    d = Daemon(path)  # the stale path exists already, so wait until the daemon answers on it
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            c = shmcall.connect(d.socket, spawn=False)
+            break
+        except shmcall.DaemonUnavailable:
+            assert time.monotonic() < deadline, "daemon never replaced the stale socket"
+            time.sleep(0.01)
+    with c:
+        assert c.hello("again") == "hello again"
+    assert d.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_shuts_down_cleanly_with_a_client_attached(tmp_path, sig):
+    d = Daemon(tmp_path / "s.sock")
+    c = shmcall.connect(d.socket, spawn=False)
+    assert c.add(1, 2) == 3
+    d.proc.send_signal(sig)
+    assert d.proc.wait(timeout=30) == 0
+    assert not (tmp_path / "s.sock").exists()
+    with pytest.raises(shmcall.ConnectionLost):
+        c.add(1, 2)
+    c.close()
+
+
+def test_private_daemon_is_started_and_stopped_by_the_client(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHMCALLD", daemon_binary())
+    c = shmcall.connect(str(tmp_path / "nobody-here.sock"))
+    proc, tmp = c._private
+    assert c.add(20, 22) == 42 and proc.poll() is None
+    c.close()
+    assert proc.poll() == 0
