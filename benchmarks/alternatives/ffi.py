@@ -181,5 +181,7 @@ class Ffi(Alternative):
 
     def session(self) -> Session:
         # The library lives in a module-level cache, not on self, so this object stays picklable
-        # for runners that spawn their worker processes.
+        # for runners that spawn their workers. Fork is unsafe once this process has run a kernel
+        # on rayon's pool (>= 2^17 elements): the child's next parallel kernel waits forever for
+        # worker threads it did not inherit.
         return FfiSession(_load())

@@ -126,9 +126,9 @@ class Go(Alternative):
         return None
 
     def setup(self) -> None:
-        # The library is built but not loaded here: loading starts the Go runtime's threads, and a
-        # process forked after that inherits a runtime without them. Each session loads it in
-        # its own process.
+        # Built but not loaded here: loading starts the Go runtime, and a process forked after that
+        # inherits a runtime without its threads (simple calls still work; the first garbage
+        # collection hangs). Each session loads the library in its own process.
         LIB.parent.mkdir(exist_ok=True)
         subprocess.run(
             ["go", "build", "-buildmode=c-shared", "-o", str(LIB), "."], cwd=MODULE, check=True

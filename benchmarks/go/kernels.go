@@ -1,7 +1,7 @@
 // Package main is the article's approach, reproduced for the benchmark suite: Go functions exported
 // with cgo from a c-shared library and called from Python through ctypes
 // (benchmarks/alternatives/go.py). It owns only these exports; the kernels mirror
-// shmcall::kernels (same results, including the summation order of sum), written in Go.
+// shmcall::kernels (same results, including sum's summation order), written in Go.
 //
 // Build: go build -buildmode=c-shared -o build/libshmcallbench.so .
 //
@@ -27,9 +27,13 @@ import (
 	"unsafe"
 )
 
-// sumChunk is shmcall's SUM_CHUNK: chunk sums left to right, then a balanced tree over chunks.
-// Keeping the same order makes float sums bitwise equal to the Rust kernel's.
-const sumChunk = 1 << 14
+// sumChunk and sumLanes are shmcall's SUM_CHUNK and LANES (src/kernels/arrays.rs): each chunk is
+// summed in 8 lanes, then the chunk sums in a balanced tree. Keeping the same order makes float
+// sums bitwise equal to the Rust kernel's, and the lanes give Go the same pipelined adds.
+const (
+	sumChunk = 1 << 14
+	sumLanes = 8
+)
 
 func main() {} // required by -buildmode=c-shared
 
@@ -101,13 +105,30 @@ func SumF64(p *C.double, n C.longlong) C.double {
 	}
 	sums := make([]float64, 0, (len(xs)+sumChunk-1)/sumChunk)
 	for i := 0; i < len(xs); i += sumChunk {
-		s := 0.0
-		for _, x := range xs[i:min(i+sumChunk, len(xs))] {
-			s += x
-		}
-		sums = append(sums, s)
+		sums = append(sums, sumChunkLanes(xs[i:min(i+sumChunk, len(xs))]))
 	}
 	return C.double(sumTree(sums))
+}
+
+// sumChunkLanes adds element j to lane j%8, then ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)).
+func sumChunkLanes(xs []float64) float64 {
+	var l [sumLanes]float64
+	j := 0
+	for ; j+sumLanes <= len(xs); j += sumLanes {
+		g := xs[j : j+sumLanes : j+sumLanes]
+		l[0] += g[0]
+		l[1] += g[1]
+		l[2] += g[2]
+		l[3] += g[3]
+		l[4] += g[4]
+		l[5] += g[5]
+		l[6] += g[6]
+		l[7] += g[7]
+	}
+	for k, x := range xs[j:] {
+		l[k] += x
+	}
+	return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
 func min(a, b int) int { // no builtin min before Go 1.21

@@ -188,7 +188,7 @@ class Channel:
             self.wait(seq, timeout)
             entry = self.pending.pop(seq, None)
             if entry is not None:
-                fn, call = entry
+                fn, call, _ = entry
                 status, payload, length = self.response(seq)
                 if status == L.STATUS_OK and fn is not None:
                     fn.discard(self, payload, length)
@@ -196,9 +196,10 @@ class Channel:
                     self.client._heap.pending.extend(call.temps)
             self.done = seq
 
-    def abandon(self, seq: int, fn: Any, call: Any) -> None:
-        """Keeps a request's arguments alive until its late response is consumed."""
-        self.pending[seq] = (fn, call)
+    def abandon(self, seq: int, fn: Any, call: Any, keep: Any = None) -> None:
+        """Keeps a request's arguments (``call``, ``keep``) alive until its late response is consumed:
+        the daemon may still be reading or writing their memory."""
+        self.pending[seq] = (fn, call, keep)
 
     def flush_releases(self) -> None:
         """Writes queued block releases into the release ring (SPEC §5.3 "release published")."""

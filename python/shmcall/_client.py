@@ -368,7 +368,7 @@ class Client:
         seg, off = self._channel().alloc(nbytes)
         arr = self._heap.own(seg, off, nbytes, elem)
         if np is not None:
-            return arr.reshape(dims)
+            return arr if len(dims) == 1 else arr.reshape(dims)
         return arr.cast("B").cast(elem.format, dims) if elem.format and len(dims) > 1 else arr
 
     def zeros(self, shape: int | Iterable[int], dtype: Any = "f64") -> Any:

@@ -14,12 +14,18 @@ from typing import Any, Callable
 
 from . import _layout as L
 from ._channel import SPIN_ITERATIONS, _STRONG_ORDER
-from ._types import BoolCodec, BytesCodec, FloatCodec, IntCodec, StrCodec
+from ._heap import np
+from ._types import BoolCodec, BytesCodec, FloatCodec, IntCodec, SliceCodec, StrCodec, VecCodec
 
 __all__: list[str] = []
 
 _NUMBERS = (IntCodec, FloatCodec)
-_RESULTS = (IntCodec, FloatCodec, BoolCodec, StrCodec, BytesCodec)
+_RESULTS = (IntCodec, FloatCodec, BoolCodec, StrCodec, BytesCodec, VecCodec)
+
+
+def _fast_slice(codec: Any) -> bool:
+    """A ``&[T]`` or ``&mut [T]`` of numbers: shared numpy arrays go by reference on the fast path."""
+    return type(codec) is SliceCodec and np is not None and codec.elem.format != ""
 
 
 def eligible(fn: Any) -> bool:
@@ -27,7 +33,7 @@ def eligible(fn: Any) -> bool:
     if fn.outs or not _STRONG_ORDER:
         return False
     for _, codec, _ in fn.params:
-        if type(codec) not in _NUMBERS + (StrCodec, BytesCodec):
+        if type(codec) not in _NUMBERS + (StrCodec, BytesCodec) and not _fast_slice(codec):
             return False
     return all(type(codec) in _RESULTS for codec, _ in fn.returns)
 
@@ -40,8 +46,9 @@ def _record_format(items: list[tuple[Any, int]]) -> str:
     return fmt
 
 
-def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] | None:
-    """The fast call function for ``fn``, or None if it is not eligible."""
+def build(fn: Any, local: Any, slow: Callable[..., Any], local_roots: dict | None = None) -> Callable[..., Any] | None:
+    """The fast call function for ``fn``, or None if it is not eligible. ``local_roots`` is the heap's
+    owner-array table (``Heap.roots``)."""
     if not eligible(fn):
         return None
     names = [n for n, _, _ in fn.params]
@@ -54,11 +61,13 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
     emit(f"        return _slow(_fn, ({args}{',' if args else ''}), timeout)")
     emit("    seq = ch.seq + 1")
     guard = ["ch.done != seq - 1", "ch.releases"]
-    for n, codec, _ in fn.params:
+    for i, (n, codec, _) in enumerate(fn.params):
         if type(codec) is StrCodec:
             guard.append(f"type({n}) is not str")
         elif type(codec) is BytesCodec:
             guard.append(f"type({n}) is not bytes")
+        elif type(codec) is SliceCodec:
+            guard.append(f"type({n}) is not _ndarray or {n}.dtype is not _dt{i}")
     emit(f"    if {' or '.join(guard)}:")
     emit(f"        return _slow(_fn, ({args}{',' if args else ''}), timeout)")
     # Variable-length data goes inline after the record, each piece 8-aligned (SPEC §4.1).
@@ -70,6 +79,16 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
     for i, (n, codec, _) in enumerate(fn.params):
         if type(codec) in _NUMBERS:
             record_values.append(n)
+            continue
+        if type(codec) is SliceCodec:
+            # Our own arrays (or whole views of them) are found by identity; anything else is slow.
+            emit(f"    h{i} = _roots.get(id({n}))")
+            emit(f"    if h{i} is None or h{i}[2] != {n}.nbytes:")
+            emit(f"        b{i} = {n}.base")
+            emit(f"        h{i} = _roots.get(id(b{i})) if b{i} is not None else None")
+            emit(f"        if h{i} is None or h{i}[2] != {n}.nbytes or not {n}.flags.c_contiguous:")
+            emit(f"            return _slow(_fn, ({args},), timeout)")
+            record_values.extend([f"h{i}[0]", "0", f"h{i}[1]", f"h{i}[2]"])
             continue
         data = f"d{i}"
         if type(codec) is StrCodec:
@@ -113,7 +132,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
     emit("                ch.wait(seq, timeout)")
     emit("                break")
     emit("    except BaseException:")
-    emit("        ch.abandon(seq, _fn, None)")
+    emit(f"        ch.abandon(seq, _fn, None, ({args}{',' if args else ''}))")
     emit("        raise")
     emit("    ch.done = seq")
     emit("    rb = base + ch.response_offset")
@@ -134,6 +153,8 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
                 if type(codec) is BoolCodec:
                     return None
                 emit(f"    r{j} = _s{j}(buf, rp + {off})[0]")
+            elif type(codec) is VecCodec:
+                emit(f"    r{j} = _fn.returns[{j}][0].read(buf, rp + {off}, ch.resp(rp, rlen))")
             else:
                 emit(f"    seg, rsv, off, ln = _buf(buf, rp + {off})")
                 emit("    if seg or rsv or off + ln > rlen:")
@@ -162,6 +183,12 @@ def build(fn: Any, local: Any, slow: Callable[..., Any]) -> Callable[..., Any] |
         "_resp": L.RESPONSE_HEADER.unpack_from,
         "_buf": L.BUF.unpack_from,
     }
+    if any(_fast_slice(c) for _, c, _ in fn.params):
+        ns["_ndarray"] = np.ndarray
+        ns["_roots"] = local_roots
+        for i, (_, codec, _) in enumerate(fn.params):
+            if _fast_slice(codec):
+                ns[f"_dt{i}"] = codec.elem.dtype
     if record_values:
         ns["_rec"] = struct.Struct(_record_format([(c, o) for _, c, o in fn.params])).pack_into
     if fn.returns and all(type(c) in _NUMBERS for c, _ in fn.returns):

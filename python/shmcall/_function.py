@@ -143,7 +143,7 @@ def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
     from . import _fastpath
 
     names = [n for n, _, _ in fn.params]
-    fast = _fastpath.build(fn, local, call) if local is not None else None
+    fast = _fastpath.build(fn, local, call, call.__self__._heap.roots) if local is not None else None
     params = "".join(f"{n}, " for n in names)
     src = f"def remote({params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
     namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}

@@ -47,7 +47,8 @@ class Segment:
         del probe  # release the export so the mapping can close later
 
 
-def _release(pending: deque, key: tuple[int, int]) -> None:
+def _release_root(pending: deque, roots: dict, root: int, key: tuple[int, int]) -> None:
+    roots.pop(root, None)
     pending.append(key)
 
 
@@ -58,6 +59,9 @@ class Heap:
         self.segments: dict[int, Segment] = {}
         self.pending: deque[tuple[int, int]] = deque()
         self._by_view: dict[int, tuple[int, int]] = {}
+        # id(owner array) -> (segment, offset, nbytes): finds our own arrays without asking numpy
+        # for a data pointer (``__array_interface__`` costs microseconds).
+        self.roots: dict[int, tuple[int, int, int]] = {}
 
     def add(self, seg_id: int, fd: int, size: int) -> None:
         """Maps a segment the daemon announced."""
@@ -76,7 +80,8 @@ class Heap:
         """Wraps an owned block as an array of ``elem`` whose death releases the block."""
         raw = self.span(seg_id, offset, length)
         arr = elem.wrap(raw, count)
-        weakref.finalize(arr, _release, self.pending, (seg_id, offset))
+        self.roots[id(arr)] = (seg_id, offset, length)
+        weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), (seg_id, offset))
         if np is None or not isinstance(arr, np.ndarray):
             self._by_view[id(arr)] = (seg_id, offset)
             weakref.finalize(arr, self._by_view.pop, id(arr), None)
@@ -85,6 +90,14 @@ class Heap:
     def locate(self, obj: Any, nbytes: int) -> tuple[int, int] | None:
         """``(segment, offset)`` if ``obj``'s ``nbytes`` bytes lie inside one of our segments."""
         if np is not None and isinstance(obj, np.ndarray):
+            hit = self.roots.get(id(obj))
+            if hit is None and obj.base is not None:
+                hit = self.roots.get(id(obj.base))
+                # A contiguous view as large as its owner starts where the owner starts.
+                if hit is not None and not (hit[2] == nbytes and obj.flags.c_contiguous):
+                    hit = None
+            if hit is not None and nbytes <= hit[2]:
+                return hit[0], hit[1]
             address = obj.__array_interface__["data"][0]
         else:
             hit = self._by_view.get(id(obj))
@@ -100,3 +113,4 @@ class Heap:
         """Forgets the segments; mappings stay alive while arrays still use them."""
         self.segments.clear()
         self.pending.clear()
+        self.roots.clear()

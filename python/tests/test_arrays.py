@@ -192,3 +192,20 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_views_of_shared_arrays_go_by_reference_and_owner_table_is_bounded(fresh):
+    xs = fresh.zeros(1000, "f64")
+    xs[:] = 1.0
+    fresh.scale_f64(xs[500:], 3.0)  # a view: must be written in place, not copied
+    assert xs[:500].sum() == 500 and xs[500:].sum() == 1500
+    two_d = fresh.zeros((10, 100), "f64")
+    fresh.prng_fill_f64(two_d.reshape(-1), 5)
+    assert (two_d > 0).all()
+    before = len(fresh._heap.roots)
+    for _ in range(500):
+        tmp = fresh.empty(16, "i64")
+        fresh.sum_i64(tmp)
+        del tmp
+    gc.collect()
+    assert len(fresh._heap.roots) <= before + 1, "owner table forgets dead arrays"

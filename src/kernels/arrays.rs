@@ -35,9 +35,12 @@ use rayon::prelude::*;
 /// only, never results.
 const PARALLEL_THRESHOLD: usize = 1 << 17;
 
-/// Elements summed left to right into one partial sum. This is part of the
+/// Elements summed (in eight lanes) into one partial sum. This is part of the
 /// documented summation order of [`sum`]: changing it changes float results.
 const SUM_CHUNK: usize = 1 << 14;
+
+/// Float partial sums per chunk (see `acc_chunk`); part of the documented order too.
+const LANES: usize = 8;
 
 /// Elements per parallel task in [`scale`]'s check and write passes;
 /// affects speed only.
@@ -69,6 +72,11 @@ mod sealed {
         fn acc_combine(lo: Self::Acc, hi: Self::Acc) -> Self::Acc;
         /// Converts the total back to `Self`, or reports that it does not fit.
         fn acc_finish(acc: Self::Acc) -> Result<Self, ArrayError>;
+        /// Sums one chunk (at most `SUM_CHUNK` elements). Integers are exact in any order; floats
+        /// override this with the documented lane order.
+        fn acc_chunk(xs: &[Self]) -> Self::Acc {
+            xs.iter().fold(Self::ACC_ZERO, |acc, &x| Self::acc_add(acc, x))
+        }
         /// Fails with the first index whose product with `k` overflows.
         /// Floats cannot overflow into an error, hence the default.
         fn check_scale(_xs: &[Self], _k: Self, _parallel: bool) -> Result<(), ArrayError> {
@@ -113,6 +121,24 @@ macro_rules! impl_float {
                 // Round-to-nearest; for f32 an out-of-range total becomes an
                 // infinity, as IEEE 754 overflow does.
                 Ok(acc as $t)
+            }
+            /// Eight lanes: element `j` of the chunk goes to lane `j % 8`, each lane summed in
+            /// order from +0.0, then ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)). Independent lanes let
+            /// the adds pipeline and vectorize (one serial chain is 4x slower), and the order is
+            /// still fixed, so results stay deterministic.
+            #[inline]
+            fn acc_chunk(xs: &[Self]) -> f64 {
+                let mut l = [0.0f64; LANES];
+                let mut it = xs.chunks_exact(LANES);
+                for group in &mut it {
+                    for (acc, &x) in l.iter_mut().zip(group) {
+                        *acc += f64::from(x);
+                    }
+                }
+                for (acc, &x) in l.iter_mut().zip(it.remainder()) {
+                    *acc += f64::from(x);
+                }
+                ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
             }
             #[inline]
             fn mul_checked_before(self, k: Self) -> Self {
@@ -246,7 +272,9 @@ impl std::error::Error for ArrayError {}
 ///
 /// 1. split `xs` into chunks of 16384 (2^14) elements, the last possibly
 ///    shorter;
-/// 2. sum each chunk left to right starting from `+0.0`;
+/// 2. sum each chunk in 8 lanes: element `j` of the chunk is added, in order, to lane `j % 8`
+///    (each lane starts at `+0.0`); the chunk's sum is
+///    `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`;
 /// 3. combine the chunk sums with a balanced tree: a run of `c >= 2` chunk
 ///    sums splits into the first `c / 2` (rounded down) and the rest, each
 ///    half is combined recursively, and the result is `left + right`.
@@ -255,9 +283,9 @@ impl std::error::Error for ArrayError {}
 ///
 /// ```text
 /// def chunk(xs):
-///     s = 0.0
-///     for x in xs: s += float(x)
-///     return s
+///     l = [0.0] * 8
+///     for j, x in enumerate(xs): l[j % 8] += float(x)
+///     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 /// def tree(sums):
 ///     if len(sums) == 1: return sums[0]
 ///     h = len(sums) // 2
@@ -399,7 +427,7 @@ fn sum_impl<T: Element>(xs: &[T], parallel: bool) -> Result<T, ArrayError> {
 /// cannot change the float result.
 fn sum_tree<T: Element>(xs: &[T], chunks: usize, parallel: bool) -> T::Acc {
     if chunks == 1 {
-        return xs.iter().fold(T::ACC_ZERO, |acc, &x| T::acc_add(acc, x));
+        return T::acc_chunk(xs);
     }
     let lo_chunks = chunks / 2;
     let (lo, hi) = xs.split_at(lo_chunks * SUM_CHUNK);
@@ -530,11 +558,11 @@ mod tests {
         let mut sums = Vec::new();
         let mut i = 0;
         while i < xs.len() {
-            let mut s = 0.0f64;
-            for &x in &xs[i..(i + 16384).min(xs.len())] {
-                s += x.into();
+            let mut l = [0.0f64; 8];
+            for (j, &x) in xs[i..(i + 16384).min(xs.len())].iter().enumerate() {
+                l[j % 8] += x.into();
             }
-            sums.push(s);
+            sums.push(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
             i += 16384;
         }
         tree(&sums)
