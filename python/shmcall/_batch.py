@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _layout as L
-from ._errors import CorruptResponse, status_error
+from ._errors import CorruptResponse
 from ._heap import np
 from ._types import ArrayCodec, BoolCodec, ComplexCodec, FloatCodec, IntCodec, Resp, StructCodec, _dtype
 
@@ -72,24 +72,12 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
             for i, row in enumerate(zip(*columns)):
                 for (_, codec, o), value, where in zip(fn.params, row, fn.where):
                     codec.write(block, i * stride + o, codec.prep(value, None, f"{where}[{i}]"), None)
-        seq = ch.seq + 1 if ch.done == ch.seq else None
-        if seq is None:
-            ch.settle(timeout)
-            seq = ch.seq + 1
+        seq = ch.next_seq(timeout)
         L.BATCH.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, fn.id, 0, count, seg, 0, off, count * stride)
-        ch.publish(seq, L.FN_BATCH, L.BATCH.size)
-        try:
-            ch.wait(seq, timeout)
-        except BaseException:
-            ch.abandon(seq, None, None)
-            raise
-        ch.done = seq
+        payload, rlen = ch.roundtrip(seq, L.FN_BATCH, L.BATCH.size, timeout, fn.name, fn=_LateBatch)
     finally:
         block.release()
-        ch.releases.append((seg, off))
-    status, payload, rlen = ch.response(seq)
-    if status != L.STATUS_OK:
-        raise status_error(status, bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace"), fn.name)
+        ch.releases.append((seg, off))  # queued: written to the daemon only before the next request
     rseg, rsv, roff, rlength = L.BUF.unpack_from(ch.buf, payload)
     if rlength != count * rstride or rsv:
         raise CorruptResponse(f"{fn.name}.map(): {rlength} result bytes for {count} calls")
@@ -123,6 +111,16 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
         return None
     cols = tuple(table[f"r{j}"] for j in range(len(fn.returns)))
     return cols[0] if len(cols) == 1 else cols
+
+
+class _LateBatch:
+    """Releases the result block of a batch whose caller was interrupted."""
+
+    @staticmethod
+    def discard(ch: Any, payload: int, length: int) -> None:
+        seg, _, off, _ = L.BUF.unpack_from(ch.buf, payload)
+        if seg != L.INLINE_SEGMENT:
+            ch.releases.append((seg, off))
 
 
 def _empty_result(fn: Any) -> Any:

@@ -220,18 +220,36 @@ class Channel:
             # ORDERING (SPEC §5.3 "release published"): after the entries, one aligned 8-byte store.
             self.words[_W_RELEASE_TAIL] = tail
 
+    def next_seq(self, timeout: float | None) -> int:
+        """The seq of the next request, once every earlier response has been consumed."""
+        if self.done < self.seq:
+            self.settle(timeout)
+        return self.seq + 1
+
+    def roundtrip(self, seq: int, function_id: int, length: int, timeout: float | None, name: str,
+                  fn: Any = None, call: Any = None, keep: Any = None) -> tuple[int, int]:
+        """Publishes request ``seq`` (its payload already written), waits for the response and
+        returns ``(payload offset, length)``; an error status raises its exception. If the wait is
+        interrupted, the request's arguments stay alive until its late response is consumed."""
+        self.publish(seq, function_id, length)
+        try:
+            self.wait(seq, timeout)
+        except BaseException:
+            self.abandon(seq, fn, call, keep)
+            raise
+        self.done = seq
+        status, payload, rlen = self.response(seq)
+        if call is not None and call.temps:
+            self.releases.extend(call.temps)
+        if status != L.STATUS_OK:
+            raise status_error(status, bytes(self.buf[payload : payload + rlen]).decode("utf-8", "replace"), name)
+        return payload, rlen
+
     def alloc(self, nbytes: int) -> tuple[int, int]:
         """A new heap block of ``nbytes`` bytes, owned by the caller: ``(segment, offset)``."""
-        if self.done < self.seq:
-            self.settle(None)
-        seq = self.seq + 1
+        seq = self.next_seq(None)
         L.U64.pack_into(self.buf, self.slot_base(seq) + L.REQUEST_HEADER_SIZE, nbytes)
-        self.publish(seq, L.FN_ALLOC, 8)
-        self.wait(seq, None)
-        self.done = seq
-        status, payload, length = self.response(seq)
-        if status != L.STATUS_OK:
-            raise status_error(status, bytes(self.buf[payload : payload + length]).decode("utf-8", "replace"), "alloc")
+        payload, _ = self.roundtrip(seq, L.FN_ALLOC, 8, None, "alloc", fn=_LateAlloc)
         seg, _, off, got = L.BUF.unpack_from(self.buf, payload)
         if got != nbytes or seg == L.INLINE_SEGMENT:
             raise CorruptResponse(f"alloc of {nbytes} bytes answered {seg}:{off}+{got}")
@@ -240,12 +258,7 @@ class Channel:
 
     def ping(self) -> None:
         """A bare round trip (function ``FN_NOP``)."""
-        if self.done < self.seq:
-            self.settle(None)
-        seq = self.seq + 1
-        self.publish(seq, L.FN_NOP, 0)
-        self.wait(seq, None)
-        self.done = seq
+        self.roundtrip(self.next_seq(None), L.FN_NOP, 0, None, "ping")
 
     def resp(self, payload: int, length: int) -> Resp:
         return Resp(self.buf, payload, length, self.client)
@@ -268,6 +281,16 @@ class Channel:
             self.mm.close()
         except (BufferError, ValueError):
             pass
+
+
+class _LateAlloc:
+    """Releases the block of an alloc whose caller was interrupted before the answer came."""
+
+    @staticmethod
+    def discard(ch: Channel, payload: int, length: int) -> None:
+        seg, _, off, _ = L.BUF.unpack_from(ch.buf, payload)
+        if seg != L.INLINE_SEGMENT:
+            ch.releases.append((seg, off))
 
 
 class ForkedChannel:

@@ -86,19 +86,7 @@ class RemoteFunction:
             for (_, codec, off), token in zip(self.params, tokens):
                 codec.write(buf, payload + off, token, call)
             length = max(self.args_size, call.tail) if call.tail > self.args_size else self.args_size
-        ch.publish(seq, self.id, length)
-        try:
-            ch.wait(seq, timeout)
-        except BaseException:
-            ch.abandon(seq, self, call)
-            raise
-        ch.done = seq
-        status, payload, rlen = ch.response(seq)
-        if call is not None and call.temps:
-            ch.releases.extend(call.temps)
-        if status != L.STATUS_OK:
-            message = bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace")
-            raise status_error(status, message, self.name)
+        payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call)
         if rlen < self.result_size:
             raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
         if self.fast_results is not None:

@@ -27,6 +27,8 @@ macro_rules! export {
     )*) => {
         $(
             $(#[doc = $doc])*
+            // A remote signature mirrors the Python call; long parameter lists are the user's choice.
+            #[allow(clippy::too_many_arguments)]
             $vis fn $name($($arg: $ty),*) $(-> $ret)? $body
         )*
 
