@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _layout as L
+from ._channel import LateBlock
 from ._errors import CorruptResponse
 from ._heap import np
 from ._types import ArrayCodec, BoolCodec, ComplexCodec, FloatCodec, IntCodec, Resp, StructCodec, _dtype
@@ -74,7 +75,7 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
                     codec.write(block, i * stride + o, codec.prep(value, None, f"{where}[{i}]"), None)
         seq = ch.next_seq(timeout)
         L.BATCH.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, fn.id, 0, count, seg, 0, off, count * stride)
-        payload, rlen = ch.roundtrip(seq, L.FN_BATCH, L.BATCH.size, timeout, fn.name, fn=_LateBatch)
+        payload, rlen = ch.roundtrip(seq, L.FN_BATCH, L.BATCH.size, timeout, fn.name, fn=LateBlock)
     finally:
         block.release()
         ch.releases.append((seg, off))  # queued: written to the daemon only before the next request
@@ -111,16 +112,6 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
         return None
     cols = tuple(table[f"r{j}"] for j in range(len(fn.returns)))
     return cols[0] if len(cols) == 1 else cols
-
-
-class _LateBatch:
-    """Releases the result block of a batch whose caller was interrupted."""
-
-    @staticmethod
-    def discard(ch: Any, payload: int, length: int) -> None:
-        seg, _, off, _ = L.BUF.unpack_from(ch.buf, payload)
-        if seg != L.INLINE_SEGMENT:
-            ch.releases.append((seg, off))
 
 
 def _empty_result(fn: Any) -> Any:

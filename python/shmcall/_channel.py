@@ -249,7 +249,7 @@ class Channel:
         """A new heap block of ``nbytes`` bytes, owned by the caller: ``(segment, offset)``."""
         seq = self.next_seq(None)
         L.U64.pack_into(self.buf, self.slot_base(seq) + L.REQUEST_HEADER_SIZE, nbytes)
-        payload, _ = self.roundtrip(seq, L.FN_ALLOC, 8, None, "alloc", fn=_LateAlloc)
+        payload, _ = self.roundtrip(seq, L.FN_ALLOC, 8, None, "alloc", fn=LateBlock)
         seg, _, off, got = L.BUF.unpack_from(self.buf, payload)
         if got != nbytes or seg == L.INLINE_SEGMENT:
             raise CorruptResponse(f"alloc of {nbytes} bytes answered {seg}:{off}+{got}")
@@ -283,8 +283,9 @@ class Channel:
             pass
 
 
-class _LateAlloc:
-    """Releases the block of an alloc whose caller was interrupted before the answer came."""
+class LateBlock:
+    """For requests answered by one buffer reference (alloc, batch): releases the block of a
+    response whose caller was interrupted before it came."""
 
     @staticmethod
     def discard(ch: Channel, payload: int, length: int) -> None:
