@@ -70,7 +70,9 @@ def write_report(out: Path, rows: list[dict], notes: list[str], machine: str, co
                          f"{_f(r, 'client_cpu_us'):,.2f} | {_f(r, 'server_cpu_us'):,.2f} |")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    lines += ["", "Ratios are p50 time relative to shmcall (below 1 is faster than shmcall). "
+    lines += ["", "Latencies are per call, timed one call at a time with `time.perf_counter_ns`, minus the median "
+              "cost of timing an empty lambda the same way (the timer itself). "
+              "Ratios are p50 time relative to shmcall (below 1 is faster than shmcall). "
               "Multi-process rows give total add calls/s; `p50_us` there is the mean time per call.", ""]
     try:
         _plots(out, rows, alts)

@@ -49,6 +49,11 @@ def _fence() -> None:
 class Channel:
     """One ring. Used only by the thread that opened it."""
 
+    # Slots, not a __dict__: the generated fast paths read several of these per call.
+    __slots__ = ("client", "id", "owner", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
+                 "pending", "releases", "poller", "slot_count", "slot_size", "slots_offset", "request_capacity",
+                 "response_capacity", "release_capacity", "response_offset", "bases")
+
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
         self.client = client
