@@ -109,10 +109,11 @@ class Channel:
     def slot_base(self, seq: int) -> int:
         return self.slots_offset + ((seq - 1) % self.slot_count) * self.slot_size
 
-    def publish(self, seq: int, function_id: int, length: int) -> None:
+    def publish(self, seq: int, function_id: int, length: int) -> bool:
         """Writes the request header and publishes request ``seq`` (SPEC §5.2 "request published").
 
-        Queued releases are written first, so the daemon frees them before serving this request."""
+        Queued releases are written first, so the daemon frees them before serving this request.
+        Returns True if the daemon was asleep (and was rung)."""
         if self.releases:
             self.flush_releases()
         L.REQUEST_HEADER.pack_into(self.buf, self.slot_base(seq), function_id, length, seq)
@@ -124,17 +125,20 @@ class Channel:
         self.words[_W_REQ_SEQ] = seq
         if self.words[_W_DAEMON_WAITING]:
             os.write(self.req_fd, _ONE)
+            return True
+        return False
 
     def ring(self) -> None:
         """Wakes the daemon thread of this channel."""
         os.write(self.req_fd, _ONE)
 
-    def wait(self, seq: int, timeout: float | None) -> None:
-        """Waits until response ``seq`` is published: spin, then sleep on the doorbell."""
+    def wait(self, seq: int, timeout: float | None, spin: bool = True) -> None:
+        """Waits until response ``seq`` is published: spin (unless told the daemon was asleep, when
+        spinning would only take the core it needs to wake up), then sleep on the doorbell."""
         words = self.words
         if words[_W_RESP_SEQ] >= seq:
             return
-        for _ in range(SPIN_ITERATIONS):
+        for _ in range(SPIN_ITERATIONS if spin else 0):
             if words[_W_RESP_SEQ] >= seq:
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -236,9 +240,9 @@ class Channel:
         """Publishes request ``seq`` (its payload already written), waits for the response and
         returns ``(payload offset, length)``; an error status raises its exception. If the wait is
         interrupted, the request's arguments stay alive until its late response is consumed."""
-        self.publish(seq, function_id, length)
+        rang = self.publish(seq, function_id, length)
         try:
-            self.wait(seq, timeout)
+            self.wait(seq, timeout, spin=not rang)
         except BaseException:
             self.abandon(seq, fn, call, keep)
             raise

@@ -141,14 +141,16 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("    w = ch.words")
     # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes.
     emit(f"    w[{L.OFF_REQ_SEQ // 8}] = seq")
+    # A sleeping daemon needs tens of µs to wake: then sleep at once rather than take its core.
+    emit(f"    i = {SPIN_ITERATIONS + 1}")
     emit(f"    if w[{L.OFF_DAEMON_WAITING // 8}]:")
     emit("        ch.ring()")
+    emit("        i = 1")
     emit("    try:")
-    emit(f"        i = {SPIN_ITERATIONS + 1}")
     emit(f"        while w[{L.OFF_RESP_SEQ // 8}] < seq:")
     emit("            i -= 1")
     emit("            if not i:")
-    emit("                ch.wait(seq, timeout)")
+    emit("                ch.wait(seq, timeout, False)  # the loop above was the spin")
     emit("                break")
     emit("    except BaseException:")
     emit(f"        ch.abandon(seq, _fn, None, {argtuple})")

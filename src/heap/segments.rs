@@ -14,8 +14,10 @@ use crate::sys::Segment;
 
 /// Segments grow in steps of at least this (virtual size: pages are committed per block).
 const SEGMENT_GRANULE: u64 = 2 << 20;
-/// Blocks at least this large give their pages back to the system when freed.
-const DECOMMIT_THRESHOLD: u64 = 1 << 20;
+/// Blocks at least this large give their pages back to the system when freed. Smaller freed blocks
+/// keep their pages, so a block reused by the next call is not zeroed and faulted in again (a
+/// 1 MiB temporary per call cost more in page faults than in copying); huge ones are returned.
+const DECOMMIT_THRESHOLD: u64 = 64 << 20;
 
 /// Receives each new segment so the client can map it.
 pub trait SegmentSink: Send + Sync {

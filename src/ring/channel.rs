@@ -67,6 +67,7 @@ pub struct ChannelServer {
     allocated: Vec<BufRef>,
     consumed: u64,
     release_head: u64,
+    active: bool,
     policy: SpinPolicy,
     gate: Arc<SpinGate>,
     log_name: String,
@@ -96,6 +97,7 @@ impl ChannelServer {
             allocated: Vec::new(),
             consumed: 0,
             release_head: 0,
+            active: false,
             policy,
             gate,
             log_name,
@@ -104,12 +106,26 @@ impl ChannelServer {
 
     /// Runs until `stop` becomes readable (or hangs up) or `stopping` is set.
     pub fn run(mut self, stop: BorrowedFd<'_>, stopping: &AtomicBool) -> io::Result<()> {
+        let result = self.serve_until_stopped(stop, stopping);
+        self.set_active(false);
+        result
+    }
+
+    fn set_active(&mut self, active: bool) {
+        if self.active != active {
+            self.active = active;
+            self.gate.set_active(active);
+        }
+    }
+
+    fn serve_until_stopped(&mut self, stop: BorrowedFd<'_>, stopping: &AtomicBool) -> io::Result<()> {
         let mut last_activity = Instant::now();
         loop {
             // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's store of
             // req_seq after it wrote the request slot, so the slot's bytes are visible here.
             let published = self.view.req_seq().load(Ordering::Acquire);
             if published > self.consumed {
+                self.set_active(true);
                 self.serve_published(published);
                 last_activity = Instant::now();
                 continue;
@@ -120,6 +136,7 @@ impl ChannelServer {
             if self.spin(&mut last_activity, stopping) {
                 continue;
             }
+            self.set_active(false);
             if !self.sleep(stop)? {
                 return Ok(());
             }

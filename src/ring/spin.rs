@@ -18,17 +18,21 @@ impl Default for SpinPolicy {
     }
 }
 
-/// Caps how many channel threads spin at once across the daemon.
+/// Caps how many channel threads spin at once across the daemon, and stops spinning altogether
+/// while more channels are busy than there are spare cores: then every spinner would steal a core
+/// from a thread with real work, and wake-ups on busy cores are cheap anyway (measured: two client
+/// processes on 2 vCPUs made 40k calls/s with spinning, 230k without).
 #[derive(Debug)]
 pub struct SpinGate {
     spinning: AtomicUsize,
+    active: AtomicUsize,
     max: usize,
 }
 
 impl SpinGate {
     /// A gate letting at most `max` threads spin (at least one).
     pub fn new(max: usize) -> SpinGate {
-        SpinGate { spinning: AtomicUsize::new(0), max: max.max(1) }
+        SpinGate { spinning: AtomicUsize::new(0), active: AtomicUsize::new(0), max: max.max(1) }
     }
 
     /// A gate sized for this machine: one spinner fewer than cores, so a client always has a core.
@@ -37,8 +41,21 @@ impl SpinGate {
         SpinGate::new(cores.saturating_sub(1))
     }
 
-    /// Tries to take a spinning permit.
+    /// Counts a channel as busy (serving, or spinning for its next request) or not (asleep).
+    pub fn set_active(&self, active: bool) {
+        // Relaxed: a heuristic count, it guards no data.
+        if active {
+            self.active.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.active.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Tries to take a spinning permit: refused when the permits are taken or too many channels are busy.
     pub fn enter(&self) -> Option<SpinPermit<'_>> {
+        if self.active.load(Ordering::Relaxed) > self.max {
+            return None;
+        }
         // Relaxed: the count is a heuristic budget, it guards no data.
         let prev = self.spinning.fetch_add(1, Ordering::Relaxed);
         if prev >= self.max {
@@ -60,6 +77,17 @@ impl Drop for SpinPermit<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_spinning_while_more_channels_are_busy_than_spare_cores() {
+        let g = super::SpinGate::new(1);
+        g.set_active(true);
+        assert!(g.enter().is_some());
+        g.set_active(true);
+        assert!(g.enter().is_none());
+        g.set_active(false);
+        assert!(g.enter().is_some());
+    }
+
     #[test]
     fn gate_caps_spinners() {
         let g = super::SpinGate::new(2);
