@@ -133,8 +133,11 @@ def test_hello_person_and_struct_types_from_the_manifest(c):
         c.hello_person(("x", 1))
     with pytest.raises(OverflowError):
         c.hello_person(Person(name="x", age=2**63))
-    with pytest.raises(TypeError, match="no field"):
+    with pytest.raises(TypeError, match="'nam'"):
         Person(nam="x")
+    with pytest.raises(TypeError):
+        Person("x", 1, 2)
+    assert Person() == Person(name="", age=0)
 
 
 def test_nested_structs_with_text_fixed_arrays_and_bytes(c):
