@@ -163,3 +163,24 @@ def test_fork_child_must_reconnect(daemon):
     assert os.waitstatus_to_exitcode(status) == 0
     assert c.add(2, 3) == 5
     c.close()
+
+
+def test_channels_per_connection_are_bounded(daemon, c):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(daemon.socket)
+    s.send(json.dumps({"op": "hello", "protocol": _layout.PROTOCOL_VERSION,
+                       "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}).encode())
+    assert json.loads(s.recv(1 << 22))["op"] == "welcome"
+    for i in range(257):
+        s.send(b'{"op": "open_channel"}')
+        data, ancdata, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
+        for _, _, fds in ancdata:
+            for fd in memoryview(fds).cast("i"):
+                os.close(fd)
+        reply = json.loads(data)
+        if i < 256:
+            assert reply["op"] == "channel", reply
+        else:
+            assert reply["kind"] == "resources" and "256" in reply["message"]
+    s.close()
+    assert c.add(1, 2) == 3

@@ -16,6 +16,9 @@ use crate::registry::Registry;
 use crate::ring::{Channel, ChannelServer, SpinGate, SpinPolicy};
 use crate::sys::{poll, Doorbell, Segment, SeqConn};
 
+/// Channels (and so daemon threads) one connection may open: a bound on what one client can take.
+pub const MAX_CHANNELS: usize = 256;
+
 /// What every connection shares.
 pub struct Shared {
     /// The functions.
@@ -118,6 +121,13 @@ fn serve(
                 greeted = true;
             }
             ClientMessage::OpenChannel if greeted => {
+                if channels.len() >= MAX_CHANNELS {
+                    return Err(refuse(
+                        conn,
+                        "resources",
+                        format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)"),
+                    ));
+                }
                 let id = channels.len() as u32;
                 let channel = Arc::new(
                     Channel::create(id, shared.config, name)
