@@ -182,5 +182,8 @@ def test_channels_per_connection_are_bounded(daemon, c):
             assert reply["op"] == "channel", reply
         else:
             assert reply["kind"] == "resources" and "256" in reply["message"]
+    s.send(json.dumps({"op": "hello", "protocol": _layout.PROTOCOL_VERSION,
+                       "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}).encode())
+    assert json.loads(s.recv(1 << 22))["op"] == "welcome", "the refusal left the connection open"
     s.close()
     assert c.add(1, 2) == 3

@@ -122,11 +122,11 @@ fn serve(
             }
             ClientMessage::OpenChannel if greeted => {
                 if channels.len() >= MAX_CHANNELS {
-                    return Err(refuse(
-                        conn,
-                        "resources",
-                        format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)"),
-                    ));
+                    // Refused, but the connection and its open channels go on: one thread too many
+                    // must not take down the client's other threads.
+                    let message = format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)");
+                    conn.send(&DaemonMessage::Error { kind: "resources", message }.to_bytes(), &[])?;
+                    continue;
                 }
                 let id = channels.len() as u32;
                 let channel = Arc::new(
