@@ -214,8 +214,7 @@ def test_views_of_shared_arrays_go_by_reference_and_owner_table_is_bounded(fresh
 def test_heap_limit_is_a_clean_memory_error(tmp_path):
     from conftest import Daemon
 
-    d = Daemon(tmp_path / "limited.sock", "--heap-limit", str(32 << 20))
-    try:
+    with Daemon(tmp_path / "limited.sock", "--heap-limit", str(32 << 20)) as d:
         with shmcall.connect(d.socket, spawn=False) as c:
             small = c.zeros(1 << 20, "u8")
             with pytest.raises(shmcall.SharedMemoryExhausted, match="limit"):
@@ -223,5 +222,4 @@ def test_heap_limit_is_a_clean_memory_error(tmp_path):
             with pytest.raises(MemoryError):
                 c.repeat_bytes(b"x" * 1024, 40 * 1024)  # a 40 MiB result cannot be placed either
             assert c.add(1, 2) == 3 and small[0] == 0, "the daemon keeps serving"
-    finally:
         assert d.stop() == 0

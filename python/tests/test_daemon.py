@@ -33,10 +33,10 @@ def test_bad_command_line_is_a_clear_error():
 def test_socket_is_connectable_as_soon_as_it_exists(tmp_path):
     """Regression: the path appeared at bind(), before listen(): early clients got ECONNREFUSED."""
     for i in range(10):
-        d = Daemon(tmp_path / f"s{i}.sock")  # returns as soon as the path exists
-        with shmcall.connect(d.socket, spawn=False) as c:
-            assert c.add(i, 1) == i + 1
-        assert d.stop() == 0
+        with Daemon(tmp_path / f"s{i}.sock") as d:  # returns as soon as the path exists
+            with shmcall.connect(d.socket, spawn=False) as c:
+                assert c.add(i, 1) == i + 1
+            assert d.stop() == 0
 
 
 def test_second_daemon_on_a_live_socket_is_refused(daemon):
@@ -47,31 +47,31 @@ def test_second_daemon_on_a_live_socket_is_refused(daemon):
 def test_stale_socket_file_is_replaced(tmp_path):
     path = tmp_path / "stale.sock"
     path.write_bytes(b"")
-    d = Daemon(path)  # the stale path exists already, so wait until the daemon answers on it
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            c = shmcall.connect(d.socket, spawn=False)
-            break
-        except shmcall.DaemonUnavailable:
-            assert time.monotonic() < deadline, "daemon never replaced the stale socket"
-            time.sleep(0.01)
-    with c:
-        assert c.hello("again") == "hello again"
-    assert d.stop() == 0
+    with Daemon(path) as d:  # the stale path exists already, so wait until the daemon answers on it
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                c = shmcall.connect(d.socket, spawn=False)
+                break
+            except shmcall.DaemonUnavailable:
+                assert time.monotonic() < deadline, "daemon never replaced the stale socket"
+                time.sleep(0.01)
+        with c:
+            assert c.hello("again") == "hello again"
+        assert d.stop() == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_shuts_down_cleanly_with_a_client_attached(tmp_path, sig):
-    d = Daemon(tmp_path / "s.sock")
-    c = shmcall.connect(d.socket, spawn=False)
-    assert c.add(1, 2) == 3
-    d.proc.send_signal(sig)
-    assert d.proc.wait(timeout=30) == 0
-    assert not (tmp_path / "s.sock").exists()
-    with pytest.raises(shmcall.ConnectionLost):
-        c.add(1, 2)
-    c.close()
+    with Daemon(tmp_path / "s.sock") as d:
+        c = shmcall.connect(d.socket, spawn=False)
+        assert c.add(1, 2) == 3
+        d.proc.send_signal(sig)
+        assert d.proc.wait(timeout=30) == 0
+        assert not (tmp_path / "s.sock").exists()
+        with pytest.raises(shmcall.ConnectionLost):
+            c.add(1, 2)
+        c.close()
 
 
 def test_private_daemon_is_started_and_stopped_by_the_client(tmp_path, monkeypatch):

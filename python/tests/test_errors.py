@@ -77,26 +77,26 @@ print(c.add(40, 2), flush=True)
 
 
 def test_lost_daemon_raises_connection_lost(tmp_path):
-    d = Daemon(tmp_path / "s.sock")
-    c = shmcall.connect(d.socket, spawn=False)
-    assert c.add(1, 1) == 2
-    result = {}
+    with Daemon(tmp_path / "s.sock") as d:
+        c = shmcall.connect(d.socket, spawn=False)
+        assert c.add(1, 1) == 2
+        result = {}
 
-    def call():
-        try:
-            c.sleep_ms(10_000)
-        except Exception as e:  # noqa: BLE001 - the type is the assertion
-            result["e"] = e
+        def call():
+            try:
+                c.sleep_ms(10_000)
+            except Exception as e:  # noqa: BLE001 - the type is the assertion
+                result["e"] = e
 
-    t = threading.Thread(target=call)
-    t.start()
-    time.sleep(0.2)
-    d.proc.kill()
-    d.proc.wait()
-    t.join(timeout=20)
-    assert isinstance(result.get("e"), shmcall.ConnectionLost)
-    assert isinstance(result["e"], ConnectionError)
-    c.close()
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.2)
+        d.proc.kill()
+        d.proc.wait()
+        t.join(timeout=20)
+        assert isinstance(result.get("e"), shmcall.ConnectionLost)
+        assert isinstance(result["e"], ConnectionError)
+        c.close()
 
 
 def test_no_daemon_is_daemon_unavailable(tmp_path):
