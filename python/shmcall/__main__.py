@@ -48,6 +48,8 @@ def measure(fn: Callable[[], Any], *, calls: int, batch: int = 1) -> tuple[float
 
 
 def bench(c: Client, calls: int) -> None:
+    from ._heap import np
+
     Person = c.types.Person
     p = Person(name="xiaoming", age=18)
     cases: list[tuple[str, Callable[[], Any]]] = [
@@ -64,6 +66,11 @@ def bench(c: Client, calls: int) -> None:
         print(f"{name:<26}{p50:>10.2f}{p99:>10.2f}")
     p50, _ = measure(lambda: add(1, 2), calls=calls, batch=100)
     print(f"{'add, mean of 100-call runs':<26}{p50:>10.2f}{'':>10}   ({1e6 / p50:,.0f} calls/s)")
+    n = 100_000
+    a = list(range(n)) if np is None else np.arange(n)
+    b = [1] * n if np is None else np.ones(n, dtype=np.int64)
+    per_call, _ = measure(lambda: add.map(a, b), calls=20)
+    print(f"{'add.map, 100k calls batched':<26}{per_call / n:>10.3f}{'':>10}   ({n * 1e6 / per_call:,.0f} calls/s)")
 
 
 def tour(c: Client) -> None:
