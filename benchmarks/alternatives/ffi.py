@@ -54,6 +54,15 @@ _ERRORS = {
 }
 
 
+def declare(lib: ctypes.CDLL, sigs: dict[str, tuple[list, Any]]) -> ctypes.CDLL:
+    """Sets argtypes/restype of each exported function once: {name: (argtypes, restype)}."""
+    for name, (args, res) in sigs.items():
+        fn = getattr(lib, name)
+        fn.argtypes = args
+        fn.restype = res
+    return lib
+
+
 def _error(rc: int, kernel_error: type[Exception], what: str) -> Exception:
     """The exception for a non-zero status (callers test ``if rc:`` first, so a successful call
     pays for nothing else)."""
@@ -83,11 +92,7 @@ def _load() -> ctypes.CDLL:
         "free_f64": ([c_void_p, c_size_t], None),
         "sha256": ([c_char_p, c_size_t, c_char_p], c_int32),
     }
-    for name, (args, res) in sigs.items():
-        fn = getattr(lib, name)
-        fn.argtypes = args
-        fn.restype = res
-    return lib
+    return declare(lib, sigs)
 
 
 class FfiSession(Session):

@@ -14,7 +14,7 @@ from ctypes import POINTER, Structure, byref, c_char_p, c_double, c_int, c_longl
 from typing import Any
 
 from .base import Alternative, Session
-from .ffi import F64P, REPO, copy_f64, f64_ptr, make_f64_array
+from .ffi import F64P, REPO, copy_f64, declare, f64_ptr, make_f64_array
 
 MODULE = REPO / "benchmarks" / "go"
 LIB = MODULE / "build" / "libshmcallbench.so"
@@ -54,11 +54,7 @@ def _load() -> ctypes.CDLL:
         "FreeF64": ([c_void_p], None),
         "Sha256": ([c_char_p, c_longlong, c_char_p], None),
     }
-    for name, (args, res) in sigs.items():
-        fn = getattr(lib, name)
-        fn.argtypes = args
-        fn.restype = res
-    return lib
+    return declare(lib, sigs)
 
 
 class GoSession(Session):
