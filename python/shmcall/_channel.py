@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from . import _layout as L
-from ._errors import CorruptResponse, ShmcallError, VersionMismatch, status_error
+from ._errors import CorruptResponse, VersionMismatch, status_error
 from ._types import Resp
 
 __all__: list[str] = []
@@ -50,7 +50,7 @@ class Channel:
     """One ring. Used only by the thread that opened it."""
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
-    __slots__ = ("client", "id", "owner", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
+    __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "slots_offset", "request_capacity",
                  "response_capacity", "release_capacity", "response_offset", "bases")
 
@@ -58,7 +58,6 @@ class Channel:
         ctl, self.req_fd, self.resp_fd = fds
         self.client = client
         self.id = channel_id
-        self.owner = threading.get_ident()
         try:
             actual = os.fstat(ctl).st_size
             if actual < size or size < L.HEADER_SIZE:
@@ -301,10 +300,3 @@ class LateBlock:
         seg, _, off, _ = L.BUF.unpack_from(ch.buf, payload)
         if seg != L.INLINE_SEGMENT:
             ch.releases.append((seg, off))
-
-
-class ForkedChannel:
-    """Stands in for every channel in a child process after ``fork``."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise ShmcallError("this client was connected before fork(); call shmcall.connect() again in the child")

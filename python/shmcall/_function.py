@@ -85,7 +85,7 @@ class RemoteFunction:
             buf = ch.buf
             for (_, codec, off), token in zip(self.params, tokens):
                 codec.write(buf, payload + off, token, call)
-            length = max(self.args_size, call.tail) if call.tail > self.args_size else self.args_size
+            length = max(self.args_size, call.tail)
         payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call)
         if rlen < self.result_size:
             raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
