@@ -10,6 +10,7 @@ needs checking, data too large to go inline, an error status) falls back to
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Any, Callable
 
@@ -34,9 +35,14 @@ def _flat_struct(codec: Any) -> bool:
     return type(codec) is StructCodec and all(type(c) in _NUMBERS + _TEXT for _, c, _ in codec.fields)
 
 
+#: Names of the generated code's own variables: a parameter named like one gets no fast path.
+_LOCALS = re.compile(r"_.*|(ch|seq|base|buf|w|i|sl|rseq|rb|rp|rlen|pk|struct)|[bdehnrt]\d+(_\d+)*(_sr|_off|_len)?")
+
+
 def eligible(fn: Any) -> bool:
-    """True when every parameter and result has a fast encoding."""
-    if fn.outs or not _STRONG_ORDER:
+    """True when every parameter and result has a fast encoding (and no parameter name would
+    shadow a variable of the generated code)."""
+    if fn.outs or not _STRONG_ORDER or any(_LOCALS.fullmatch(n) for n, _, _ in fn.params):
         return False
     for _, codec, _ in fn.params:
         if not (type(codec) in _NUMBERS + _TEXT or _fast_slice(codec) or _flat_struct(codec)):
@@ -53,6 +59,33 @@ def _record_format(items: list[tuple[Any, int]], start: int = 0) -> str:
     return fmt
 
 
+#: Text up to this many bytes (all pieces together) is packed with the record by a cached format.
+PACKED_TEXT_LIMIT = 256
+_PACK_CACHE_ENTRIES = 512
+
+
+def _text_packs(record: str, items: list[tuple[Any, int]], args_size: int) -> tuple[dict, Callable[[Any], Any]]:
+    """A cache of ``pack_into`` functions writing the request header, the record and its text pieces
+    (each 8-aligned after the record, SPEC §4.1), keyed by the text lengths; and the function that
+    fills it. Long text, or a full cache, gets None: the caller then copies the text by slicing."""
+    packs: dict[Any, Any] = {}
+    record_end = max((o + c.size for c, o in items), default=0)
+
+    def packfor(key: Any) -> Any:
+        lengths = key if type(key) is tuple else (key,)
+        if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES:
+            return None
+        fmt, pos = record + "x" * (args_size - record_end), args_size
+        for n in lengths:
+            start = (pos + L.TAIL_ALIGN - 1) // L.TAIL_ALIGN * L.TAIL_ALIGN
+            fmt += "x" * (start - pos) + f"{n}s"
+            pos = start + n
+        pack = packs[key] = struct.Struct(fmt).pack_into
+        return pack
+
+    return packs, packfor
+
+
 def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = None) -> Callable[..., Any] | None:
     """The fast call function for ``fn``, or None if it is not eligible. ``roots`` is the heap's
     owner-array table (``Heap.roots``)."""
@@ -62,7 +95,8 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     args = ", ".join(names)
     argtuple = f"({args}{',' if args else ''})"
     ns: dict[str, Any] = {"_local": local, "_slow": slow, "_fn": fn, "_finish": fn.finish, "struct": struct,
-                          "_resp": L.RESPONSE_HEADER.unpack_from, "_buf": L.BUF.unpack_from, "_new": object.__new__}
+                          "_new": object.__new__,
+                          "_encode": str.encode}
     lines = [f"def remote({args}{', ' if args else ''}*, timeout=None):"]
     emit = lines.append
     bail = f"        return _slow(_fn, {argtuple}, timeout)"
@@ -107,19 +141,19 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
             values.extend([f"h{k}[0]", "0", f"h{k}[1]", f"h{k}[2]"])
         else:
             if type(codec) is StrCodec:
-                emit(f"    if type({expr}) is not str:")
-                emit(bail)
+                # str.encode unbound: a TypeError for anything not a str, with no separate type check.
                 emit("    try:")
-                emit(f"        d{k} = {expr}.encode()")
-                emit("    except UnicodeError:")
+                emit(f"        d{k} = _encode({expr})")
+                emit("    except (TypeError, UnicodeError):")
                 emit(bail)
             else:
                 emit(f"    d{k} = {expr}")
                 emit(f"    if type(d{k}) is not bytes:")
                 emit(bail)
+            emit(f"    n{k} = len(d{k})")
             emit(f"    t{k} = {cursor}")
-            emit(f"    e{k} = t{k} + len(d{k})")
-            values.extend(["0", "0", f"t{k}", f"len(d{k})"])
+            emit(f"    e{k} = t{k} + n{k}")
+            values.extend(["0", "0", f"t{k}", f"n{k}"])
             copies.append((f"d{k}", f"t{k}", f"e{k}"))
             cursor = f"((e{k} + 7) & ~7)"
             end = f"e{k}"
@@ -128,15 +162,29 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         emit(bail)
     emit("    base = ch.bases[seq % ch.slot_count]")
     emit("    buf = ch.buf")
-    # Request header and argument record in one pack (the header's reserved bytes as padding).
+    record = "<IIQ" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves])
+    ns["_reqrec"] = struct.Struct(record).pack_into
+    header = f"buf, base, {fn.id}, {end}, seq{''.join(', ' + v for v in values)}"
+    # Request header and argument record in one pack (the header's reserved bytes as padding);
+    # short text goes into the same pack, with a format cached per tuple of text lengths.
     emit("    try:")
-    emit(f"        _reqrec(buf, base, {fn.id}, {end}, seq{''.join(', ' + v for v in values)})")
+    if copies:
+        key = ", ".join(f"n{k}" for k, (_, c, _) in enumerate(leaves) if type(c) in _TEXT)
+        key = f"({key},)" if len(copies) > 1 else key
+        ns["_packs"], ns["_packfor"] = _text_packs(record, [(c, o) for _, c, o in leaves], fn.args_size)
+        emit(f"        pk = _packs.get({key})")
+        emit("        if pk is None:")
+        emit(f"            pk = _packfor({key})")
+        emit("        if pk is not None:")
+        emit(f"            pk({header}, {', '.join(d for d, _, _ in copies)})")
+        emit("        else:")
+        emit(f"            _reqrec({header})")
+        for data, start, stop in copies:
+            emit(f"            buf[base + {L.REQUEST_HEADER_SIZE} + {start}:base + {L.REQUEST_HEADER_SIZE} + {stop}] = {data}")
+    else:
+        emit(f"        _reqrec({header})")
     emit("    except (struct.error, OverflowError, TypeError):")
     emit(bail)
-    ns["_reqrec"] = struct.Struct("<IIQ" + "x" * (L.REQUEST_HEADER_SIZE - 16)
-                                  + _record_format([(c, o) for _, c, o in leaves])).pack_into
-    for data, start, stop in copies:
-        emit(f"    buf[base + {L.REQUEST_HEADER_SIZE} + {start}:base + {L.REQUEST_HEADER_SIZE} + {stop}] = {data}")
     emit("    ch.seq = seq")
     emit("    w = ch.words")
     # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes.
@@ -156,27 +204,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit(f"        ch.abandon(seq, _fn, None, {argtuple})")
     emit("        raise")
     emit("    ch.done = seq")
-    emit("    rb = base + ch.response_offset")
-    check = f"status or rseq != seq or rlen < {fn.result_size} or rlen > ch.response_capacity"
-    if fn.returns and all(type(c) in _NUMBERS for c, _ in fn.returns):
-        # Response header and result record in one unpack; the values are used only if all is well.
-        ns["_resprec"] = struct.Struct("<IIQ" + "x" * (L.RESPONSE_HEADER_SIZE - 16) + _record_format(fn.returns)).unpack_from
-        emit("    status, rlen, rseq, *r = _resprec(buf, rb)")
-        emit(f"    if {check}:")
-        emit("        return _finish(ch, seq)")
-        emit("    return r[0]" if len(fn.returns) == 1 else "    return tuple(r)")
-    else:
-        emit("    status, rlen, rseq = _resp(buf, rb)")
-        emit(f"    if {check}:")
-        emit("        return _finish(ch, seq)")
-        emit(f"    rp = rb + {L.RESPONSE_HEADER_SIZE}")
-        results = [_emit_result(emit, ns, j, codec, off) for j, (codec, off) in enumerate(fn.returns)]
-        if not results:
-            emit("    return None")
-        elif len(results) == 1:
-            emit(f"    return {results[0]}")
-        else:
-            emit(f"    return ({', '.join(results)})")
+    _emit_response(emit, ns, fn)
     if any(_fast_slice(c) for _, c, _ in fn.params):
         ns["_ndarray"] = np.ndarray
         ns["_roots"] = roots
@@ -184,36 +212,71 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     return ns["remote"]
 
 
-def _emit_leaf(emit: Callable[[str], None], ns: dict, var: str, codec: Any, off: int) -> None:
-    """Reads one number, text or bytes result at record offset ``off`` into ``var``."""
-    if type(codec) in _NUMBERS:
-        ns[f"_s_{var}"] = codec.S.unpack_from
-        emit(f"    {var} = _s_{var}(buf, rp + {off})[0]")
-        return
-    emit(f"    seg, rsv, off, ln = _buf(buf, rp + {off})")
-    emit("    if seg or rsv or off + ln > rlen:")
-    emit("        return _finish(ch, seq)")
-    if type(codec) is StrCodec:
-        emit("    try:")
-        emit(f"        {var} = str(buf[rp + off:rp + off + ln], 'utf-8')")
-        emit("    except UnicodeDecodeError:")
+def _result_leaves(fn: Any) -> list[tuple[str, Any, int]]:
+    """The result record's fixed leaves (numbers and text references) as ``(variable, codec, offset)``;
+    structs contribute their fields, ``Vec`` results none (they are read by their codec)."""
+    leaves: list[tuple[str, Any, int]] = []
+    for j, (codec, off) in enumerate(fn.returns):
+        if type(codec) is StructCodec:
+            leaves.extend((f"r{j}_{k}", c, off + o) for k, (_, c, o) in enumerate(codec.fields))
+        elif type(codec) is not VecCodec:
+            leaves.append((f"r{j}", codec, off))
+    return leaves
+
+
+def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
+    """Decodes the response with one unpack of its header and every fixed leaf of the result record.
+
+    The header's status and length are read as one u64 (status in the low half), so an all-numbers
+    result is accepted with two comparisons: status 0 with exactly the record's length, and the seq.
+    Anything else is left to ``_finish``, which decodes (or raises) the general way."""
+    leaves = _result_leaves(fn)
+    names, fmt, pos = [], "", 0
+    for var, codec, off in leaves:
+        fmt += "x" * (off - pos)
+        if type(codec) in _NUMBERS:
+            fmt += codec.fmt
+            names.append(var)
+        else:  # a buffer reference: segment and reserved as one word, then offset and length
+            fmt += "QQQ"
+            names.extend([f"{var}_sr", f"{var}_off", f"{var}_len"])
+        pos = off + codec.size
+    ns["_resprec"] = struct.Struct("<QQ" + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt).unpack_from
+    emit("    rb = base + ch.response_offset")
+    emit(f"    sl, rseq{''.join(', ' + n for n in names)} = _resprec(buf, rb)")
+    numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
+    if numbers_only:
+        exact = (fn.result_size + L.TAIL_ALIGN - 1) // L.TAIL_ALIGN * L.TAIL_ALIGN
+        emit(f"    if sl != {exact << 32} or rseq != seq:")
         emit("        return _finish(ch, seq)")
     else:
-        emit(f"    {var} = bytes(buf[rp + off:rp + off + ln])")
-
-
-def _emit_result(emit: Callable[[str], None], ns: dict, j: int, codec: Any, off: int) -> str:
-    """Reads result ``j``; returns the variable holding it."""
-    var = f"r{j}"
-    if type(codec) is VecCodec:
-        emit(f"    {var} = _fn.returns[{j}][0].read(buf, rp + {off}, ch.resp(rp, rlen))")
-    elif type(codec) is StructCodec:
-        for k, (name, c, o) in enumerate(codec.fields):
-            _emit_leaf(emit, ns, f"{var}_{k}", c, off + o)
-        ns[f"_rcls{j}"] = codec.cls
-        emit(f"    {var} = _new(_rcls{j})")
-        for k, (name, _, _) in enumerate(codec.fields):
-            emit(f"    {var}.{name} = {var}_{k}")
-    else:
-        _emit_leaf(emit, ns, var, codec, off)
-    return var
+        emit("    rlen = sl >> 32")
+        emit(f"    if sl & 0xFFFFFFFF or rseq != seq or rlen < {fn.result_size} or rlen > ch.response_capacity:")
+        emit("        return _finish(ch, seq)")
+        emit(f"    rp = rb + {L.RESPONSE_HEADER_SIZE}")
+    for var, codec, _ in leaves:
+        if type(codec) in _NUMBERS:
+            continue
+        emit(f"    if {var}_sr or {var}_off + {var}_len > rlen:")
+        emit("        return _finish(ch, seq)")
+        # Sliced from the mmap, not the memoryview: one bytes copy, no intermediate view object.
+        data = f"ch.mm[rp + {var}_off:rp + {var}_off + {var}_len]"
+        if type(codec) is StrCodec:
+            emit("    try:")
+            emit(f"        {var} = str({data}, 'utf-8')")
+            emit("    except UnicodeDecodeError:")
+            emit("        return _finish(ch, seq)")
+        else:
+            emit(f"    {var} = {data}")
+    results = []
+    for j, (codec, off) in enumerate(fn.returns):
+        var = f"r{j}"
+        if type(codec) is VecCodec:
+            emit(f"    {var} = _fn.returns[{j}][0].read(buf, rp + {off}, ch.resp(rp, rlen))")
+        elif type(codec) is StructCodec:
+            ns[f"_rcls{j}"] = codec.cls
+            emit(f"    {var} = _new(_rcls{j})")
+            for k, (name, _, _) in enumerate(codec.fields):
+                emit(f"    {var}.{name} = {var}_{k}")
+        results.append(var)
+    emit(f"    return {', '.join(results) if results else 'None'}")

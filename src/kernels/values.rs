@@ -85,6 +85,11 @@ crate::export! {
         (s.chars().rev().collect(), s.len() as u64)
     }
 
+    /// Joins two texts with a separator between them (several text arguments in one request).
+    pub fn join_text(a: &str, sep: Bytes, b: &str) -> String {
+        format!("{a}{}{b}", String::from_utf8_lossy(&sep.0))
+    }
+
     /// Returns the bytes reversed.
     pub fn reverse_bytes(data: &[u8]) -> Bytes {
         Bytes(data.iter().rev().copied().collect())

@@ -1,0 +1,113 @@
+"""The generated fast paths (``_fastpath``): they are taken for the common signatures, they agree with
+the general encoder on every length of text, and they give way to the general path whenever they
+cannot be sure."""
+
+from __future__ import annotations
+
+import pytest
+
+from shmcall import _fastpath
+
+
+class Counting:
+    """Counts the fast path's falls to the general path: ``_slow`` (before sending) and ``_finish``
+    (decoding the response)."""
+
+    def __init__(self, fn):
+        self.g = fn.__globals__
+        self.saved = {k: self.g[k] for k in ("_slow", "_finish")}
+        self.falls = 0
+
+        def counted(real):
+            def wrapper(*args, **kw):
+                self.falls += 1
+                return real(*args, **kw)
+            return wrapper
+
+        for k, real in self.saved.items():
+            self.g[k] = counted(real)
+
+    def __enter__(self) -> "Counting":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.g.update(self.saved)
+
+
+def fast(c, name):
+    fn = getattr(c, name)
+    assert fn.__code__.co_filename == f"<shmcall fast {name}>", f"{name} has no fast path"
+    return fn
+
+
+def test_common_signatures_stay_on_the_fast_path(c):
+    c.add(0, 0)  # opens this thread's channel (the general path's job)
+    T = c.types
+    calls = [
+        ("add", (2, 3), 5),
+        ("multi_return", (), (1, 2)),
+        ("divmod", (17, 5), (3, 2)),
+        ("hello", ("Python",), "hello Python"),
+        ("reverse_str", ("añb",), ("bña", 4)),
+        ("repeat_bytes", (b"ab", 3), b"ababab"),
+        ("join_text", ("left", b", ", "right"), "left, right"),
+    ]
+    for name, args, want in calls:
+        f = fast(c, name)
+        with Counting(f) as count:
+            for _ in range(50):
+                assert f(*args) == want
+        assert count.falls == 0, f"{name} fell back to the general path"
+    f = fast(c, "hello_person")
+    with Counting(f) as count:
+        for age in range(50):
+            p = f(T.Person(name="xiaoming", age=age))
+            assert (p.name, p.age) == ("xiaohong", age)
+    assert count.falls == 0
+
+
+@pytest.mark.parametrize("unit", ["a", "é", "😀"])
+def test_text_of_every_length_around_the_packed_limit(c, unit):
+    """Short text is packed with the record by a cached format, long text is copied by slicing:
+    every length up to past the limit must round-trip, in one piece and in several."""
+    limit = _fastpath.PACKED_TEXT_LIMIT
+    for n in list(range(0, 40)) + list(range(limit - 10, limit + 10)):
+        s = unit * (n // len(unit.encode()))
+        assert c.hello(s) == "hello " + s
+        assert c.reverse_str(s) == (s[::-1], len(s.encode()))
+        assert c.join_text(s, b"|" * (n % 9), s[:n % 7]) == s + "|" * (n % 9) + s[:n % 7]
+
+
+def test_text_pack_cache_is_bounded(c):
+    for n in range(0, 2 * _fastpath.PACKED_TEXT_LIMIT):
+        c.join_text("x" * n, b"", "y" * (n % 13))
+    packs = c.join_text.__globals__["_packs"]
+    assert 0 < len(packs) <= _fastpath._PACK_CACHE_ENTRIES
+    assert all(sum(k) <= _fastpath.PACKED_TEXT_LIMIT for k in packs)
+
+
+def test_wrong_types_take_the_general_path_and_raise(c):
+    with pytest.raises(TypeError, match="expected str"):
+        c.hello(b"bytes")
+    with pytest.raises(TypeError):
+        c.join_text("a", "not bytes", "b")
+    with pytest.raises(OverflowError):
+        c.add(2**63, 0)
+    with pytest.raises(UnicodeEncodeError):
+        c.hello("\ud800")
+
+    class Text(str):
+        pass
+
+    assert c.hello(Text("subclass")) == "hello subclass"
+    assert c.add(1, 1) == 2
+
+
+@pytest.mark.parametrize("name", ["seq", "buf", "ch", "base", "w", "i", "d0", "n3", "r0_1_len", "_private", "struct"])
+def test_parameters_named_like_generated_variables_get_no_fast_path(name):
+    assert _fastpath._LOCALS.fullmatch(name)
+
+
+@pytest.mark.parametrize("name", ["a", "b", "name", "xs", "data", "count", "sequence", "width"])
+def test_ordinary_parameter_names_keep_the_fast_path(name):
+    assert not _fastpath._LOCALS.fullmatch(name)
