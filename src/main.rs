@@ -23,7 +23,7 @@ usage:
 serve options:
   --socket PATH        socket path (default: $SHMCALL_SOCKET, else $XDG_RUNTIME_DIR/shmcall/shmcalld.sock,
                        else /tmp/shmcall-<uid>/shmcalld.sock)
-  --spin-us N          microseconds a channel spins after activity before it sleeps (default 100; 0 = never spin)
+  --spin-us N          microseconds the poller keeps spinning for a channel after its last request (default 100; 0 = never spin)
   --heap-limit BYTES   cap on each client's shared heap (default: none, up to the machine's memory)
   --slots N            ring slots per channel: calls one thread can have in flight (default 64)
 

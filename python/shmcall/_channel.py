@@ -141,6 +141,7 @@ class Channel:
             if words[_W_RESP_SEQ] >= seq:
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
+        kicked = False
         while True:
             words[_W_CLIENT_WAITING] = 1
             # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
@@ -149,9 +150,12 @@ class Channel:
             if words[_W_RESP_SEQ] >= seq:
                 words[_W_CLIENT_WAITING] = 0
                 return
-            if words[_W_DAEMON_WAITING]:
-                # Repairs the unfenced daemon_waiting read in `publish` (SPEC §5.4): a spare ring is harmless.
+            if not kicked or words[_W_DAEMON_WAITING]:
+                # The kick (SPEC §5.4): the daemon's poller may be busy with another channel's call,
+                # so wake this channel's own thread. It also repairs the unfenced daemon_waiting read
+                # in `publish`. A spare ring is harmless.
                 os.write(self.req_fd, _ONE)
+                kicked = True
             if deadline is None:
                 wait_ms = None
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -81,3 +82,47 @@ def test_private_daemon_is_started_and_stopped_by_the_client(tmp_path, monkeypat
     assert c.add(20, 22) == 42 and proc.poll() is None
     c.close()
     assert proc.poll() == 0
+
+
+def test_a_long_call_does_not_stall_another_clients_calls(daemon):
+    """The daemon's poller serves quick calls of every hot channel from one thread. A call it took
+    for quick but that runs long must not hold up other clients: their kick (SPEC §5.4) wakes their
+    own channel thread."""
+    with shmcall.connect(daemon.socket, spawn=False) as a, shmcall.connect(daemon.socket, spawn=False) as b:
+
+        def quick_then_long() -> None:
+            for _ in range(50):
+                a.sleep_ms(0)  # timed quick, and the channel hot: the poller serves the next call inline
+            a.sleep_ms(3000)
+
+        long_call = threading.Thread(target=quick_then_long)
+        long_call.start()
+        time.sleep(0.5)  # a's long call is running
+        started = time.monotonic()
+        assert [b.add(i, 1) for i in range(300)] == [i + 1 for i in range(300)]
+        assert long_call.is_alive(), f"b's calls waited for a's ({time.monotonic() - started:.1f} s)"
+        long_call.join()
+
+
+def test_never_spinning_daemon_serves_every_call(tmp_path):
+    """With --spin-us 0 there is no poller: each channel thread does the sleep handshake itself and
+    every call is a doorbell ring. Several threads, each with its own channel, check every result."""
+    with Daemon(tmp_path / "s.sock", "--spin-us", "0") as d, shmcall.connect(d.socket, spawn=False) as c:
+        errors: list[BaseException] = []
+
+        def work(k: int) -> None:
+            try:
+                for i in range(300):
+                    assert c.add(i, k) == i + k
+                    assert c.hello(str(i)) == f"hello {i}"
+                assert list(c.add.map(list(range(1000)), [k] * 1000)) == [i + k for i in range(1000)]
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors and not any(t.is_alive() for t in threads)
+        assert d.stop() == 0

@@ -1,9 +1,8 @@
 //! One channel: its control segment, its two doorbells, and the loop that serves it (SPEC §5).
 //!
-//! The loop waits for `req_seq` to pass the requests it has consumed (spinning briefly after
-//! activity, then sleeping on the request doorbell), serves each request in order, and publishes each
-//! response by storing `resp_seq`. Each channel has its own thread, so the ring is strictly
-//! single-producer (the client thread that owns it) and single-consumer (this loop).
+//! Requests are served in order and each response is published by storing `resp_seq`. The ring is
+//! single-producer (the client thread that owns it) and single-consumer: whoever serves it (the
+//! channel's thread or the poller) holds the channel's lock.
 
 use std::cell::RefCell;
 use std::io;
@@ -13,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::spin::{SpinGate, SpinPolicy};
+use super::poller::{Poller, ServiceTimes, Watched};
 use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
 use crate::heap::Heap;
 use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
@@ -48,18 +47,20 @@ impl Channel {
         Ok(Channel { id, control, request_bell: Doorbell::new()?, response_bell: Doorbell::new()?, config })
     }
 
-    fn view(&self) -> ControlView {
+    pub(super) fn view(&self) -> ControlView {
         // SAFETY: as in `create`; the view borrows nothing and the mapping outlives `self`.
         unsafe { ControlView::new(self.control.as_ptr(), self.config) }
     }
 }
 
-/// Serves one channel until the client leaves or the daemon stops.
+/// Serves one channel: decodes its requests, calls the functions, publishes the responses. Driven by
+/// the channel's own thread (`run`) and, for quick calls, by the daemon's poller (`poller.rs`).
 pub struct ChannelServer {
     channel: Arc<Channel>,
     view: ControlView,
     registry: Arc<Registry>,
     heap: Arc<Heap>,
+    times: Arc<ServiceTimes>,
     segments: Vec<Arc<Segment>>,
     payload: Vec<u64>,
     scratch: Scratch,
@@ -67,10 +68,16 @@ pub struct ChannelServer {
     allocated: Vec<BufRef>,
     consumed: u64,
     release_head: u64,
-    active: bool,
-    policy: SpinPolicy,
-    gate: Arc<SpinGate>,
     log_name: String,
+}
+
+/// What `serve_pending` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// Every published request is answered.
+    All,
+    /// It stopped before a request not known to be quick (only when asked to serve quick ones).
+    Slow,
 }
 
 impl ChannelServer {
@@ -79,8 +86,7 @@ impl ChannelServer {
         channel: Arc<Channel>,
         registry: Arc<Registry>,
         heap: Arc<Heap>,
-        policy: SpinPolicy,
-        gate: Arc<SpinGate>,
+        times: Arc<ServiceTimes>,
         log_name: String,
     ) -> ChannelServer {
         let view = channel.view();
@@ -90,6 +96,7 @@ impl ChannelServer {
             view,
             registry,
             heap,
+            times,
             segments: Vec::new(),
             payload: vec![0u64; words],
             scratch: Scratch::default(),
@@ -97,90 +104,59 @@ impl ChannelServer {
             allocated: Vec::new(),
             consumed: 0,
             release_head: 0,
-            active: false,
-            policy,
-            gate,
             log_name,
         }
     }
 
-    /// Runs until `stop` becomes readable (or hangs up) or `stopping` is set.
-    pub fn run(mut self, stop: BorrowedFd<'_>, stopping: &AtomicBool) -> io::Result<()> {
-        let result = self.serve_until_stopped(stop, stopping);
-        self.set_active(false);
-        result
-    }
-
-    fn set_active(&mut self, active: bool) {
-        if self.active != active {
-            self.active = active;
-            self.gate.set_active(active);
-        }
-    }
-
-    fn serve_until_stopped(&mut self, stop: BorrowedFd<'_>, stopping: &AtomicBool) -> io::Result<()> {
-        let mut last_activity = Instant::now();
-        loop {
-            // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's store of
-            // req_seq after it wrote the request slot, so the slot's bytes are visible here.
-            let published = self.view.req_seq().load(Ordering::Acquire);
-            if published > self.consumed {
-                self.set_active(true);
-                self.serve_published(published);
-                last_activity = Instant::now();
-                continue;
+    /// The channel thread: serves until `stop` becomes readable (or hangs up) or `stopping` is set.
+    ///
+    /// After serving, the channel goes to the `poller` (which spins for it and serves quick calls)
+    /// and this thread sleeps on the request doorbell: the poller rings it for a slow call, the
+    /// client rings it once the poller has let the channel go cold. Without a poller (a spin budget
+    /// of zero) the thread does the sleep handshake itself.
+    pub fn run(self, stop: BorrowedFd<'_>, stopping: &AtomicBool, poller: Option<&Poller>) -> io::Result<()> {
+        let channel = self.channel.clone();
+        let watched = Arc::new(Watched::new(channel.clone(), self));
+        let result = (|| loop {
+            {
+                let mut server = watched.lock();
+                server.set_daemon_waiting(false);
+                server.serve_pending(false);
+                watched.consumed.store(server.consumed, Ordering::Relaxed);
+                match poller {
+                    Some(p) => p.watch(&watched),
+                    None => {
+                        if !server.announce_sleep() {
+                            continue; // a request arrived during the handshake
+                        }
+                    }
+                }
             }
             if stopping.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            if self.spin(&mut last_activity, stopping) {
-                continue;
-            }
-            self.set_active(false);
-            if !self.sleep(stop)? {
+            if channel.request_bell.wait(Some(stop), None)? == Wake::Other || stopping.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            last_activity = Instant::now();
-        }
+        })();
+        watched.closed.store(true, Ordering::Relaxed);
+        result
     }
 
-    /// Spins while the budget since `last_activity` lasts; true if a request arrived.
-    fn spin(&self, last_activity: &mut Instant, stopping: &AtomicBool) -> bool {
-        if self.policy.budget.is_zero() || last_activity.elapsed() >= self.policy.budget {
-            return false;
-        }
-        let Some(_permit) = self.gate.enter() else { return false };
-        loop {
-            for _ in 0..64 {
-                std::hint::spin_loop();
-                // ORDERING (SPEC §5.2 "request published"): Acquire, as in `run`.
-                if self.view.req_seq().load(Ordering::Acquire) > self.consumed {
-                    return true;
-                }
-            }
-            if last_activity.elapsed() >= self.policy.budget || stopping.load(Ordering::Relaxed) {
-                return false;
-            }
-        }
+    /// Requests answered so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 
-    /// Sleeps on the request doorbell; false if told to stop.
-    fn sleep(&self, stop: BorrowedFd<'_>) -> io::Result<bool> {
-        self.view.daemon_waiting().store(1, Ordering::Relaxed);
-        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
-        // daemon_waiting and the re-check of req_seq; pairs with the client's fence between its
-        // req_seq store and its daemon_waiting load. One of the two always sees the other's store.
-        fence(Ordering::SeqCst);
-        let woke = if self.view.req_seq().load(Ordering::Acquire) > self.consumed {
-            Wake::Rang
-        } else {
-            self.channel.request_bell.wait(Some(stop), None)?
-        };
-        self.view.daemon_waiting().store(0, Ordering::Relaxed);
-        Ok(woke != Wake::Other)
-    }
-
-    fn serve_published(&mut self, published: u64) {
+    /// Serves every published request in order; with `quick_only`, stops before one whose function
+    /// is not known to be quick (the poller's mode).
+    pub fn serve_pending(&mut self, quick_only: bool) -> Served {
+        // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's store of
+        // req_seq after it wrote the request slot, so the slot's bytes are visible here.
+        let published = self.view.req_seq().load(Ordering::Acquire);
+        if published <= self.consumed {
+            return Served::All;
+        }
         let slots = self.channel.config.slot_count as u64;
         if published - self.consumed > slots {
             log::warn!(
@@ -193,9 +169,34 @@ impl ChannelServer {
         self.drain_releases();
         while self.consumed < end {
             let seq = self.consumed + 1;
+            if quick_only && !self.times.is_quick(self.function_of(seq)) {
+                return Served::Slow;
+            }
             self.serve_one(seq);
             self.consumed = seq;
         }
+        Served::All
+    }
+
+    fn function_of(&self, seq: u64) -> u32 {
+        let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
+        self.view.request_header(slot).0
+    }
+
+    /// Sets or clears `daemon_waiting` (the daemon writes it only under the channel's lock).
+    pub fn set_daemon_waiting(&self, waiting: bool) {
+        self.view.daemon_waiting().store(waiting as u32, Ordering::Relaxed);
+    }
+
+    /// The daemon side of the sleep handshake: announces that nobody watches the channel; true if
+    /// it may then sleep (no request was published meanwhile).
+    pub fn announce_sleep(&self) -> bool {
+        self.set_daemon_waiting(true);
+        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
+        // daemon_waiting and the re-check of req_seq; pairs with the client's fence between its
+        // req_seq store and its daemon_waiting load. One of the two always sees the other's store.
+        fence(Ordering::SeqCst);
+        self.view.req_seq().load(Ordering::Acquire) <= self.consumed
     }
 
     /// Frees the blocks the client released (SPEC §5.3 "release published").
@@ -229,6 +230,7 @@ impl ChannelServer {
     fn serve_one(&mut self, seq: u64) {
         let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
         let (function, len, slot_seq) = self.view.request_header(slot);
+        let started = Instant::now();
         let capacity = self.channel.config.response_capacity as usize;
         // SAFETY: the response payload of a valid slot is `response_capacity` bytes of the mapping,
         // and the client does not touch it until this response is published (SPEC §5.2).
@@ -272,6 +274,7 @@ impl ChannelServer {
         if self.view.client_waiting().load(Ordering::Relaxed) != 0 {
             self.channel.response_bell.ring();
         }
+        self.times.record(function, started.elapsed());
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a

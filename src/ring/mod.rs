@@ -2,7 +2,9 @@
 //! control segment, with a doorbell each way (SPEC §5).
 
 mod channel;
+mod poller;
 mod spin;
 
-pub use channel::{Channel, ChannelServer};
-pub use spin::{SpinGate, SpinPolicy};
+pub use channel::{Channel, ChannelServer, Served};
+pub use poller::{Poller, ServiceTimes, Watched, INLINE_LIMIT};
+pub use spin::SpinPolicy;

@@ -13,7 +13,7 @@ use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
-use crate::ring::{Channel, ChannelServer, SpinGate, SpinPolicy};
+use crate::ring::{Channel, ChannelServer, Poller, ServiceTimes};
 use crate::sys::{poll, Doorbell, Segment, SeqConn};
 
 /// Channels (and so daemon threads) one connection may open: a bound on what one client can take.
@@ -27,10 +27,10 @@ pub struct Shared {
     pub manifest: Manifest,
     /// Channel sizes.
     pub config: ControlConfig,
-    /// Spin policy for channel threads.
-    pub policy: SpinPolicy,
-    /// Daemon-wide cap on spinning threads.
-    pub gate: Arc<SpinGate>,
+    /// Spins for every hot channel and serves quick calls (None: never spin).
+    pub poller: Option<Arc<Poller>>,
+    /// Every function's last service time, for the poller's choice of what to serve inline.
+    pub times: Arc<ServiceTimes>,
     /// Per-connection heap limit in bytes (0 = none).
     pub heap_limit: u64,
 }
@@ -137,14 +137,13 @@ fn serve(
                     channel.clone(),
                     shared.registry.clone(),
                     heap.clone(),
-                    shared.policy,
-                    shared.gate.clone(),
+                    shared.times.clone(),
                     format!("{name}/ch{id}"),
                 );
-                let (stop, stopping) = (stop.clone(), stopping.clone());
+                let (stop, stopping, poller) = (stop.clone(), stopping.clone(), shared.poller.clone());
                 let log_name = format!("{name}/ch{id}");
                 channels.push(std::thread::Builder::new().name(format!("shmcall-ch{id}")).spawn(move || {
-                    if let Err(e) = server.run(stop.fd(), &stopping) {
+                    if let Err(e) = server.run(stop.fd(), &stopping, poller.as_deref()) {
                         log::warn!("{log_name}: {e}");
                     }
                 })?);

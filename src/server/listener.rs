@@ -14,7 +14,7 @@ use super::connection::{self, Shared};
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
-use crate::ring::{SpinGate, SpinPolicy};
+use crate::ring::{Poller, ServiceTimes, SpinPolicy};
 use crate::sys::{poll, Doorbell, SeqListener};
 
 /// How long shutdown waits for connections to finish their current calls.
@@ -25,7 +25,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct ServeOptions {
     /// Socket path.
     pub socket: PathBuf,
-    /// Spin policy for channel threads.
+    /// Spin policy of the poller.
     pub spin: SpinPolicy,
     /// Per-connection heap limit in bytes (0 = up to the machine's memory).
     pub heap_limit: u64,
@@ -42,12 +42,20 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         signal_hook::low_level::pipe::register(sig, signal_writer.try_clone()?)?;
     }
     let registry = Arc::new(registry);
+    let poller = (!opts.spin.budget.is_zero()).then(|| Arc::new(Poller::new(opts.spin.budget)));
+    let poller_thread = match &poller {
+        Some(p) => {
+            let p = p.clone();
+            Some(std::thread::Builder::new().name("shmcall-poller".into()).spawn(move || p.run())?)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         manifest: Manifest::of(&registry),
+        times: Arc::new(ServiceTimes::new(registry.functions().len())),
         registry,
         config: opts.config,
-        policy: opts.spin,
-        gate: Arc::new(SpinGate::for_machine()),
+        poller: poller.clone(),
         heap_limit: opts.heap_limit,
     });
     log::info!(
@@ -95,6 +103,10 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         } else {
             log::warn!("a connection is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
         }
+    }
+    if let (Some(p), Some(t)) = (poller, poller_thread) {
+        p.stop();
+        let _ = t.join();
     }
     Ok(())
 }

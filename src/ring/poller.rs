@@ -1,0 +1,248 @@
+//! One daemon thread that spins for every recently active channel and serves quick calls inline.
+//!
+//! A thread spinning per channel needs a core per client: on a 2-core machine two clients and two
+//! spinning channel threads fight over the cores, and without the spinning every call pays two
+//! wake-ups (measured: two client processes fell from 730k calls/s for one to 100-160k together).
+//! So the channel threads never spin: after serving they hand their channel to the poller, which
+//! watches every hot channel's `req_seq` from one thread and serves a request itself when its
+//! function is known to be quick. A slow (or not yet timed) function is handed back to the channel's
+//! own thread, so one client's long call never stalls another's. A channel idle for the spin budget
+//! goes cold: the poller does the sleep handshake (SPEC §5.4) and drops it, and the client's next
+//! request rings the channel thread's doorbell.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::channel::{Channel, ChannelServer, Served};
+use crate::layout::constants::{FN_ALLOC, FN_BATCH, FN_NOP};
+use crate::layout::ControlView;
+
+/// A call whose last run took longer than this is not served inline by the poller.
+pub const INLINE_LIMIT: Duration = Duration::from_micros(20);
+
+/// The last service time of every function (and of the reserved requests), read by the poller to
+/// decide what it may serve inline. Unknown until first served: not inline.
+#[derive(Debug)]
+pub struct ServiceTimes {
+    ns: Vec<AtomicU64>,
+}
+
+impl ServiceTimes {
+    /// Times for `functions` registered functions plus the reserved ids.
+    pub fn new(functions: usize) -> ServiceTimes {
+        ServiceTimes { ns: (0..functions + 3).map(|_| AtomicU64::new(u64::MAX)).collect() }
+    }
+
+    fn index(&self, function: u32) -> Option<usize> {
+        let n = self.ns.len() - 3;
+        match function {
+            FN_NOP => Some(n),
+            FN_ALLOC => Some(n + 1),
+            FN_BATCH => Some(n + 2),
+            id if (id as usize) < n => Some(id as usize),
+            _ => None,
+        }
+    }
+
+    /// True if the last call of `function` was quick (unknown ids are: they are answered with an error).
+    pub fn is_quick(&self, function: u32) -> bool {
+        // Relaxed: a scheduling hint, it guards no data.
+        self.index(function).map_or(true, |i| self.ns[i].load(Ordering::Relaxed) <= INLINE_LIMIT.as_nanos() as u64)
+    }
+
+    /// Records how long a call of `function` took.
+    pub fn record(&self, function: u32, took: Duration) {
+        if let Some(i) = self.index(function) {
+            self.ns[i].store(took.as_nanos().min(u64::MAX as u128 - 1) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A channel as its own thread and the poller share it. The server state is behind a mutex (taken
+/// by whoever serves); `consumed` mirrors it so the poller can look for work without the lock.
+pub struct Watched {
+    pub(super) channel: Arc<Channel>,
+    pub(super) server: Mutex<ChannelServer>,
+    pub(super) consumed: AtomicU64,
+    /// True while the poller watches the channel (set by `Poller::watch`, cleared by the poller).
+    hot: AtomicBool,
+    /// Set when the channel's thread has stopped: the poller drops the channel.
+    pub(super) closed: AtomicBool,
+}
+
+impl Watched {
+    /// Wraps a channel's server.
+    pub fn new(channel: Arc<Channel>, server: ChannelServer) -> Watched {
+        Watched {
+            channel,
+            consumed: AtomicU64::new(server.consumed()),
+            server: Mutex::new(server),
+            hot: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// The server, even if a panic poisoned the lock (calls run under catch_unwind; the state is sound).
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ChannelServer> {
+        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The daemon-wide poller.
+pub struct Poller {
+    budget: Duration,
+    incoming: Mutex<Vec<Arc<Watched>>>,
+    arrived: Condvar,
+    has_incoming: AtomicBool,
+    stopping: AtomicBool,
+}
+
+impl Poller {
+    /// A poller keeping channels hot for `budget` after their last request.
+    pub fn new(budget: Duration) -> Poller {
+        Poller {
+            budget,
+            incoming: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            has_incoming: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// Starts watching `w`, unless the poller already does. Called with `w`'s server lock held, so
+    /// it is ordered with the poller's cold transition (which takes the same lock).
+    pub fn watch(&self, w: &Arc<Watched>) {
+        if w.hot.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.incoming.lock().unwrap_or_else(PoisonError::into_inner).push(w.clone());
+        self.has_incoming.store(true, Ordering::Release);
+        self.arrived.notify_one();
+    }
+
+    /// Makes `run` return.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let _guard = self.incoming.lock().unwrap_or_else(PoisonError::into_inner);
+        self.arrived.notify_one();
+    }
+
+    /// The poller thread's loop: until `stop`.
+    pub fn run(&self) {
+        let mut hot: Vec<Hot> = Vec::new();
+        while !self.stopping.load(Ordering::Relaxed) {
+            if hot.is_empty() || self.has_incoming.load(Ordering::Acquire) {
+                self.take_incoming(&mut hot);
+                continue;
+            }
+            for _ in 0..64 {
+                let mut i = 0;
+                while i < hot.len() {
+                    if self.poll_one(&mut hot[i]) {
+                        i += 1;
+                    } else {
+                        hot.swap_remove(i);
+                    }
+                }
+                std::hint::spin_loop();
+            }
+            let now = Instant::now();
+            hot.retain_mut(|h| self.keep_hot(h, now));
+        }
+    }
+
+    /// Moves newly watched channels into `hot`; sleeps while there is nothing to watch.
+    fn take_incoming(&self, hot: &mut Vec<Hot>) {
+        let mut incoming = self.incoming.lock().unwrap_or_else(PoisonError::into_inner);
+        while hot.is_empty() && incoming.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+            incoming = self.arrived.wait(incoming).unwrap_or_else(PoisonError::into_inner);
+        }
+        self.has_incoming.store(false, Ordering::Relaxed);
+        let now = Instant::now();
+        for w in incoming.drain(..) {
+            let view = w.channel.view();
+            hot.push(Hot { w, view, last_activity: now, active: false });
+        }
+    }
+
+    /// Serves what `h` has published if it is quick; false if the channel leaves the poller
+    /// (closed, or handed back to its thread for a slow call).
+    fn poll_one(&self, h: &mut Hot) -> bool {
+        // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's req_seq store.
+        let published = h.view.req_seq().load(Ordering::Acquire);
+        if published <= h.w.consumed.load(Ordering::Relaxed) {
+            return !h.w.closed.load(Ordering::Relaxed);
+        }
+        // The channel's thread may be serving (a slow call): then it is not ours to serve now.
+        let Ok(mut server) = h.w.server.try_lock() else { return true };
+        h.active = true;
+        match server.serve_pending(true) {
+            Served::All => {
+                h.w.consumed.store(server.consumed(), Ordering::Relaxed);
+                true
+            }
+            Served::Slow => {
+                // Hand the channel back to its thread, which serves the slow call and re-registers it.
+                h.w.consumed.store(server.consumed(), Ordering::Relaxed);
+                h.w.hot.store(false, Ordering::Relaxed);
+                drop(server);
+                h.w.channel.request_bell.ring();
+                false
+            }
+        }
+    }
+
+    /// Keeps `h` hot while it was active within the budget; otherwise tries the cold transition.
+    fn keep_hot(&self, h: &mut Hot, now: Instant) -> bool {
+        if h.w.closed.load(Ordering::Relaxed) {
+            return false;
+        }
+        if std::mem::take(&mut h.active) {
+            h.last_activity = now;
+            return true;
+        }
+        if now.duration_since(h.last_activity) < self.budget {
+            return true;
+        }
+        let Ok(server) = h.w.server.try_lock() else { return true };
+        if server.announce_sleep() {
+            // Cold: the client rings the channel's doorbell for its next request (SPEC §5.4).
+            h.w.hot.store(false, Ordering::Relaxed);
+            false
+        } else {
+            // A request slipped in during the handshake: stay hot and serve it.
+            server.set_daemon_waiting(false);
+            h.last_activity = now;
+            true
+        }
+    }
+}
+
+/// A channel the poller watches.
+struct Hot {
+    w: Arc<Watched>,
+    view: ControlView,
+    last_activity: Instant,
+    active: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_are_inline_only_once_timed_quick() {
+        let t = ServiceTimes::new(2);
+        assert!(!t.is_quick(0), "unknown until first served");
+        t.record(0, Duration::from_micros(3));
+        assert!(t.is_quick(0));
+        t.record(0, Duration::from_millis(5));
+        assert!(!t.is_quick(0), "the last call decides");
+        assert!(!t.is_quick(FN_ALLOC));
+        t.record(FN_ALLOC, Duration::from_micros(1));
+        assert!(t.is_quick(FN_ALLOC) && !t.is_quick(FN_BATCH) && !t.is_quick(FN_NOP));
+        assert!(t.is_quick(7), "an unknown id is answered with an error at once");
+        t.record(7, Duration::from_secs(1)); // ignored, no slot
+    }
+}
