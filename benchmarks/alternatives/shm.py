@@ -28,6 +28,8 @@ class ShmSession(Session):
 
         self.c = shmcall.connect(socket, spawn=False)
         self.person = self.c.types.Person
+        # The client's functions themselves, shadowing the forwarding methods below (see Session).
+        self.add, self.hello, self.multi_return = self.c.add, self.c.hello, self.c.multi_return
 
     def add(self, a: int, b: int) -> int:
         return self.c.add(a, b)
