@@ -39,6 +39,10 @@ _W_RELEASE_HEAD = L.OFF_RELEASE_HEAD // 8
 #: variable SHMCALL_SPIN overrides it (0 = always sleep: the pure-blocking mode of the benchmarks).
 SPIN_ITERATIONS = max(0, int(os.environ.get("SHMCALL_SPIN", "500")))
 
+#: A waiting client kicks its channel thread after sleeping this long (SPEC §5.4): late enough that a
+#: long call is not disturbed by a wake-up in its first millisecond, soon enough to bound a stall.
+KICK_AFTER_MS = 1
+
 
 def _fence() -> None:
     """A full memory barrier: acquiring a lock executes a locked (serializing) instruction."""
@@ -141,7 +145,7 @@ class Channel:
             if words[_W_RESP_SEQ] >= seq:
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
-        kicked = False
+        rounds = 0
         while True:
             words[_W_CLIENT_WAITING] = 1
             # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
@@ -150,12 +154,12 @@ class Channel:
             if words[_W_RESP_SEQ] >= seq:
                 words[_W_CLIENT_WAITING] = 0
                 return
-            if not kicked or words[_W_DAEMON_WAITING]:
-                # The kick (SPEC §5.4): the daemon's poller may be busy with another channel's call,
-                # so wake this channel's own thread. It also repairs the unfenced daemon_waiting read
-                # in `publish`. A spare ring is harmless.
+            if rounds == 1 or words[_W_DAEMON_WAITING]:
+                # Ring a sleeping daemon (this repairs the unfenced daemon_waiting read in `publish`),
+                # and kick once after the first short sleep (SPEC §5.4): the daemon's poller may be
+                # busy with another channel's call, and the kick wakes this channel's own thread.
+                # A spare ring is harmless.
                 os.write(self.req_fd, _ONE)
-                kicked = True
             if deadline is None:
                 wait_ms = None
             else:
@@ -164,6 +168,9 @@ class Channel:
                     words[_W_CLIENT_WAITING] = 0
                     raise TimeoutError(f"no response within {timeout} s")
                 wait_ms = max(1, int(remaining * 1000))
+            if rounds == 0:
+                wait_ms = KICK_AFTER_MS if wait_ms is None else min(wait_ms, KICK_AFTER_MS)
+            rounds += 1
             try:
                 events = self.poller.poll(wait_ms)
             finally:

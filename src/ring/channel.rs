@@ -118,8 +118,9 @@ impl ChannelServer {
         let channel = self.channel.clone();
         let watched = Arc::new(Watched::new(channel.clone(), self));
         let result = (|| loop {
-            {
-                let mut server = watched.lock();
+            // Busy means the poller is serving this channel: it serves what is published or rings
+            // this thread, so a ring (a client's kick) that finds the lock taken needs nothing more.
+            if let Some(mut server) = watched.try_lock() {
                 server.set_daemon_waiting(false);
                 server.serve_pending(false);
                 watched.consumed.store(server.consumed, Ordering::Relaxed);

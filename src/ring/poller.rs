@@ -5,13 +5,15 @@
 //! wake-ups (measured: two client processes fell from 730k calls/s for one to 100-160k together).
 //! So the channel threads never spin: after serving they hand their channel to the poller, which
 //! watches every hot channel's `req_seq` from one thread and serves a request itself when its
-//! function is known to be quick. A slow (or not yet timed) function is handed back to the channel's
-//! own thread, so one client's long call never stalls another's. A channel idle for the spin budget
+//! function is known to be quick, or when no other channel is hot. Otherwise a slow (or not yet timed)
+//! function is handed back to the channel's own thread, so one client's long call does not stall
+//! another's (and if it does, because a channel got busy during an inline call, that client's kick
+//! wakes its own channel thread: SPEC §5.4). A channel idle for the spin budget
 //! goes cold: the poller does the sleep handshake (SPEC §5.4) and drops it, and the client's next
 //! request rings the channel thread's doorbell.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use super::channel::{Channel, ChannelServer, Served};
@@ -83,9 +85,14 @@ impl Watched {
         }
     }
 
-    /// The server, even if a panic poisoned the lock (calls run under catch_unwind; the state is sound).
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, ChannelServer> {
-        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The server unless another thread holds it; a poisoned lock is taken anyway (calls run under
+    /// catch_unwind, so the state is sound).
+    pub(super) fn try_lock(&self) -> Option<MutexGuard<'_, ChannelServer>> {
+        match self.server.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 }
 
@@ -137,9 +144,13 @@ impl Poller {
                 continue;
             }
             for _ in 0..64 {
+                // A slow call served inline would hold up the other hot channels; with none, it would
+                // only add a wake-up of the channel's thread (and the kick covers channels that get
+                // busy meanwhile).
+                let quick_only = hot.len() > 1;
                 let mut i = 0;
                 while i < hot.len() {
-                    if self.poll_one(&mut hot[i]) {
+                    if self.poll_one(&mut hot[i], quick_only) {
                         i += 1;
                     } else {
                         hot.swap_remove(i);
@@ -166,18 +177,18 @@ impl Poller {
         }
     }
 
-    /// Serves what `h` has published if it is quick; false if the channel leaves the poller
-    /// (closed, or handed back to its thread for a slow call).
-    fn poll_one(&self, h: &mut Hot) -> bool {
+    /// Serves what `h` has published (only quick calls if `quick_only`); false if the channel leaves
+    /// the poller (closed, or handed back to its thread for a slow call).
+    fn poll_one(&self, h: &mut Hot, quick_only: bool) -> bool {
         // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's req_seq store.
         let published = h.view.req_seq().load(Ordering::Acquire);
         if published <= h.w.consumed.load(Ordering::Relaxed) {
             return !h.w.closed.load(Ordering::Relaxed);
         }
         // The channel's thread may be serving (a slow call): then it is not ours to serve now.
-        let Ok(mut server) = h.w.server.try_lock() else { return true };
+        let Some(mut server) = h.w.try_lock() else { return true };
         h.active = true;
-        match server.serve_pending(true) {
+        match server.serve_pending(quick_only) {
             Served::All => {
                 h.w.consumed.store(server.consumed(), Ordering::Relaxed);
                 true
@@ -205,7 +216,7 @@ impl Poller {
         if now.duration_since(h.last_activity) < self.budget {
             return true;
         }
-        let Ok(server) = h.w.server.try_lock() else { return true };
+        let Some(server) = h.w.try_lock() else { return true };
         if server.announce_sleep() {
             // Cold: the client rings the channel's doorbell for its next request (SPEC §5.4).
             h.w.hot.store(false, Ordering::Relaxed);
