@@ -118,9 +118,11 @@ impl ChannelServer {
         let channel = self.channel.clone();
         let watched = Arc::new(Watched::new(channel.clone(), self));
         let result = (|| loop {
-            // Busy means the poller is serving this channel: it serves what is published or rings
-            // this thread, so a ring (a client's kick) that finds the lock taken needs nothing more.
-            if let Some(mut server) = watched.try_lock() {
+            {
+                // Waits for the lock if the poller holds it: a ring that arrives while the poller lets
+                // the channel go cold must still be served (`tests/handshake.rs` shows the request
+                // a try_lock here would lose).
+                let mut server = watched.lock();
                 server.set_daemon_waiting(false);
                 server.serve_pending(false);
                 watched.consumed.store(server.consumed, Ordering::Relaxed);

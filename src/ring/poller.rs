@@ -85,8 +85,13 @@ impl Watched {
         }
     }
 
-    /// The server unless another thread holds it; a poisoned lock is taken anyway (calls run under
+    /// The server, once no other thread holds it; a poisoned lock is taken anyway (calls run under
     /// catch_unwind, so the state is sound).
+    pub(super) fn lock(&self) -> MutexGuard<'_, ChannelServer> {
+        self.server.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The server unless another thread holds it (poisoned: as in `lock`).
     pub(super) fn try_lock(&self) -> Option<MutexGuard<'_, ChannelServer>> {
         match self.server.try_lock() {
             Ok(guard) => Some(guard),
