@@ -5,6 +5,7 @@
 //! back through its release queue. Only block contents are shared.
 
 pub mod allocator;
+mod committed;
 mod segments;
 
 pub use allocator::{AllocError, Allocator};

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::allocator::{AllocError, Allocator};
+use super::committed::Committed;
 use crate::layout::constants::{align_up, INITIAL_SEGMENT_SIZE};
 use crate::layout::BufRef;
 use crate::sys::Segment;
@@ -38,6 +39,8 @@ pub enum HeapError {
 
 struct Inner {
     segments: Vec<Arc<Segment>>,
+    /// Which chunks of each segment (same index) have their pages committed.
+    committed: Vec<Committed>,
     alloc: Allocator,
     reserved_bytes: u64,
 }
@@ -56,7 +59,7 @@ impl Heap {
     /// size of its segments (0 = no cap beyond the machine's memory).
     pub fn new(name: String, sink: Box<dyn SegmentSink>, limit: u64) -> Heap {
         Heap {
-            inner: Mutex::new(Inner { segments: Vec::new(), alloc: Allocator::new(), reserved_bytes: 0 }),
+            inner: Mutex::new(Inner { segments: Vec::new(), committed: Vec::new(), alloc: Allocator::new(), reserved_bytes: 0 }),
             sink,
             limit,
             name,
@@ -90,10 +93,14 @@ impl Heap {
             }
             Err(e) => return Err(e.into()),
         };
-        let seg = &inner.segments[segment as usize - 1];
-        if let Err(e) = seg.commit(offset, reserved) {
-            inner.alloc.free(segment, offset).expect("block just allocated");
-            return Err(HeapError::OutOfMemory(format!("cannot commit {reserved} bytes: {e}")));
+        let i = segment as usize - 1;
+        if let Some((from, n)) = inner.committed[i].missing(offset, reserved) {
+            let n = n.min(inner.segments[i].len() as u64 - from);
+            if let Err(e) = inner.segments[i].commit(from, n) {
+                inner.alloc.free(segment, offset).expect("block just allocated");
+                return Err(HeapError::OutOfMemory(format!("cannot commit {reserved} bytes: {e}")));
+            }
+            inner.committed[i].mark(from, n);
         }
         Ok(BufRef { segment, offset, length: len })
     }
@@ -105,6 +112,7 @@ impl Heap {
         if len >= DECOMMIT_THRESHOLD {
             // Best effort: failing to punch a hole only means the memory stays committed.
             let _ = inner.segments[segment as usize - 1].decommit(offset, len);
+            inner.committed[segment as usize - 1].clear(offset, len);
         }
         Ok(())
     }
@@ -139,6 +147,7 @@ impl Heap {
             .map_err(|e| HeapError::OutOfMemory(format!("cannot hand segment {id} to the client: {e}")))?;
         inner.alloc.add_segment(id, seg.len() as u64);
         inner.reserved_bytes += seg.len() as u64;
+        inner.committed.push(Committed::new(seg.len() as u64));
         inner.segments.push(Arc::new(seg));
         self.count.store(inner.segments.len(), Ordering::Release);
         log::debug!("{}: heap segment {id} of {} bytes", self.name, inner.reserved_bytes);
