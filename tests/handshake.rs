@@ -93,27 +93,33 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 
 const PREEMPTIONS: usize = 2;
 
+/// One execution: the client calls while the poller lets the channel go cold and the channel thread
+/// reacts to a ring (as `channel_thread` does); then whatever is still rung wakes the channel thread.
+/// Returns the channel and whether the client saw the response without sleeping.
+fn client_poller_and(channel_thread: fn(&Channel)) -> (Arc<Channel>, bool) {
+    let ch = Arc::new(Channel { hot: AtomicBool::new(true), ..Default::default() });
+    let spawn = |f: fn(&Channel)| {
+        let ch = ch.clone();
+        thread::spawn(move || f(&ch))
+    };
+    let poller = spawn(Channel::poller_goes_cold);
+    let woken = spawn(channel_thread);
+    let saw_response = {
+        let ch = ch.clone();
+        thread::spawn(move || ch.client_calls())
+    }
+    .join()
+    .unwrap();
+    poller.join().unwrap();
+    woken.join().unwrap();
+    ch.channel_thread_wakes();
+    (ch, saw_response)
+}
+
 #[test]
 fn a_request_published_while_the_poller_lets_the_channel_go_cold_is_served() {
     model(|| {
-        let ch = Arc::new(Channel { hot: AtomicBool::new(true), ..Default::default() });
-        let client = {
-            let ch = ch.clone();
-            thread::spawn(move || ch.client_calls())
-        };
-        let poller = {
-            let ch = ch.clone();
-            thread::spawn(move || ch.poller_goes_cold())
-        };
-        let channel_thread = {
-            let ch = ch.clone();
-            thread::spawn(move || ch.channel_thread_wakes())
-        };
-        let saw_response = client.join().unwrap();
-        poller.join().unwrap();
-        channel_thread.join().unwrap();
-        // Whatever is still rung wakes the channel thread later.
-        ch.channel_thread_wakes();
+        let (ch, saw_response) = client_poller_and(Channel::channel_thread_wakes);
         assert_eq!(*ch.consumed.lock().unwrap(), 1, "request lost: nobody serves it and nobody was rung");
         // And the client hears of it: it saw the response, or it is rung.
         assert!(saw_response || ch.response_bell.load(Relaxed) > 0, "response published but the client sleeps on");
@@ -128,30 +134,14 @@ fn a_channel_thread_that_gave_up_on_a_busy_lock_would_lose_the_request() {
     let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let found = lost.clone();
     model(move || {
-        let ch = Arc::new(Channel { hot: AtomicBool::new(true), ..Default::default() });
-        let client = {
-            let ch = ch.clone();
-            thread::spawn(move || ch.client_calls())
-        };
-        let poller = {
-            let ch = ch.clone();
-            thread::spawn(move || ch.poller_goes_cold())
-        };
-        let channel_thread = {
-            let ch = ch.clone();
-            thread::spawn(move || {
-                if ch.request_bell.swap(0, Acquire) > 0 {
-                    if let Ok(mut consumed) = ch.consumed.try_lock() {
-                        ch.daemon_waiting.store(0, Relaxed);
-                        ch.serve(&mut consumed);
-                    }
+        let (ch, _) = client_poller_and(|ch| {
+            if ch.request_bell.swap(0, Acquire) > 0 {
+                if let Ok(mut consumed) = ch.consumed.try_lock() {
+                    ch.daemon_waiting.store(0, Relaxed);
+                    ch.serve(&mut consumed);
                 }
-            })
-        };
-        client.join().unwrap();
-        poller.join().unwrap();
-        channel_thread.join().unwrap();
-        ch.channel_thread_wakes();
+            }
+        });
         if *ch.consumed.lock().unwrap() == 0 {
             found.store(true, std::sync::atomic::Ordering::Relaxed);
         }
