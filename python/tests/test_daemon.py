@@ -126,3 +126,31 @@ def test_never_spinning_daemon_serves_every_call(tmp_path):
             t.join(timeout=60)
         assert not errors and not any(t.is_alive() for t in threads)
         assert d.stop() == 0
+
+
+def test_shutdown_is_bounded_while_a_long_call_runs(tmp_path):
+    """A call on a hot channel may run for a long time (inline in the poller, or in the channel
+    thread); SIGTERM still ends the daemon after its grace period, and the caller gets
+    ConnectionLost, not a hang."""
+    with Daemon(tmp_path / "s.sock") as d:
+        c = shmcall.connect(d.socket, spawn=False)
+        outcome: list[BaseException] = []
+
+        def hot_then_long() -> None:
+            try:
+                for _ in range(50):
+                    c.add(1, 2)  # the channel is hot: the poller serves the next call inline
+                c.sleep_ms(60_000)
+            except BaseException as e:  # noqa: BLE001 - checked below
+                outcome.append(e)
+
+        t = threading.Thread(target=hot_then_long)
+        t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 20, "shutdown waited for the call"
+        t.join(timeout=30)
+        assert not t.is_alive() and isinstance(outcome[0], shmcall.ConnectionLost), outcome
+        c.close()

@@ -105,8 +105,16 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         }
     }
     if let (Some(p), Some(t)) = (poller, poller_thread) {
+        // The poller may be inside a call it serves inline: bounded like the connections above.
         p.stop();
-        let _ = t.join();
+        while !t.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            log::warn!("the poller is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
     }
     Ok(())
 }
