@@ -53,24 +53,24 @@ def bench(c: Client, calls: int) -> None:
     Person = c.types.Person
     p = Person(name="xiaoming", age=18)
     cases: list[tuple[str, Callable[[], Any]]] = [
-        ("ping (bare round trip)", c.ping),
+        ("ping (nop, general call path)", c.ping),
         ("add(1, 2)", lambda: c.add(1, 2)),
         ("hello('Python')", lambda: c.hello("Python")),
         ("hello_person(p)", lambda: c.hello_person(p)),
         ("multi_return()", c.multi_return),
     ]
     add = c.add
-    print(f"{'call':<26}{'p50 µs':>10}{'p99 µs':>10}   ({calls} calls each)")
+    print(f"{'call':<30}{'p50 µs':>10}{'p99 µs':>10}   ({calls} calls each)")
     for name, fn in cases:
         p50, p99 = measure(fn, calls=calls)
-        print(f"{name:<26}{p50:>10.2f}{p99:>10.2f}")
+        print(f"{name:<30}{p50:>10.2f}{p99:>10.2f}")
     p50, _ = measure(lambda: add(1, 2), calls=calls, batch=100)
-    print(f"{'add, mean of 100-call runs':<26}{p50:>10.2f}{'':>10}   ({1e6 / p50:,.0f} calls/s)")
+    print(f"{'add, mean of 100-call runs':<30}{p50:>10.2f}{'':>10}   ({1e6 / p50:,.0f} calls/s)")
     n = 100_000
     a = list(range(n)) if np is None else np.arange(n)
     b = [1] * n if np is None else np.ones(n, dtype=np.int64)
     per_call, _ = measure(lambda: add.map(a, b), calls=20)
-    print(f"{'add.map, 100k calls batched':<26}{per_call / n:>10.3f}{'':>10}   ({n * 1e6 / per_call:,.0f} calls/s)")
+    print(f"{'add.map, 100k calls batched':<30}{per_call / n:>10.3f}{'':>10}   ({n * 1e6 / per_call:,.0f} calls/s)")
 
 
 def tour(c: Client) -> None:
