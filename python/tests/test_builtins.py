@@ -77,6 +77,18 @@ def test_filter_gt_result_of_unknown_length_lives_in_shared_memory(c):
     assert c._heap.locate(out, out.nbytes) is not None, "large results are shared, not copied"
 
 
+@pytest.mark.parametrize("n", [0, 1, 100, 5_000, 200_000])
+@pytest.mark.parametrize("dtype", ["f32", "f64", "i64"])
+def test_filter_gt_written_in_place_at_every_size(c, n, dtype):
+    """filter_gt writes its result straight into the response area (small) or a new heap block
+    (large), sequentially or on all cores: every size, empty and full results included."""
+    xs = c.empty(n, dtype)
+    xs[:] = (np.arange(n) % 97) - 40
+    for t in (-1000, 0, 10, 1000):
+        out = c.filter_gt(xs, t)
+        assert np.array_equal(out, xs[xs > t]) and out.dtype == xs.dtype
+
+
 @pytest.mark.parametrize("data", [b"", b"abc", b"a" * 1_000_000, bytes(range(256)) * 4097])
 def test_sha256_matches_hashlib(c, data):
     assert c.sha256(data) == hashlib.sha256(data).digest()

@@ -81,6 +81,37 @@ impl<'a> RetWriter<'a> {
         Ok(())
     }
 
+    /// Reserves `len` elements inline if they fit, else in a new heap block, lets `fill` write them
+    /// in place, and writes their reference at `at` (as [`elements`](Self::elements) would for a copy).
+    pub fn elements_filled<T: Plain>(&mut self, at: usize, len: usize, fill: impl FnOnce(&mut [T])) -> Result<(), Failure> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or_else(|| Failure::OutOfMemory(format!("a result of {len} elements cannot be addressed")))?;
+        let start = self.tail.next_multiple_of(TAIL_ALIGN);
+        let (b, dst) = if start + bytes <= self.area.len() {
+            self.tail = start + bytes;
+            (BufRef { segment: 0, offset: start as u64, length: bytes as u64 }, self.area[start..].as_mut_ptr())
+        } else {
+            let b = self.heap.alloc(bytes as u64)?;
+            self.allocated.push(b);
+            let seg = self.heap.segment(b.segment).expect("segment of a fresh block exists");
+            // SAFETY: the allocator handed out [offset, offset + bytes) inside the segment.
+            (b, unsafe { seg.as_ptr().add(b.offset as usize) })
+        };
+        assert!(dst.align_offset(std::mem::align_of::<T>()) == 0, "tail and heap blocks are 8-aligned");
+        // SAFETY:
+        // - in bounds and aligned: `bytes` bytes at `dst`, checked above;
+        // - any bytes are a valid `T` (`Plain`), so stale contents are no hazard before `fill` writes;
+        // - exclusive: the response area is the daemon's until published; a heap block is new and the
+        //   client learns of it only from this response.
+        let out = unsafe { std::slice::from_raw_parts_mut(dst.cast::<T>(), len) };
+        fill(out);
+        let mut encoded = [0u8; BUF_SIZE];
+        b.encode(&mut encoded);
+        self.put(at, &encoded);
+        Ok(())
+    }
+
     /// The payload length to publish: the record plus any inline tail data.
     pub fn len(&self) -> usize {
         self.tail.max(self.fixed_size)

@@ -371,6 +371,24 @@ pub fn filter_gt<T: Element>(xs: &[T], t: T) -> Vec<T> {
     filter_gt_impl(xs, t, is_large(xs.len()))
 }
 
+/// [`filter_gt`] in two steps, for a caller that provides the output: the number of survivors, and
+/// a function that writes them, in order, into a slice of exactly that length.
+pub fn filter_gt_sized<T: Element>(xs: &[T], t: T) -> (usize, impl FnOnce(&mut [T]) + '_) {
+    let parallel = is_large(xs.len()) && !xs.is_empty();
+    let (counts, blocks, block_len) = filter_counts(xs, t, parallel);
+    let total = if parallel { counts[..blocks].iter().sum() } else { xs.iter().filter(|&&x| x > t).count() };
+    (total, move |out: &mut [T]| {
+        assert_eq!(out.len(), total, "filter_gt_sized: output of the announced length");
+        if parallel {
+            filter_fill(xs, t, &counts[..blocks], block_len, out);
+        } else {
+            for (dst, &src) in out.iter_mut().zip(xs.iter().filter(|&&x| x > t)) {
+                *dst = src;
+            }
+        }
+    })
+}
+
 /// [`filter_gt`] for `f32`.
 pub fn filter_gt_f32(xs: &[f32], t: f32) -> Vec<f32> {
     filter_gt(xs, t)
@@ -471,26 +489,39 @@ fn filter_gt_impl<T: Element>(xs: &[T], t: T, parallel: bool) -> Vec<T> {
     if !parallel || xs.is_empty() {
         return xs.iter().copied().filter(|&x| x > t).collect();
     }
-    // Two passes over fixed blocks: count the survivors of each block, then
-    // copy each block's survivors into its own disjoint window of an
-    // exactly-sized output. Order is kept because windows follow block order.
+    let (counts, blocks, block_len) = filter_counts(xs, t, true);
+    let mut out = vec![T::ZERO; counts.iter().sum()];
+    filter_fill(xs, t, &counts[..blocks], block_len, &mut out);
+    out
+}
+
+/// The first of two passes over fixed blocks: the survivors of each block (`blocks` of
+/// `block_len` elements; nothing counted unless `parallel`).
+fn filter_counts<T: Element>(xs: &[T], t: T, parallel: bool) -> ([usize; FILTER_BLOCKS], usize, usize) {
+    let mut counts = [0usize; FILTER_BLOCKS];
+    if !parallel || xs.is_empty() {
+        return (counts, 0, 0);
+    }
     let block_len = xs.len().div_ceil(FILTER_BLOCKS);
     let blocks = xs.len().div_ceil(block_len);
-    let mut counts = [0usize; FILTER_BLOCKS];
     counts[..blocks]
         .par_iter_mut()
         .zip(xs.par_chunks(block_len))
         .for_each(|(count, block)| *count = block.iter().filter(|&&x| x > t).count());
+    (counts, blocks, block_len)
+}
 
-    let mut out = vec![T::ZERO; counts.iter().sum()];
+/// The second pass: copies each block's survivors into its own disjoint window of `out` (exactly
+/// the counted length). Order is kept because windows follow block order.
+fn filter_fill<T: Element>(xs: &[T], t: T, counts: &[usize], block_len: usize, out: &mut [T]) {
     let mut windows: [&mut [T]; FILTER_BLOCKS] = std::array::from_fn(|_| Default::default());
-    let mut rest: &mut [T] = &mut out;
-    for (window, &count) in windows.iter_mut().zip(&counts[..blocks]) {
+    let mut rest: &mut [T] = out;
+    for (window, &count) in windows.iter_mut().zip(counts) {
         let (head, tail) = std::mem::take(&mut rest).split_at_mut(count);
         *window = head;
         rest = tail;
     }
-    windows[..blocks]
+    windows[..counts.len()]
         .par_iter_mut()
         .zip(xs.par_chunks(block_len))
         .for_each(|(window, block)| {
@@ -498,7 +529,6 @@ fn filter_gt_impl<T: Element>(xs: &[T], t: T, parallel: bool) -> Vec<T> {
                 *dst = src;
             }
         });
-    out
 }
 
 #[cfg(test)]
@@ -871,6 +901,22 @@ mod tests {
             let expect = ref_filter(&ints, t);
             assert!(filter_gt_impl(&ints, t, true) == expect, "t={t}");
             assert!(filter_gt_i64(&ints, t) == expect, "t={t}");
+        }
+    }
+
+    #[test]
+    fn sized_filter_writes_what_filter_returns() {
+        let mut g = XorShift(11);
+        for n in [0, 1, 7, (1 << 17) - 1, (1 << 17) + 5, (1 << 20) + 11] {
+            let floats = g.f64s(n);
+            for t in [f64::NEG_INFINITY, 0.0, 0.9, f64::INFINITY, f64::NAN] {
+                let expect = filter_gt(&floats, t);
+                let (len, fill) = filter_gt_sized(&floats, t);
+                assert_eq!(len, expect.len(), "n={n} t={t}");
+                let mut out = vec![f64::NAN; len];
+                fill(&mut out);
+                assert_eq!(bits64(&out), bits64(&expect), "n={n} t={t}");
+            }
         }
     }
 

@@ -8,7 +8,12 @@
 #![allow(missing_docs)] // every function's doc comment is its Python docstring, written below
 
 use super::{arrays, crypto, prng};
-use crate::registry::{Bytes, Result};
+use crate::registry::{Bytes, Filled, Result};
+
+/// A sized kernel's `(length, fill)` as an array result written in place.
+fn sized<'a, T>((len, fill): (usize, impl FnOnce(&mut [T]) + 'a)) -> Filled<'a, T> {
+    Filled::new(len, fill)
+}
 
 crate::export! {
     /// Sum of the elements (f32 accumulates in f64; deterministic chunked order).
@@ -32,12 +37,12 @@ crate::export! {
     /// Sorts ascending, in place.
     pub fn sort_i64(xs: &mut [i64]) { arrays::sort_i64(xs) }
 
-    /// The elements greater than t, in order: a new array whose length is known only at the end.
-    pub fn filter_gt_f32(xs: &[f32], t: f32) -> Vec<f32> { arrays::filter_gt_f32(xs, t) }
-    /// The elements greater than t, in order: a new array whose length is known only at the end.
-    pub fn filter_gt_f64(xs: &[f64], t: f64) -> Vec<f64> { arrays::filter_gt_f64(xs, t) }
-    /// The elements greater than t, in order: a new array whose length is known only at the end.
-    pub fn filter_gt_i64(xs: &[i64], t: i64) -> Vec<i64> { arrays::filter_gt_i64(xs, t) }
+    /// The elements greater than t, in order: a new array, written in place in shared memory.
+    pub fn filter_gt_f32(xs: &[f32], t: f32) -> Filled<'_, f32> { sized(arrays::filter_gt_sized(xs, t)) }
+    /// The elements greater than t, in order: a new array, written in place in shared memory.
+    pub fn filter_gt_f64(xs: &[f64], t: f64) -> Filled<'_, f64> { sized(arrays::filter_gt_sized(xs, t)) }
+    /// The elements greater than t, in order: a new array, written in place in shared memory.
+    pub fn filter_gt_i64(xs: &[i64], t: i64) -> Filled<'_, i64> { sized(arrays::filter_gt_sized(xs, t)) }
 
     /// SHA-256 digest (32 bytes) of data.
     pub fn sha256(data: &[u8]) -> Bytes { Bytes(crypto::sha256(data).to_vec()) }

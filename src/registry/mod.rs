@@ -18,7 +18,7 @@ mod wire;
 pub use error::{Bytes, CallError};
 pub use function::{Function, Invoke, Registry};
 pub use param::Param;
-pub use ret::{Ret, RetItem};
+pub use ret::{Filled, Ret, RetItem};
 pub use ty::{FieldDesc, RecordLayout, Scalar, StructDesc, Ty};
 pub use wire::Wire;
 

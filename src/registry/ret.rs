@@ -39,6 +39,36 @@ impl<T: Plain + Wire> RetItem for Vec<T> {
     }
 }
 
+/// An array result written in place: the function says how many elements there are and gives a
+/// function that writes all of them; the daemon hands it the destination itself (the response area,
+/// or a heap block the client will own), so the array is never built elsewhere and copied. The client
+/// sees a `Vec<T>`.
+pub struct Filled<'a, T> {
+    len: usize,
+    fill: std::cell::Cell<Option<Fill<'a, T>>>,
+}
+
+/// The writer of a [`Filled`] result.
+type Fill<'a, T> = Box<dyn FnOnce(&mut [T]) + 'a>;
+
+impl<'a, T> Filled<'a, T> {
+    /// `len` elements, all written by `fill`.
+    pub fn new(len: usize, fill: impl FnOnce(&mut [T]) + 'a) -> Filled<'a, T> {
+        Filled { len, fill: std::cell::Cell::new(Some(Box::new(fill))) }
+    }
+}
+
+impl<T: Plain + Wire> RetItem for Filled<'_, T> {
+    fn ty() -> Ty {
+        Ty::Vec(Box::new(T::ty()))
+    }
+    fn write_next(&self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
+        let at = w.next(BUF_SIZE, BUF_ALIGN);
+        let fill = self.fill.take().expect("a result is written once");
+        w.elements_filled(at, self.len, fill)
+    }
+}
+
 /// A function's whole result.
 pub trait Ret {
     /// The result values' types, in order (empty for none).
