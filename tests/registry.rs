@@ -38,6 +38,39 @@ mod mine {
             let lens: Vec<u32> = text.split_whitespace().take(limit as usize).map(|w| w.len() as u32).collect();
             (text.split_whitespace().count() as u64, lens)
         }
+
+        /// The first n squares, written in place.
+        pub fn squares(n: u32) -> shmcall::registry::Filled<'static, u64> {
+            shmcall::registry::Filled::new(n as usize, |out| {
+                for (i, x) in out.iter_mut().enumerate() {
+                    *x = (i * i) as u64;
+                }
+            })
+        }
+    }
+}
+
+#[test]
+fn a_filled_result_arrives_as_an_array() {
+    let mut r = Registry::new();
+    mine::register(&mut r);
+    assert_eq!(Manifest::of(&r).functions[3].returns[0].ty, "Vec<u64>");
+    let heap = super::support::heap();
+    for n in [0u32, 5, 100_000] {
+        let out = super::support::call(&r, &heap, "squares", &n.to_le_bytes()).unwrap();
+        let word = |at: usize| u64::from_le_bytes(out[at..at + 8].try_into().unwrap());
+        let (segment, offset, length) = (word(0) as u32, word(8) as usize, word(16) as usize);
+        assert_eq!(length, n as usize * 8);
+        let values: Vec<u64> = if segment == 0 {
+            out[offset..offset + length].chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()
+        } else {
+            let seg = heap.segment(segment).unwrap();
+            // SAFETY: the daemon just wrote this block; nothing else touches the test heap.
+            let bytes = unsafe { std::slice::from_raw_parts(seg.as_ptr().add(offset), length) };
+            bytes.chunks(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()
+        };
+        assert_eq!(values, (0..n as u64).map(|i| i * i).collect::<Vec<_>>(), "n = {n}");
+        assert_eq!(segment != 0, n == 100_000, "large results go to the heap, small ones inline");
     }
 }
 
