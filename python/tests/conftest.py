@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from typing import Callable
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,23 @@ def fresh(daemon):
     """A client of its own, closed after the test."""
     with shmcall.connect(daemon.socket, spawn=False) as client:
         yield client
+
+
+def run_threads(work: Callable[[int], None], count: int, timeout: float) -> None:
+    """Runs ``work(k)`` for k in range(count) on that many threads; fails if any raised or is still
+    running after ``timeout`` seconds."""
+    errors: list[BaseException] = []
+
+    def guarded(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not any(t.is_alive() for t in threads), "a thread hangs"
+    assert not errors, errors

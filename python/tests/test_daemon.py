@@ -12,7 +12,7 @@ import time
 import pytest
 
 import shmcall
-from conftest import Daemon, daemon_binary
+from conftest import Daemon, daemon_binary, run_threads
 
 
 def test_functions_command_prints_the_manifest():
@@ -108,23 +108,14 @@ def test_never_spinning_daemon_serves_every_call(tmp_path):
     """With --spin-us 0 there is no poller: each channel thread does the sleep handshake itself and
     every call is a doorbell ring. Several threads, each with its own channel, check every result."""
     with Daemon(tmp_path / "s.sock", "--spin-us", "0") as d, shmcall.connect(d.socket, spawn=False) as c:
-        errors: list[BaseException] = []
 
         def work(k: int) -> None:
-            try:
-                for i in range(300):
-                    assert c.add(i, k) == i + k
-                    assert c.hello(str(i)) == f"hello {i}"
-                assert list(c.add.map(list(range(1000)), [k] * 1000)) == [i + k for i in range(1000)]
-            except BaseException as e:  # noqa: BLE001 - reported below
-                errors.append(e)
+            for i in range(300):
+                assert c.add(i, k) == i + k
+                assert c.hello(str(i)) == f"hello {i}"
+            assert list(c.add.map(list(range(1000)), [k] * 1000)) == [i + k for i in range(1000)]
 
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not errors and not any(t.is_alive() for t in threads)
+        run_threads(work, 4, timeout=60)
         assert d.stop() == 0
 
 

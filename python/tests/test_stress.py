@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 import shmcall
-from conftest import REPO
+from conftest import REPO, run_threads
 
 WORKER = r"""
 import hashlib, random, sys
@@ -65,47 +65,26 @@ def test_four_processes_mixed_calls_every_result_verified(daemon):
 
 
 def test_threads_of_one_client_each_get_a_channel(c):
-    errors: list[BaseException] = []
-
     def work(k: int) -> None:
-        try:
-            for i in range(2000):
-                assert c.add(k, i) == k + i
-                assert c.hello(str(i)) == f"hello {i}"
-            a = c.zeros(1000, "i64")
-            c.return_int_slice(a, a[:0])
-            assert a.tolist() == list(range(1000))
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        for i in range(2000):
+            assert c.add(k, i) == k + i
+            assert c.hello(str(i)) == f"hello {i}"
+        a = c.zeros(1000, "i64")
+        c.return_int_slice(a, a[:0])
+        assert a.tolist() == list(range(1000))
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    assert not errors, errors
+    run_threads(work, 6, timeout=120)
     assert len(c._channels) >= 6
 
 
 def test_first_allocations_from_many_threads_at_once(fresh):
     """Regression: threads racing to map the first heap segment must not wait for it twice."""
     barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
 
-    def first_alloc() -> None:
-        try:
-            barrier.wait(timeout=30)
-            a = fresh.zeros(1000, "i64")
-            fresh.return_int_slice(a, a[:0])
-            assert a[-1] == 999
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+    def first_alloc(_: int) -> None:
+        barrier.wait(timeout=30)
+        a = fresh.zeros(1000, "i64")
+        fresh.return_int_slice(a, a[:0])
+        assert a[-1] == 999
 
-    threads = [threading.Thread(target=first_alloc) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread hangs waiting for a heap segment"
-    assert not errors, errors
+    run_threads(first_alloc, 8, timeout=60)
