@@ -52,37 +52,13 @@ impl<'a> RetWriter<'a> {
     }
 
     /// Writes the elements of `xs` inline if they fit, else into a new heap block, and their
-    /// reference at `at`. Copied as raw memory, so padding inside plain structs is never read as bytes.
+    /// reference at `at`. Copied as values, so padding inside plain structs is never read as bytes.
     pub fn elements<T: Plain>(&mut self, at: usize, xs: &[T]) -> Result<(), Failure> {
-        let len = std::mem::size_of_val(xs);
-        let src = xs.as_ptr().cast::<u8>();
-        let start = self.tail.next_multiple_of(TAIL_ALIGN);
-        let b = if start + len <= self.area.len() {
-            // SAFETY:
-            // - destination in bounds: start + len <= area.len();
-            // - source: `len` bytes of a live slice; no overlap (private memory vs the response area).
-            unsafe { std::ptr::copy_nonoverlapping(src, self.area.as_mut_ptr().add(start), len) };
-            self.tail = start + len;
-            BufRef { segment: 0, offset: start as u64, length: len as u64 }
-        } else {
-            let b = self.heap.alloc(len as u64)?;
-            self.allocated.push(b);
-            let seg = self.heap.segment(b.segment).expect("segment of a fresh block exists");
-            // SAFETY:
-            // - destination in bounds: the allocator handed out [offset, offset + len) inside the segment;
-            // - no overlap: `xs` is daemon-private memory, the block is shared memory;
-            // - nobody else writes the block: it is new, and the client learns of it only from this response.
-            unsafe { std::ptr::copy_nonoverlapping(src, seg.as_ptr().add(b.offset as usize), len) };
-            b
-        };
-        let mut bytes = [0u8; BUF_SIZE];
-        b.encode(&mut bytes);
-        self.put(at, &bytes);
-        Ok(())
+        self.elements_filled(at, xs.len(), |out| out.copy_from_slice(xs))
     }
 
     /// Reserves `len` elements inline if they fit, else in a new heap block, lets `fill` write them
-    /// in place, and writes their reference at `at` (as [`elements`](Self::elements) would for a copy).
+    /// in place, and writes their reference at `at`.
     pub fn elements_filled<T: Plain>(&mut self, at: usize, len: usize, fill: impl FnOnce(&mut [T])) -> Result<(), Failure> {
         let bytes = len
             .checked_mul(std::mem::size_of::<T>())
