@@ -77,7 +77,7 @@ def _text_packs(record: str, items: list[tuple[Any, int]], args_size: int) -> tu
             return None
         fmt, pos = record + "x" * (args_size - record_end), args_size
         for n in lengths:
-            start = (pos + L.TAIL_ALIGN - 1) // L.TAIL_ALIGN * L.TAIL_ALIGN
+            start = L.tail_aligned(pos)
             fmt += "x" * (start - pos) + f"{n}s"
             pos = start + n
         pack = packs[key] = struct.Struct(fmt).pack_into
@@ -126,7 +126,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     values: list[str] = []
     copies: list[tuple[str, str, str]] = []
     end = str(fn.args_size)
-    cursor = str((fn.args_size + L.TAIL_ALIGN - 1) // L.TAIL_ALIGN * L.TAIL_ALIGN)
+    cursor = str(L.tail_aligned(fn.args_size))
     for k, (expr, codec, _) in enumerate(leaves):
         if type(codec) in _NUMBERS:
             values.append(expr)
@@ -162,7 +162,8 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         emit(bail)
     emit("    base = ch.bases[seq % ch.slot_count]")
     emit("    buf = ch.buf")
-    record = "<IIQ" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves])
+    items = [(c, o) for _, c, o in leaves]
+    record = "<IIQ" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format(items)
     ns["_reqrec"] = struct.Struct(record).pack_into
     header = f"buf, base, {fn.id}, {end}, seq{''.join(', ' + v for v in values)}"
     # Request header and argument record in one pack (the header's reserved bytes as padding);
@@ -171,7 +172,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     if copies:
         key = ", ".join(f"n{k}" for k, (_, c, _) in enumerate(leaves) if type(c) in _TEXT)
         key = f"({key},)" if len(copies) > 1 else key
-        ns["_packs"], ns["_packfor"] = _text_packs(record, [(c, o) for _, c, o in leaves], fn.args_size)
+        ns["_packs"], ns["_packfor"] = _text_packs(record, items, fn.args_size)
         emit(f"        pk = _packs.get({key})")
         emit("        if pk is None:")
         emit(f"            pk = _packfor({key})")
@@ -246,7 +247,7 @@ def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
     emit(f"    sl, rseq{''.join(', ' + n for n in names)} = _resprec(buf, rb)")
     numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
     if numbers_only:
-        exact = (fn.result_size + L.TAIL_ALIGN - 1) // L.TAIL_ALIGN * L.TAIL_ALIGN
+        exact = L.tail_aligned(fn.result_size)
         emit(f"    if sl != {exact << 32} or rseq != seq:")
         emit("        return _finish(ch, seq)")
     else:

@@ -59,6 +59,11 @@ BUF_OFF_LENGTH = 16
 INLINE_SEGMENT = 0
 TAIL_ALIGN = 8
 
+
+def tail_aligned(n: int) -> int:
+    """``n`` rounded up to where the next piece of inline tail data starts (SPEC §4.1)."""
+    return (n + TAIL_ALIGN - 1) // TAIL_ALIGN * TAIL_ALIGN
+
 # Heap (SPEC §4.4).
 BLOCK_ALIGN = 64
 INITIAL_SEGMENT_SIZE = 16 << 20

@@ -63,7 +63,7 @@ class Call:
     def __init__(self, channel: Any, args_size: int) -> None:
         self.channel = channel
         self.cap = channel.request_capacity
-        self.tail = (args_size + L.TAIL_ALIGN - 1) & ~(L.TAIL_ALIGN - 1)
+        self.tail = L.tail_aligned(args_size)
         self.keep: list[Any] = []
         self.temps: list[tuple[int, int]] = []
         self.after: list[Callable[[], None]] = []
