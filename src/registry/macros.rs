@@ -140,6 +140,10 @@ macro_rules! __struct_impls {
             fn ty() -> $crate::registry::Ty {
                 $crate::registry::Ty::Struct(Self::shm_desc())
             }
+            fn size_align() -> (usize, usize) {
+                let d = Self::shm_desc();
+                (d.size, d.align)
+            }
             fn read(r: &$crate::codec::ArgReader<'_>, at: usize) -> Result<Self, $crate::codec::Failure> {
                 let mut fields = Self::shm_desc().fields.iter();
                 Ok($name { $($field: <$fty as $crate::registry::Wire>::read(r, at + fields.next().expect("field").offset)?),* })

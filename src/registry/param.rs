@@ -37,7 +37,7 @@ pub trait Param<'h, 'a: 'h>: Sized {
 }
 
 fn next<T: Wire>(r: &ArgReader<'_>) -> Result<usize, Failure> {
-    let (size, align) = T::ty().size_align();
+    let (size, align) = T::size_align();
     r.next(size, align)
 }
 
@@ -52,7 +52,7 @@ macro_rules! __by_value_param {
                 <$t as $crate::registry::Wire>::ty()
             }
             fn decode(r: &$crate::codec::ArgReader<'a>) -> Result<Self::Holder, $crate::codec::Failure> {
-                let (size, align) = <$t as $crate::registry::Wire>::ty().size_align();
+                let (size, align) = <$t as $crate::registry::Wire>::size_align();
                 let at = r.next(size, align)?;
                 <$t as $crate::registry::Wire>::read(r, at).map(Some)
             }
@@ -128,7 +128,7 @@ impl<'h, 'a: 'h, T: Wire> Param<'h, 'a> for &'h mut T {
         h
     }
     fn write_back(h: &Self::Holder, w: &mut RetWriter<'_>) -> Result<(), Failure> {
-        let (size, align) = T::ty().size_align();
+        let (size, align) = T::size_align();
         let at = w.next(size, align);
         h.write(w, at)
     }

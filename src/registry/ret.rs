@@ -23,7 +23,7 @@ impl<T: Wire> RetItem for T {
         T::ty()
     }
     fn write_next(&self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
-        let (size, align) = T::ty().size_align();
+        let (size, align) = T::size_align();
         let at = w.next(size, align);
         self.write(w, at)
     }
