@@ -4,10 +4,12 @@ shutdown on SIGINT/SIGTERM that removes the socket and frees clients."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +147,39 @@ def test_shutdown_is_bounded_while_a_long_call_runs(tmp_path):
         t.join(timeout=30)
         assert not t.is_alive() and isinstance(outcome[0], shmcall.ConnectionLost), outcome
         c.close()
+
+
+def _thread_cpu_s(pid: int, name: str) -> float:
+    """CPU time (user + system) of the daemon's threads called ``name``, from /proc."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() == name:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_client_pausing_beyond_the_budget_stops_the_spinning_and_is_served_throughout(tmp_path):
+    """Pauses longer than the spin budget shrink the channel's spin window to zero: the channel
+    thread then sleeps by itself and the poller stops spinning for it. Every call is still served
+    (including the calls racing the window's changes), and quick calls make it spin again.
+
+    The CPU bound is not a timing: a fixed 100 µs window would spin 100 µs after each of the 1500
+    paused calls (0.15 s of poller CPU); the adaptive one stops after a few."""
+    with Daemon(tmp_path / "s.sock") as d, shmcall.connect(d.socket, spawn=False) as c:
+        for i in range(100):
+            assert c.add(i, 1) == i + 1
+        before = _thread_cpu_s(d.proc.pid, "shmcall-poller")
+        for i in range(1500):
+            time.sleep(0.0005)  # longer than the 100 µs budget
+            assert c.add(i, 2) == i + 2
+        spun = _thread_cpu_s(d.proc.pid, "shmcall-poller") - before
+        assert spun < 0.08, f"the poller spun {spun:.2f} CPU-s for a client pausing 0.5 ms between calls"
+        for round in range(20):  # quick calls again, and alternating patterns
+            assert [c.add(i, round) for i in range(200)] == [i + round for i in range(200)]
+            time.sleep(0.0005 * (round % 3))
+            assert c.hello(str(round)) == f"hello {round}"
+        assert d.stop() == 0

@@ -10,9 +10,10 @@ use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::poller::{Poller, ServiceTimes, Watched};
+use super::spin::SpinWindows;
 use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
 use crate::heap::Heap;
 use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
@@ -68,6 +69,12 @@ pub struct ChannelServer {
     allocated: Vec<BufRef>,
     consumed: u64,
     release_head: u64,
+    /// The last function served, when its response was published, and whether the channel has
+    /// slept since: the pause that adapts that function's spin window (`spin.rs`).
+    last_function: u32,
+    last_served: Instant,
+    asleep: bool,
+    spin: SpinWindows,
     log_name: String,
 }
 
@@ -104,6 +111,10 @@ impl ChannelServer {
             allocated: Vec::new(),
             consumed: 0,
             release_head: 0,
+            last_function: FN_NOP,
+            last_served: Instant::now(),
+            asleep: false,
+            spin: SpinWindows::new(Duration::ZERO, 1), // set by `run`, which knows the poller
             log_name,
         }
     }
@@ -113,10 +124,14 @@ impl ChannelServer {
     /// After serving, the channel goes to the `poller` (which spins for it and serves quick calls)
     /// and this thread sleeps on the request doorbell: the poller rings it for a slow call, the
     /// client rings it once the poller has let the channel go cold. Without a poller (a spin budget
-    /// of zero) the thread does the sleep handshake itself.
+    /// of zero), or while the channel's spin window is zero, the thread does the sleep handshake itself.
     pub fn run(self, stop: BorrowedFd<'_>, stopping: &AtomicBool, poller: Option<&Poller>) -> io::Result<()> {
         let channel = self.channel.clone();
         let watched = Arc::new(Watched::new(channel.clone(), self));
+        {
+            let mut server = watched.lock();
+            server.spin = SpinWindows::new(poller.map_or(Duration::ZERO, Poller::budget), server.times.slot_count());
+        }
         let result = (|| loop {
             {
                 // Waits for the lock if the poller holds it: a ring that arrives while the poller lets
@@ -124,11 +139,13 @@ impl ChannelServer {
                 // a try_lock here would lose).
                 let mut server = watched.lock();
                 server.set_daemon_waiting(false);
+                server.adapt_spin();
                 server.serve_pending(false);
                 watched.consumed.store(server.consumed, Ordering::Relaxed);
+                let window = server.spin_window();
                 match poller {
-                    Some(p) => p.watch(&watched),
-                    None => {
+                    Some(p) if !window.is_zero() => p.watch(&watched, window),
+                    _ => {
                         if !server.announce_sleep() {
                             continue; // a request arrived during the handshake
                         }
@@ -193,13 +210,28 @@ impl ChannelServer {
 
     /// The daemon side of the sleep handshake: announces that nobody watches the channel; true if
     /// it may then sleep (no request was published meanwhile).
-    pub fn announce_sleep(&self) -> bool {
+    pub fn announce_sleep(&mut self) -> bool {
         self.set_daemon_waiting(true);
         // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
         // daemon_waiting and the re-check of req_seq; pairs with the client's fence between its
         // req_seq store and its daemon_waiting load. One of the two always sees the other's store.
         fence(Ordering::SeqCst);
-        self.view.req_seq().load(Ordering::Acquire) <= self.consumed
+        self.asleep = self.view.req_seq().load(Ordering::Acquire) <= self.consumed;
+        self.asleep
+    }
+
+    /// If the channel has slept since its last response: adapts the spin window of the function
+    /// served last to how long the client paused after it (up to now).
+    fn adapt_spin(&mut self) {
+        if std::mem::take(&mut self.asleep) {
+            let pause = self.last_served.elapsed();
+            self.spin.after_sleep(self.times.slot(self.last_function), pause);
+        }
+    }
+
+    /// How long to spin for the channel now: the window of the function served last.
+    pub fn spin_window(&self) -> Duration {
+        self.spin.window(self.times.slot(self.last_function))
     }
 
     /// Frees the blocks the client released (SPEC §5.3 "release published").
@@ -277,7 +309,9 @@ impl ChannelServer {
         if self.view.client_waiting().load(Ordering::Relaxed) != 0 {
             self.channel.response_bell.ring();
         }
-        self.times.record(function, started.elapsed());
+        self.last_function = function;
+        self.last_served = Instant::now();
+        self.times.record(function, self.last_served - started);
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a

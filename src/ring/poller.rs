@@ -23,6 +23,10 @@ use crate::layout::ControlView;
 /// A call whose last run took longer than this is not served inline by the poller.
 pub const INLINE_LIMIT: Duration = Duration::from_micros(20);
 
+/// How long the poller sleeps when every channel it watches is past its window but being served by
+/// its own thread: nothing to do until that thread is done, and spinning would take a core from it.
+const NAP: Duration = Duration::from_micros(50);
+
 /// The last service time of every function (and of the reserved requests), read by the poller to
 /// decide what it may serve inline. Unknown until first served: not inline.
 #[derive(Debug)]
@@ -47,6 +51,16 @@ impl ServiceTimes {
         }
     }
 
+    /// How many distinct slots `slot` returns.
+    pub fn slot_count(&self) -> usize {
+        self.ns.len() + 1
+    }
+
+    /// A daemon-wide index for per-function state: the function's own, or one shared by unknown ids.
+    pub fn slot(&self, function: u32) -> usize {
+        self.index(function).unwrap_or(self.ns.len())
+    }
+
     /// True if the last call of `function` was quick (unknown ids are: they are answered with an error).
     pub fn is_quick(&self, function: u32) -> bool {
         // Relaxed: a scheduling hint, it guards no data.
@@ -69,6 +83,9 @@ pub struct Watched {
     pub(super) consumed: AtomicU64,
     /// True while the poller watches the channel (set by `Poller::watch`, cleared by the poller).
     hot: AtomicBool,
+    /// How long the poller keeps the channel hot after its last activity, in ns (`SpinWindow`; set
+    /// by `Poller::watch`).
+    window_ns: AtomicU64,
     /// Set when the channel's thread has stopped: the poller drops the channel.
     pub(super) closed: AtomicBool,
 }
@@ -81,6 +98,7 @@ impl Watched {
             consumed: AtomicU64::new(server.consumed()),
             server: Mutex::new(server),
             hot: AtomicBool::new(false),
+            window_ns: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -122,12 +140,20 @@ impl Poller {
         }
     }
 
-    /// Starts watching `w`, unless the poller already does. Called with `w`'s server lock held, so
-    /// it is ordered with the poller's cold transition (which takes the same lock).
-    pub fn watch(&self, w: &Arc<Watched>) {
+    /// The spin budget: the longest a channel stays hot after its last activity.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// Starts watching `w` for `window` after each activity (at most the budget), unless the poller
+    /// already does. Called with `w`'s server lock held, so it is ordered with the poller's cold
+    /// transition (which takes the same lock).
+    pub fn watch(&self, w: &Arc<Watched>, window: Duration) {
         if w.hot.swap(true, Ordering::Relaxed) {
             return;
         }
+        // Relaxed: read after the incoming queue's lock, which orders it.
+        w.window_ns.store(window.min(self.budget).as_nanos() as u64, Ordering::Relaxed);
         self.incoming.lock().unwrap_or_else(PoisonError::into_inner).push(w.clone());
         self.has_incoming.store(true, Ordering::Release);
         self.arrived.notify_one();
@@ -164,7 +190,29 @@ impl Poller {
                 std::hint::spin_loop();
             }
             let now = Instant::now();
-            hot.retain_mut(|h| self.keep_hot(h, now));
+            let (mut spinning, mut held) = (false, false);
+            hot.retain_mut(|h| match self.keep_hot(h, now) {
+                Keep::Spin => {
+                    spinning = true;
+                    true
+                }
+                Keep::Held => {
+                    held = true;
+                    true
+                }
+                Keep::Cold => false,
+            });
+            if held && !spinning {
+                self.nap();
+            }
+        }
+    }
+
+    /// Sleeps for `NAP`, or until a channel arrives.
+    fn nap(&self) {
+        let incoming = self.incoming.lock().unwrap_or_else(PoisonError::into_inner);
+        if incoming.is_empty() && !self.stopping.load(Ordering::Relaxed) {
+            drop(self.arrived.wait_timeout(incoming, NAP));
         }
     }
 
@@ -178,7 +226,8 @@ impl Poller {
         let now = Instant::now();
         for w in incoming.drain(..) {
             let view = w.channel.view();
-            hot.push(Hot { w, view, last_activity: now, active: false });
+            let window = Duration::from_nanos(w.window_ns.load(Ordering::Relaxed));
+            hot.push(Hot { w, view, window, last_activity: now, active: false });
         }
     }
 
@@ -196,6 +245,7 @@ impl Poller {
         match server.serve_pending(quick_only) {
             Served::All => {
                 h.w.consumed.store(server.consumed(), Ordering::Relaxed);
+                h.window = server.spin_window().min(self.budget);
                 true
             }
             Served::Slow => {
@@ -209,36 +259,48 @@ impl Poller {
         }
     }
 
-    /// Keeps `h` hot while it was active within the budget; otherwise tries the cold transition.
-    fn keep_hot(&self, h: &mut Hot, now: Instant) -> bool {
+    /// Keeps `h` hot while it was active within its window; otherwise tries the cold transition.
+    fn keep_hot(&self, h: &mut Hot, now: Instant) -> Keep {
         if h.w.closed.load(Ordering::Relaxed) {
-            return false;
+            return Keep::Cold;
         }
         if std::mem::take(&mut h.active) {
             h.last_activity = now;
-            return true;
+            return Keep::Spin;
         }
-        if now.duration_since(h.last_activity) < self.budget {
-            return true;
+        if now.duration_since(h.last_activity) < h.window {
+            return Keep::Spin;
         }
-        let Some(server) = h.w.try_lock() else { return true };
+        // Its thread serves it (a kick, or a slow call): the cold transition waits until it is done.
+        let Some(mut server) = h.w.try_lock() else { return Keep::Held };
         if server.announce_sleep() {
             // Cold: the client rings the channel's doorbell for its next request (SPEC §5.4).
             h.w.hot.store(false, Ordering::Relaxed);
-            false
+            Keep::Cold
         } else {
             // A request slipped in during the handshake: stay hot and serve it.
             server.set_daemon_waiting(false);
             h.last_activity = now;
-            true
+            Keep::Spin
         }
     }
+}
+
+/// What `keep_hot` decided for a channel.
+enum Keep {
+    /// Within its window (or a request just slipped in): keep spinning for it.
+    Spin,
+    /// Past its window, but its own thread holds it: keep it, with no reason to spin.
+    Held,
+    /// Cold or closed: drop it.
+    Cold,
 }
 
 /// A channel the poller watches.
 struct Hot {
     w: Arc<Watched>,
     view: ControlView,
+    window: Duration,
     last_activity: Instant,
     active: bool,
 }
