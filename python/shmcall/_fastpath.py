@@ -15,7 +15,7 @@ import struct
 from typing import Any, Callable
 
 from . import _layout as L
-from ._channel import SPIN_ITERATIONS, _STRONG_ORDER
+from ._channel import FIRST_SPIN, SPIN_ITERATIONS, _STRONG_ORDER
 from ._heap import np
 from ._types import BoolCodec, BytesCodec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
 
@@ -190,16 +190,15 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("    w = ch.words")
     # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes.
     emit(f"    w[{L.OFF_REQ_SEQ // 8}] = seq")
-    # A sleeping daemon needs tens of µs to wake: then sleep at once rather than take its core.
-    emit(f"    i = {SPIN_ITERATIONS + 1}")
-    emit(f"    if w[{L.OFF_DAEMON_WAITING // 8}]:")
-    emit("        ch.ring()")
-    emit("        i = 1")
+    # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
+    # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
+    emit("    rb = base + ch.response_offset")
+    emit(f"    i = {min(FIRST_SPIN, SPIN_ITERATIONS) + 1}")
     emit("    try:")
     emit(f"        while w[{L.OFF_RESP_SEQ // 8}] < seq:")
     emit("            i -= 1")
     emit("            if not i:")
-    emit("                ch.wait(seq, timeout, False)  # the loop above was the spin")
+    emit("                ch.wait_after_first_spin(seq, timeout)")
     emit("                break")
     emit("    except BaseException:")
     emit(f"        ch.abandon(seq, _fn, None, {argtuple})")
@@ -243,7 +242,6 @@ def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
             names.extend([f"{var}_sr", f"{var}_off", f"{var}_len"])
         pos = off + codec.size
     ns["_resprec"] = struct.Struct("<QQ" + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt).unpack_from
-    emit("    rb = base + ch.response_offset")
     emit(f"    sl, rseq{''.join(', ' + n for n in names)} = _resprec(buf, rb)")
     numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
     if numbers_only:

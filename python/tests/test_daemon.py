@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -182,4 +183,30 @@ def test_a_client_pausing_beyond_the_budget_stops_the_spinning_and_is_served_thr
             assert [c.add(i, round) for i in range(200)] == [i + round for i in range(200)]
             time.sleep(0.0005 * (round % 3))
             assert c.hello(str(round)) == f"hello {round}"
+        assert d.stop() == 0
+
+
+_NEVER_SPINNING_CLIENT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import shmcall, shmcall._channel as ch
+assert ch.SPIN_ITERATIONS == 0
+with shmcall.connect(sys.argv[1], spawn=False) as c:
+    for i in range(300):
+        assert c.add(i, 7) == i + 7
+        assert c.hello(str(i)) == f"hello {i}"
+    assert list(c.add.map(list(range(500)), [1] * 500)) == [i + 1 for i in range(500)]
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("daemon_spin", ["100", "0"])
+def test_a_client_that_never_spins_is_served(tmp_path, daemon_spin):
+    """SHMCALL_SPIN=0 (the benchmarks' pure-blocking mode): the fast path loads resp_seq once, then
+    sleeps (ringing a sleeping daemon first), against a spinning daemon and a never-spinning one."""
+    repo = Path(__file__).resolve().parents[2]
+    with Daemon(tmp_path / "s.sock", "--spin-us", daemon_spin) as d:
+        out = subprocess.run([sys.executable, "-c", _NEVER_SPINNING_CLIENT, d.socket, str(repo / "python")],
+                             env={**os.environ, "SHMCALL_SPIN": "0"}, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
         assert d.stop() == 0
