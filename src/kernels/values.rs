@@ -4,7 +4,7 @@
 //! every scalar, text and bytes, nested and plain structs, struct arrays in place and as results,
 //! in-out structs, errors and panics.
 
-use crate::registry::{Bytes, CallError, Result};
+use crate::registry::{Bytes, CallError, Filled, Result};
 use crate::{Complex32, Complex64};
 
 use super::article::Person;
@@ -134,18 +134,18 @@ crate::export! {
     }
 
     /// Returns n points on the unit circle, evenly spaced, starting at (1, 0); n is at most 2^26.
-    pub fn circle_points(n: u32) -> Result<Vec<Point>> {
-        // A client picks n: bound it, or one call could make the daemon abort on allocation failure.
+    pub fn circle_points(n: u32) -> Result<Filled<'static, Point>> {
+        // A client picks n: bound it (1 GiB of points). Written in place, so a result that cannot be
+        // stored fails before any point is computed.
         if n > 1 << 26 {
             return Err(CallError::new(format!("n = {n} exceeds the limit of 2^26 points")));
         }
-        let mut out = Vec::new();
-        out.try_reserve_exact(n as usize)?;
-        out.extend((0..n).map(|i| {
-            let a = std::f64::consts::TAU * i as f64 / n as f64;
-            Point { x: a.cos(), y: a.sin() }
-        }));
-        Ok(out)
+        Ok(Filled::new(n as usize, move |out: &mut [Point]| {
+            for (i, p) in out.iter_mut().enumerate() {
+                let a = std::f64::consts::TAU * i as f64 / n as f64;
+                *p = Point { x: a.cos(), y: a.sin() };
+            }
+        }))
     }
 
     /// Returns the samples whose tag equals `tag`, in order.
