@@ -140,8 +140,12 @@ impl ChannelServer {
                 let mut server = watched.lock();
                 server.set_daemon_waiting(false);
                 server.adapt_spin();
+                let before = server.consumed;
                 server.serve_pending(false);
                 watched.consumed.store(server.consumed, Ordering::Relaxed);
+                if let (Some(p), true) = (poller, server.consumed > before) {
+                    p.thread_served(&watched);
+                }
                 let window = server.spin_window();
                 match poller {
                     Some(p) if !window.is_zero() => p.watch(&watched, window),
@@ -227,6 +231,12 @@ impl ChannelServer {
             let pause = self.last_served.elapsed();
             self.spin.after_sleep(self.times.slot(self.last_function), pause);
         }
+    }
+
+    /// The poller handed a slow call to the channel's thread: the spinning since the previous call
+    /// saved no wake-up, so that call's function spins less next time, as after a long pause.
+    pub fn spin_saved_nothing(&mut self) {
+        self.spin.after_sleep(self.times.slot(self.last_function), Duration::MAX);
     }
 
     /// How long to spin for the channel now: the window of the function served last.

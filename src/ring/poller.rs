@@ -12,7 +12,7 @@
 //! goes cold: the poller does the sleep handshake (SPEC §5.4) and drops it, and the client's next
 //! request rings the channel thread's doorbell.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,10 @@ pub const INLINE_LIMIT: Duration = Duration::from_micros(20);
 /// How long the poller sleeps when every channel it watches is past its window but being served by
 /// its own thread: nothing to do until that thread is done, and spinning would take a core from it.
 const NAP: Duration = Duration::from_micros(50);
+
+/// A client whose channel's own thread served a request this recently counts as busy: the poller
+/// then serves only quick calls inline, though its hot set holds one channel.
+const RECENT: Duration = Duration::from_millis(1);
 
 /// The last service time of every function (and of the reserved requests), read by the poller to
 /// decide what it may serve inline. Unknown until first served: not inline.
@@ -126,6 +130,11 @@ pub struct Poller {
     arrived: Condvar,
     has_incoming: AtomicBool,
     stopping: AtomicBool,
+    epoch: Instant,
+    /// When a channel's own thread last served requests (ns since `epoch`), and which channel (its
+    /// address): a client outside the hot set that is busy all the same (`thread_served`).
+    thread_served_ns: AtomicU64,
+    thread_served_channel: AtomicUsize,
 }
 
 impl Poller {
@@ -137,7 +146,28 @@ impl Poller {
             arrived: Condvar::new(),
             has_incoming: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            epoch: Instant::now(),
+            thread_served_ns: AtomicU64::new(0),
+            thread_served_channel: AtomicUsize::new(0),
         }
+    }
+
+    /// Notes that `w`'s own thread has just served requests. Two clients whose hot periods do not
+    /// overlap (each works in Python between batches) would otherwise have their slow calls served
+    /// one after the other by the poller, whenever the other channel had just gone cold, instead of
+    /// side by side by their own threads: two processes of batched calls made 1.4× the calls of one
+    /// where pure blocking made 3×.
+    pub fn thread_served(&self, w: &Watched) {
+        // Relaxed, both: a scheduling hint; a torn pair only misjudges one call.
+        self.thread_served_channel.store(w as *const Watched as usize, Ordering::Relaxed);
+        self.thread_served_ns.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// True if a channel other than `h`'s was served by its own thread within `RECENT` of `now`.
+    fn other_client_busy(&self, h: &Hot, now: Instant) -> bool {
+        let at = self.epoch + Duration::from_nanos(self.thread_served_ns.load(Ordering::Relaxed));
+        self.thread_served_channel.load(Ordering::Relaxed) != Arc::as_ptr(&h.w) as usize
+            && now.saturating_duration_since(at) < RECENT
     }
 
     /// The spin budget: the longest a channel stays hot after its last activity.
@@ -169,16 +199,18 @@ impl Poller {
     /// The poller thread's loop: until `stop`.
     pub fn run(&self) {
         let mut hot: Vec<Hot> = Vec::new();
+        let mut now = Instant::now();
         while !self.stopping.load(Ordering::Relaxed) {
             if hot.is_empty() || self.has_incoming.load(Ordering::Acquire) {
                 self.take_incoming(&mut hot);
                 continue;
             }
+            // A slow call served inline would hold up the other hot channels, or a busy client's
+            // next call; with neither, it would only add a wake-up of the channel's thread (and the
+            // kick covers channels that get busy meanwhile).
+            let other_busy = hot.len() == 1 && self.other_client_busy(&hot[0], now);
             for _ in 0..64 {
-                // A slow call served inline would hold up the other hot channels; with none, it would
-                // only add a wake-up of the channel's thread (and the kick covers channels that get
-                // busy meanwhile).
-                let quick_only = hot.len() > 1;
+                let quick_only = hot.len() > 1 || other_busy;
                 let mut i = 0;
                 while i < hot.len() {
                     if self.poll_one(&mut hot[i], quick_only) {
@@ -189,7 +221,7 @@ impl Poller {
                 }
                 std::hint::spin_loop();
             }
-            let now = Instant::now();
+            now = Instant::now();
             let (mut spinning, mut held) = (false, false);
             hot.retain_mut(|h| match self.keep_hot(h, now) {
                 Keep::Spin => {
@@ -250,6 +282,8 @@ impl Poller {
             }
             Served::Slow => {
                 // Hand the channel back to its thread, which serves the slow call and re-registers it.
+                // The spinning since the previous call saved no wake-up.
+                server.spin_saved_nothing();
                 h.w.consumed.store(server.consumed(), Ordering::Relaxed);
                 h.w.hot.store(false, Ordering::Relaxed);
                 drop(server);
