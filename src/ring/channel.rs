@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::poller::{Poller, ServiceTimes, Watched};
 use super::spin::SpinWindows;
+use super::ticks::Ticks;
 use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
 use crate::heap::Heap;
 use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
@@ -275,7 +276,7 @@ impl ChannelServer {
     fn serve_one(&mut self, seq: u64) {
         let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
         let (function, len, slot_seq) = self.view.request_header(slot);
-        let started = Instant::now();
+        let started = Ticks::now();
         let capacity = self.channel.config.response_capacity as usize;
         // SAFETY: the response payload of a valid slot is `response_capacity` bytes of the mapping,
         // and the client does not touch it until this response is published (SPEC §5.2).
@@ -320,8 +321,8 @@ impl ChannelServer {
             self.channel.response_bell.ring();
         }
         self.last_function = function;
+        self.times.record(function, started.elapsed());
         self.last_served = Instant::now();
-        self.times.record(function, self.last_served - started);
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a

@@ -4,6 +4,7 @@
 mod channel;
 mod poller;
 mod spin;
+mod ticks;
 
 pub use channel::{Channel, ChannelServer, Served};
 pub use poller::{Poller, ServiceTimes, Watched, INLINE_LIMIT};

@@ -41,6 +41,7 @@ pub struct ServiceTimes {
 impl ServiceTimes {
     /// Times for `functions` registered functions plus the reserved ids.
     pub fn new(functions: usize) -> ServiceTimes {
+        super::ticks::calibrate();
         ServiceTimes { ns: (0..functions + 3).map(|_| AtomicU64::new(u64::MAX)).collect() }
     }
 
