@@ -75,6 +75,8 @@ pub struct ChannelServer {
     last_function: u32,
     last_served: Instant,
     asleep: bool,
+    /// Requests the poller served while spinning since the channel last slept.
+    caught: u64,
     spin: SpinWindows,
     log_name: String,
 }
@@ -115,6 +117,7 @@ impl ChannelServer {
             last_function: FN_NOP,
             last_served: Instant::now(),
             asleep: false,
+            caught: 0,
             spin: SpinWindows::new(Duration::ZERO, 1), // set by `run`, which knows the poller
             log_name,
         }
@@ -230,14 +233,20 @@ impl ChannelServer {
     fn adapt_spin(&mut self) {
         if std::mem::take(&mut self.asleep) {
             let pause = self.last_served.elapsed();
-            self.spin.after_sleep(self.times.slot(self.last_function), pause);
+            let caught = std::mem::take(&mut self.caught);
+            self.spin.after_sleep(self.times.slot(self.last_function), pause, caught);
         }
     }
 
     /// The poller handed a slow call to the channel's thread: the spinning since the previous call
     /// saved no wake-up, so that call's function spins less next time, as after a long pause.
     pub fn spin_saved_nothing(&mut self) {
-        self.spin.after_sleep(self.times.slot(self.last_function), Duration::MAX);
+        self.spin.after_sleep(self.times.slot(self.last_function), Duration::MAX, 0);
+    }
+
+    /// The poller served `n` requests while spinning for the channel.
+    pub fn caught_spinning(&mut self, n: u64) {
+        self.caught = self.caught.saturating_add(n);
     }
 
     /// How long to spin for the channel now: the window of the function served last.

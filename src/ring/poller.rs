@@ -275,7 +275,11 @@ impl Poller {
         // The channel's thread may be serving (a slow call): then it is not ours to serve now.
         let Some(mut server) = h.w.try_lock() else { return true };
         h.active = true;
-        match server.serve_pending(quick_only) {
+        let before = server.consumed();
+        let served = server.serve_pending(quick_only);
+        let caught = server.consumed() - before;
+        server.caught_spinning(caught);
+        match served {
             Served::All => {
                 h.w.consumed.store(server.consumed(), Ordering::Relaxed);
                 h.window = server.spin_window().min(self.budget);
