@@ -10,7 +10,7 @@ use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::poller::{Poller, ServiceTimes, Watched};
 use super::spin::SpinWindows;
@@ -73,7 +73,7 @@ pub struct ChannelServer {
     /// The last function served, when its response was published, and whether the channel has
     /// slept since: the pause that adapts that function's spin window (`spin.rs`).
     last_function: u32,
-    last_served: Instant,
+    last_served: Ticks,
     asleep: bool,
     /// Requests the poller served while spinning since the channel last slept.
     caught: u64,
@@ -115,7 +115,7 @@ impl ChannelServer {
             consumed: 0,
             release_head: 0,
             last_function: FN_NOP,
-            last_served: Instant::now(),
+            last_served: Ticks::now(),
             asleep: false,
             caught: 0,
             spin: SpinWindows::new(Duration::ZERO, 1), // set by `run`, which knows the poller
@@ -331,7 +331,7 @@ impl ChannelServer {
         }
         self.last_function = function;
         self.times.record(function, started.elapsed());
-        self.last_served = Instant::now();
+        self.last_served = Ticks::now();
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a
