@@ -91,16 +91,19 @@ pub enum Served {
 }
 
 impl ChannelServer {
-    /// Prepares to serve `channel`.
+    /// Prepares to serve `channel`, spinning for it at most `spin_budget` after a call (zero: no
+    /// poller).
     pub fn new(
         channel: Arc<Channel>,
         registry: Arc<Registry>,
         heap: Arc<Heap>,
         times: Arc<ServiceTimes>,
         log_name: String,
+        spin_budget: Duration,
     ) -> ChannelServer {
         let view = channel.view();
         let words = channel.config.request_capacity as usize / 8;
+        let spin = SpinWindows::new(spin_budget, times.slot_count());
         ChannelServer {
             channel,
             view,
@@ -118,7 +121,7 @@ impl ChannelServer {
             last_served: Ticks::now(),
             asleep: false,
             caught: 0,
-            spin: SpinWindows::new(Duration::ZERO, 1), // set by `run`, which knows the poller
+            spin,
             log_name,
         }
     }
@@ -132,10 +135,6 @@ impl ChannelServer {
     pub fn run(self, stop: BorrowedFd<'_>, stopping: &AtomicBool, poller: Option<&Poller>) -> io::Result<()> {
         let channel = self.channel.clone();
         let watched = Arc::new(Watched::new(channel.clone(), self));
-        {
-            let mut server = watched.lock();
-            server.spin = SpinWindows::new(poller.map_or(Duration::ZERO, Poller::budget), server.times.slot_count());
-        }
         let result = (|| loop {
             {
                 // Waits for the lock if the poller holds it: a ring that arrives while the poller lets

@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::messages::{ClientMessage, DaemonMessage, MAX_CLIENT_MESSAGE};
 use crate::heap::{Heap, SegmentSink};
@@ -139,6 +140,7 @@ fn serve(
                     heap.clone(),
                     shared.times.clone(),
                     format!("{name}/ch{id}"),
+                    shared.poller.as_deref().map_or(Duration::ZERO, Poller::budget),
                 );
                 let (stop, stopping, poller) = (stop.clone(), stopping.clone(), shared.poller.clone());
                 let log_name = format!("{name}/ch{id}");
