@@ -177,15 +177,15 @@ impl Poller {
         self.budget
     }
 
-    /// Starts watching `w` for `window` after each activity (at most the budget), unless the poller
-    /// already does. Called with `w`'s server lock held, so it is ordered with the poller's cold
-    /// transition (which takes the same lock).
+    /// Starts watching `w` for `window` after each activity (`SpinWindows` keep it within the
+    /// budget), unless the poller already does. Called with `w`'s server lock held, so it is ordered
+    /// with the poller's cold transition (which takes the same lock).
     pub fn watch(&self, w: &Arc<Watched>, window: Duration) {
         if w.hot.swap(true, Ordering::Relaxed) {
             return;
         }
         // Relaxed: read after the incoming queue's lock, which orders it.
-        w.window_ns.store(window.min(self.budget).as_nanos() as u64, Ordering::Relaxed);
+        w.window_ns.store(window.as_nanos() as u64, Ordering::Relaxed);
         self.incoming.lock().unwrap_or_else(PoisonError::into_inner).push(w.clone());
         self.has_incoming.store(true, Ordering::Release);
         self.arrived.notify_one();
@@ -283,7 +283,7 @@ impl Poller {
         match served {
             Served::All => {
                 h.w.consumed.store(server.consumed(), Ordering::Relaxed);
-                h.window = server.spin_window().min(self.budget);
+                h.window = server.spin_window();
                 true
             }
             Served::Slow => {

@@ -95,26 +95,25 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     }
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     for (_, h) in connections {
-        while !h.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if h.is_finished() {
-            let _ = h.join();
-        } else {
-            log::warn!("a connection is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
-        }
+        join_by(h, deadline, "a connection");
     }
     if let (Some(p), Some(t)) = (poller, poller_thread) {
         // The poller may be inside a call it serves inline: bounded like the connections above.
         p.stop();
-        while !t.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if t.is_finished() {
-            let _ = t.join();
-        } else {
-            log::warn!("the poller is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
-        }
+        join_by(t, deadline, "the poller");
     }
     Ok(())
+}
+
+/// Joins `thread` if it finishes by `deadline`; otherwise leaves it (it may be inside a long call)
+/// and says so, so shutdown stays bounded.
+fn join_by(thread: JoinHandle<()>, deadline: Instant, what: &str) {
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    } else {
+        log::warn!("{what} is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
 }
