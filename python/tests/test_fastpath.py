@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import shmcall
 from shmcall import _fastpath
 
 
@@ -81,9 +82,48 @@ def test_text_of_every_length_around_the_packed_limit(c, unit):
 def test_text_pack_cache_is_bounded(c):
     for n in range(0, 2 * _fastpath.PACKED_TEXT_LIMIT):
         c.join_text("x" * n, b"", "y" * (n % 13))
-    packs = c.join_text.__globals__["_packs"]
+    packs = c.join_text.__globals__["_pget"].__self__  # the cache, bound into the call as its get
     assert 0 < len(packs) <= _fastpath._PACK_CACHE_ENTRIES
     assert all(sum(k) <= _fastpath.PACKED_TEXT_LIMIT for k in packs)
+
+
+def test_a_text_result_is_read_in_one_unpack_once_its_length_repeats(c):
+    """The text of a result is read with the header at the length the previous response had: a
+    repeated length makes no new guess, a changed one is read by slicing and becomes the guess, and
+    text past the limit is never guessed (the previous guess stays)."""
+    f = fast(c, "hello")
+    g = f.__globals__
+    real, made = g["_guessfor"], []
+    g["_guessfor"] = lambda n, rlen: made.append(n) or real(n, rlen)
+    try:
+        assert f("ab") == "hello ab"
+        made.clear()
+        with Counting(f) as count:
+            for name in ["ab"] * 4 + ["abcd"] * 5 + ["ab"] * 3 + ["x" * 300] * 3 + ["ab"] * 2 + [""] * 2:
+                assert f(name) == "hello " + name
+        assert count.falls == 0
+    finally:
+        g["_guessfor"] = real
+    assert made == [10, 8, 306, 306, 306, 6]
+
+
+def test_an_error_is_not_read_as_a_guessed_text(c):
+    f = fast(c, "repeat_bytes")
+    assert f(b"ab", 3) == b"ababab"  # now the guess: 6 bytes
+    with pytest.raises(shmcall.RemoteError, match="exceed 1 GiB"):
+        f(b"ab", 2**40)
+    assert f(b"ab", 3) == b"ababab"
+
+
+def test_inline_text_references_are_written_with_zero_segments(c):
+    """The fast path leaves an inline text reference's segment and reserved word to the format's pad
+    bytes, which pack_into writes as zeros: a slot that last carried an array reference (a non-zero
+    segment at the same place) must still be read as inline text."""
+    xs = c.empty(8, "f64")
+    xs[:] = 1.0
+    for _ in range(3 * 64):  # every slot of the ring, several times
+        assert c.sum_f64(xs) == 8.0  # a heap reference at record offset 0, segment not 0
+        assert fast(c, "hello")("x") == "hello x"  # an inline text reference at the same offset
 
 
 def test_wrong_types_take_the_general_path_and_raise(c):
@@ -103,7 +143,7 @@ def test_wrong_types_take_the_general_path_and_raise(c):
     assert c.add(1, 1) == 2
 
 
-@pytest.mark.parametrize("name", ["seq", "buf", "ch", "base", "w", "i", "d0", "n3", "r0_1_len", "_private", "struct"])
+@pytest.mark.parametrize("name", ["seq", "buf", "ch", "base", "w", "i", "d0", "n3", "r0_1_len", "_private", "struct", "gd", "glen"])
 def test_parameters_named_like_generated_variables_get_no_fast_path(name):
     assert _fastpath._LOCALS.fullmatch(name)
 
