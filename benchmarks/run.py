@@ -33,6 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from timing import timed, timer_overhead, warm_up  # noqa: E402 - after the path is set
+
 ALTERNATIVES = [
     ("shmcall", "alternatives.shm", "Shm"),
     ("ctypes", "alternatives.ffi", "Ffi"),
@@ -71,43 +73,6 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-_OVERHEAD_US: list[float] = []
-
-
-def timer_overhead() -> float:
-    """Median µs of timing an empty lambda the way `timed` times a call (subtracted from every figure)."""
-    if not _OVERHEAD_US:
-        clock = time.perf_counter_ns
-        noop = lambda: None  # noqa: E731
-        xs = []
-        for _ in range(50_000):
-            t0 = clock()
-            noop()
-            xs.append((clock() - t0) / 1000)
-        xs.sort()
-        _OVERHEAD_US.append(xs[len(xs) // 2])
-    return _OVERHEAD_US[0]
-
-
-def timed(fn: Callable[[], Any], *, samples: int, budget_s: float) -> tuple[float, float, int]:
-    """(p50 µs, p99 µs, samples taken): per-call timings minus the timer overhead, stopping early
-    when the budget is spent."""
-    overhead = timer_overhead()
-    fn()
-    out: list[float] = []
-    clock = time.perf_counter_ns
-    deadline = time.monotonic() + budget_s
-    for i in range(samples):
-        t0 = clock()
-        fn()
-        out.append((clock() - t0) / 1000)
-        if i % 64 == 0 and time.monotonic() > deadline:
-            break
-    out.sort()
-    p50, p99 = out[len(out) // 2], out[min(len(out) - 1, int(len(out) * 0.99))]
-    return max(0.0, p50 - overhead), max(0.0, p99 - overhead), len(out)
-
-
 _REF = (np.arange(10_000) % 1000) * 0.25
 _DATA = bytes(range(256)) * 4096
 CHECKS: dict[str, Callable[[Any], bool]] = {
@@ -127,14 +92,6 @@ CHECKS: dict[str, Callable[[Any], bool]] = {
 #: fresh process (its threads not yet spread over the cores, caches and branch predictors cold) came
 #: out 20-80 % above the same operation timed a second later.
 WARM_UP_S = 1.0
-
-
-def warm_up(fn: Callable[[], Any], seconds: float) -> None:
-    """Calls ``fn`` for ``seconds`` without timing it."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        for _ in range(100):
-            fn()
 
 
 def verify(s: Any) -> set[str]:
@@ -246,7 +203,7 @@ def run_alternative(name: str, mod: str, cls: str, quick: bool, big: bool, rows:
             if op in missing:
                 return
             c0, s0 = time.process_time(), cpu_of(servers)
-            p50, p99, n = timed(fn, samples=max(20, int(samples * scale)), budget_s=budget * scale)
+            p50, p99, n = timed(fn, samples_max=max(20, int(samples * scale)), budget_s=budget * scale)
             c1, s1 = time.process_time(), cpu_of(servers)
             rows.append(dict(alternative=name, label=alt.label, op=op, size=size, p50_us=p50, p99_us=p99,
                              calls_per_s=1e6 / p50 if p50 else 0, samples=n,
@@ -342,6 +299,10 @@ def main() -> int:
         except Exception as e:  # noqa: BLE001 - one broken alternative must not lose the others
             notes.append(f"{name}: failed: {e!r}")
             print(f"[{name}] FAILED: {e!r}", flush=True)
+    if not args.only or {"shmcall", "ctypes"} <= set(args.only):
+        from interleaved import run_interleaved
+
+        run_interleaved(args.quick, args.big, rows, notes)
     block_csv = out / "block" / "results.csv"
     if block_csv.exists():
         rows.extend(csv.DictReader(block_csv.open()))

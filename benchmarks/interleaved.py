@@ -1,0 +1,101 @@
+"""shmcall against in-process ctypes on the same Rust kernels, interleaved in one process.
+
+The main tables time each alternative in turn, minutes apart. On this VM the speed of the same loop
+drifts by 20-100 % from one minute to the next (the raw floor's `add` ranged 0.37-0.89 µs across
+runs), which is as large as the differences the ratio targets are about. Here both clients are open
+at once and take turns in short blocks (A B B A ...), so drift hits both alike and their ratio
+measures the approaches rather than the minute. Every result is checked before anything is timed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Callable
+
+import numpy as np
+
+from alternatives.ffi import Ffi
+from alternatives.shm import Shm
+from timing import percentile, samples, warm_up
+
+#: The operations: (name, size, the call on a session given its prepared input, calls per block,
+#: blocks per alternative). Arrays are made by each session where that approach keeps them.
+_SMALL = [
+    ("add", 1, lambda s, _: lambda: s.add(1, 2), 2_000, 40),
+    ("hello", 1, lambda s, _: lambda: s.hello("Python"), 2_000, 40),
+    ("hello_person", 1, lambda s, _: lambda: s.hello_person("xiaoming", 18), 2_000, 40),
+]
+
+
+def _arrays(big: bool) -> list[tuple[str, int, Callable, int, int]]:
+    sizes = [(1_000_000, 20, 30), (10_000_000, 5, 30)] + ([(100_000_000, 2, 10)] if big else [])
+    out = []
+    for n, block, rounds in sizes:
+        out.append(("sum", n, lambda s, xs: lambda: s.sum(xs), block, rounds))
+        out.append(("scale", n, lambda s, xs: lambda: s.scale(xs, 1.0), block, rounds))
+    return out
+
+
+def _check(op: str, results: dict[str, Any], n: int) -> None:
+    """Both approaches give the right answer (sum: within float rounding of the exact total)."""
+    ref = {"add": 3, "hello": "hello Python", "hello_person": ("xiaohong", 18)}
+    for name, got in results.items():
+        if op == "sum":
+            exact = float(np.sum((np.arange(n) % 1000) * 0.25))
+            assert abs(got - exact) <= 1e-9 * exact, f"{name}: sum {got} != {exact}"
+        elif op == "scale":
+            assert np.array_equal(np.asarray(got)[:1000], (np.arange(1000) % 1000) * 0.25), f"{name}: scale by 1.0 changed the array"
+        else:
+            assert tuple(got) == ref[op] if op == "hello_person" else got == ref[op], f"{name}: {op} gave {got!r}"
+
+
+def run_interleaved(quick: bool, big: bool, rows: list[dict], notes: list[str]) -> None:
+    """Times every operation of shmcall (spin mode) and ctypes in alternating blocks; appends rows
+    with op ``interleaved <op>`` for each approach."""
+    alts = {"shmcall": Shm(), "ctypes": Ffi()}
+    started = []
+    try:
+        for alt in alts.values():
+            alt.setup()
+            started.append(alt)
+        sessions = {name: alt.session() for name, alt in alts.items()}
+        for op, size, make, block, rounds in _SMALL + _arrays(big):
+            if quick:
+                block, rounds = max(1, block // 5), max(4, rounds // 4)
+            inputs = {name: s.make_array(size) if op in ("sum", "scale") else None for name, s in sessions.items()}
+            calls = {name: make(s, inputs[name]) for name, s in sessions.items()}
+            _check(op, {name: call() for name, call in calls.items()}, size)
+            for call in calls.values():
+                warm_up(call, 0.2 if size < 1_000_000 else 0)
+            _time(op, size, calls, block, rounds, {n: a.label for n, a in alts.items()}, rows)
+            del inputs, calls
+        for s in sessions.values():
+            s.close()
+    except Exception as e:  # noqa: BLE001 - reported; the rest of the run stands
+        notes.append(f"interleaved phase failed: {e!r}")
+        print(f"[interleaved] FAILED: {e!r}", flush=True)
+    finally:
+        for alt in started:
+            alt.teardown()
+
+
+def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, rounds: int,
+          labels: dict[str, str], rows: list[dict]) -> None:
+    names = list(calls)
+    pooled: dict[str, list[float]] = {n: [] for n in names}
+    medians: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            xs = samples(calls[name], block, budget_s=5.0)
+            pooled[name] += xs
+            medians[name].append(statistics.median(xs))
+    ratios = [a / b for a, b in zip(medians["shmcall"], medians["ctypes"]) if b > 0]
+    for name in names:
+        p50 = percentile(pooled[name], 0.5)
+        rows.append(dict(alternative=name, label=labels[name], op=f"interleaved {op}", size=size, p50_us=p50,
+                         p99_us=percentile(pooled[name], 0.99), calls_per_s=1e6 / p50 if p50 else 0,
+                         samples=len(pooled[name]), client_cpu_us=0, server_cpu_us=0))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"[interleaved] {op:<13} {size:>11,}  shmcall {percentile(pooled['shmcall'], 0.5):10.2f} µs  "
+          f"ctypes {percentile(pooled['ctypes'], 0.5):10.2f} µs  ratio per round: median {statistics.median(ratios):.2f} "
+          f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)

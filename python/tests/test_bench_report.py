@@ -1,0 +1,39 @@
+"""The benchmark report's target checks (``benchmarks/report.py``), on made-up rows: which figures a
+target is judged by, and what the interleaved table shows."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import report  # noqa: E402 - after the path is set
+
+
+def row(alt: str, op: str, size: int, p50: float) -> dict:
+    return dict(alternative=alt, label=alt, op=op, size=size, p50_us=p50, p99_us=p50 * 2, calls_per_s=1e6 / p50,
+                samples=10, client_cpu_us=0, server_cpu_us=0)
+
+
+def sum_target(rows: list[dict]) -> tuple[str, bool | None]:
+    targets = report._targets(report._index(rows), ["shmcall", "ctypes"])
+    return next((value, ok) for label, value, ok in targets if label.startswith("sum 1e7 no slower"))
+
+
+def test_the_sum_target_is_judged_by_the_interleaved_ratio_when_there_is_one():
+    sequential = [row("shmcall", "sum", 10_000_000, 2600.0), row("ctypes", "sum", 10_000_000, 2000.0)]
+    assert sum_target(sequential) == ("1.30× ctypes time", False)
+    interleaved = [row("shmcall", "interleaved sum", 10_000_000, 2040.0), row("ctypes", "interleaved sum", 10_000_000, 2000.0)]
+    value, ok = sum_target(sequential + interleaved)
+    assert ok is True
+    assert value == "1.02× ctypes time, interleaved; 1.30× in the tables below, timed minutes apart"
+
+
+def test_interleaved_rows_get_their_own_table_and_no_section_of_their_own(tmp_path):
+    rows = [row("shmcall", "add", 1, 0.7), row("ctypes", "add", 1, 1.1),
+            row("shmcall", "interleaved add", 1, 0.7), row("ctypes", "interleaved add", 1, 1.4)]
+    report.write_report(tmp_path, rows, [], "test machine", "run.py")
+    text = (tmp_path / "report.md").read_text()
+    assert "| add | 1 | 0.70 | 1.40 | 0.50× | 1.40 | 2.80 |" in text
+    assert "## interleaved add" not in text
