@@ -19,9 +19,7 @@ import importlib
 import multiprocessing
 import os
 import platform
-import resource
 import socket
-import statistics
 import subprocess
 import sys
 import time

@@ -8,7 +8,6 @@ private one.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from typing import Any, Callable

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import array
 import gc
-import os
 import subprocess
 import sys
 

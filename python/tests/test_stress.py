@@ -7,9 +7,6 @@ import subprocess
 import sys
 import threading
 
-import numpy as np
-
-import shmcall
 from conftest import REPO, run_threads
 
 WORKER = r"""
