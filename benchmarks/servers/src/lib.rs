@@ -3,7 +3,8 @@
 //! wire format of both services).
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use shmcall::kernels::arrays;
@@ -31,6 +32,34 @@ pub async fn stdin_closed() {
             break;
         }
     }
+}
+
+/// The shared-memory echo servers' `main` (`raw_echo`, `layout_echo`): maps the file named by the
+/// first argument (which the parent created and never truncates while we run), prints `READY`, and
+/// runs `serve` until stdin reaches end of file (the parent closed it or died), which sets the flag
+/// `serve` polls.
+pub fn serve_file(usage: &str, serve: fn(&memmap2::MmapMut, &AtomicBool)) -> std::io::Result<()> {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let path = std::env::args().nth(1).expect(usage);
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+    // SAFETY: the parent created this file for us alone and never truncates it while we run; the
+    // client writes it concurrently, which is why the servers access it only through atomics.
+    let map = unsafe { memmap2::MmapMut::map_mut(&file)? };
+    std::thread::spawn(|| {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = std::io::stdin().read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+        STOP.store(true, Ordering::Relaxed);
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY")?;
+    out.flush()?;
+    drop(out);
+    serve(&map, &STOP);
+    Ok(())
 }
 
 /// Why a byte buffer is not an f64 array.

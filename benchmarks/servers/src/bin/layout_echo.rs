@@ -14,14 +14,12 @@
 //!
 //! Line 12 holds nothing (room between the rings and the end of the file).
 
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-static STOP: AtomicBool = AtomicBool::new(false);
 const LINES: usize = 13;
 const SWEEPS_PER_YIELD: u32 = 1 << 12;
 
-fn serve(map: &memmap2::MmapMut) {
+fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
     assert!(map.len() >= LINES * 64, "layout_echo needs a {}-byte file", LINES * 64);
     // SAFETY: in bounds (asserted), 8-aligned (the mapping is page-aligned); the client writes the
     // file concurrently, which is why every access is atomic.
@@ -29,7 +27,7 @@ fn serve(map: &memmap2::MmapMut) {
     let add = |a: &AtomicU64, b: &AtomicU64| (a.load(Ordering::Relaxed) as i64).wrapping_add(b.load(Ordering::Relaxed) as i64) as u64;
     let mut last = [w(8).load(Ordering::Acquire), w(24).load(Ordering::Acquire), w(88).load(Ordering::Acquire)];
     let mut idle = 0u32;
-    while !STOP.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         // One line each way.
         let s = w(0).load(Ordering::Acquire);
@@ -67,23 +65,5 @@ fn serve(map: &memmap2::MmapMut) {
 }
 
 fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).expect("usage: layout_echo PATH");
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
-    // SAFETY: the parent created this file for us alone and never truncates it while we run.
-    let map = unsafe { memmap2::MmapMut::map_mut(&file)? };
-    std::thread::spawn(|| {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = std::io::stdin().read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-        STOP.store(true, Ordering::Relaxed);
-    });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "READY")?;
-    out.flush()?;
-    drop(out);
-    serve(&map);
-    Ok(())
+    shmcall_bench_servers::serve_file("usage: layout_echo PATH", serve)
 }

@@ -16,7 +16,6 @@
 //! `seq`, the server writes `status`, `r0`, `r1`, then `seq` (release). Ops: 1 = add (`r0` = a + b,
 //! status 1 on i64 overflow), 2 = multi_return (`r0`, `r1` = 1, 2); any other op gets status 2.
 
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const LINE: usize = 64;
@@ -26,7 +25,6 @@ const OP_MULTI_RETURN: u64 = 2;
 /// processes and this one), the waiting clients still get the CPU; an uncontended call pays nothing.
 const SWEEPS_PER_YIELD: u32 = 1 << 12;
 
-static STOP: AtomicBool = AtomicBool::new(false);
 
 /// The words of one line, as atomics (the other side is another process).
 fn words(map: &memmap2::MmapMut, line: usize) -> &[AtomicU64; 8] {
@@ -49,7 +47,7 @@ fn answer(op: u64, a: i64, b: i64) -> (u64, i64, i64) {
     }
 }
 
-fn serve(map: &memmap2::MmapMut) {
+fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
     let slots = (map.len() / LINE).saturating_sub(1) / 2;
     let lines: Vec<(&[AtomicU64; 8], &[AtomicU64; 8])> = (0..slots)
         .map(|k| (words(map, 1 + 2 * k), words(map, 2 + 2 * k)))
@@ -60,7 +58,7 @@ fn serve(map: &memmap2::MmapMut) {
         .map(|(_, resp)| resp[0].load(Ordering::Acquire))
         .collect();
     let mut idle = 0u32;
-    while !STOP.load(Ordering::Relaxed) {
+    while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         for ((req, resp), last) in lines.iter().zip(seen.iter_mut()) {
             let seq = req[0].load(Ordering::Acquire);
@@ -90,27 +88,5 @@ fn serve(map: &memmap2::MmapMut) {
 }
 
 fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).expect("usage: raw_echo PATH");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)?;
-    // SAFETY: the parent created this file for us alone and never truncates it while we run; the
-    // client writes it concurrently, which is why every access goes through atomics.
-    let map = unsafe { memmap2::MmapMut::map_mut(&file)? };
-    std::thread::spawn(|| {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = std::io::stdin().read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-        STOP.store(true, Ordering::Relaxed);
-    });
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "READY")?;
-    out.flush()?;
-    drop(out);
-    serve(&map);
-    Ok(())
+    shmcall_bench_servers::serve_file("usage: raw_echo PATH", serve)
 }
