@@ -7,7 +7,8 @@ each round, because this VM runs a whole process at one of two speeds (ARCHITECT
 - one line each way: the raw floor (sequence word beside the arguments, and beside the result);
 - protocol v1: ``req_seq`` and ``resp_seq`` on lines of their own, the slot's header and data on
   others, so each direction is two dependent line transfers;
-- the sequence word in the slot's first line, beside the header and the inline data.
+- the sequence word in the slot's first line, beside the header and the inline data;
+- the sequence word in the slot's header line, the data in the next line (a 128-byte pair).
 
     python3 benchmarks/layout.py [--rounds N]
 """
@@ -32,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from alternatives.http import build_server, stop_server  # noqa: E402 - after the path is set
 
-LINES = 13
+LINES = 17
 CALLS_PER_BLOCK, BLOCKS = 5_000, 60
 
 
@@ -42,7 +43,9 @@ def _calls(buf: memoryview, w: memoryview) -> dict:
     v1_req = struct.Struct("<IIQ" + "x" * 48 + "qq").pack_into
     v1_res = struct.Struct("<QQ" + "x" * 48 + "q").unpack_from
     in_req, in_res = struct.Struct("<IIqq").pack_into, struct.Struct("<QQq").unpack_from
-    seqs = [itertools.count(1).__next__ for _ in range(3)]
+    next_req = struct.Struct("<II" + "x" * 48 + "qq").pack_into
+    next_res = struct.Struct("<QQ" + "x" * 48 + "q").unpack_from
+    seqs = [itertools.count(1).__next__ for _ in range(4)]
 
     def one_line(a: int, b: int) -> int:
         one_args(buf, 8, a, b)
@@ -68,7 +71,16 @@ def _calls(buf: memoryview, w: memoryview) -> dict:
             pass
         return in_res(buf, 704)[2]
 
-    return {"one line (raw floor)": one_line, "protocol v1": v1, "seq in the slot": seq_in_slot}
+    def seq_in_header(a: int, b: int) -> int:
+        seq = seqs[3]()
+        next_req(buf, 776, 0, 16, a, b)
+        w[96] = seq
+        while w[112] != seq:
+            pass
+        return next_res(buf, 896)[2]
+
+    return {"one line (raw floor)": one_line, "protocol v1": v1, "seq in the slot": seq_in_slot,
+            "seq in the header": seq_in_header}
 
 
 def one_round(exe: Path) -> dict[str, float]:
@@ -121,11 +133,11 @@ def main() -> int:
         print(" ".join(f"{v:.0f}" for v in one_round(exe).values()))
         return 0
     print(f"ns per add call, median of {BLOCKS} interleaved blocks of {CALLS_PER_BLOCK:,}; one line per fresh process")
-    print(f"{'one line (raw floor)':>22} {'protocol v1':>12} {'seq in the slot':>16} {'v1 - seq in slot':>17}")
+    print(f"{'one line (raw floor)':>22} {'protocol v1':>12} {'seq in the slot':>16} {'seq in header':>14} {'v1 - seq in slot':>17}")
     for _ in range(args.rounds):
         out = subprocess.run([sys.executable, __file__, "--child"], capture_output=True, text=True, check=True, timeout=300)
-        one, v1, inslot = (float(x) for x in out.stdout.split())
-        print(f"{one:22.0f} {v1:12.0f} {inslot:16.0f} {v1 - inslot:17.0f}")
+        one, v1, inslot, inheader = (float(x) for x in out.stdout.split())
+        print(f"{one:22.0f} {v1:12.0f} {inslot:16.0f} {inheader:14.0f} {v1 - inslot:17.0f}")
     return 0
 
 

@@ -11,12 +11,13 @@
 //! | one line each way (the raw floor) | line 0: `seq`, `a`, `b` | line 1: `seq`, `status`, `r` |
 //! | protocol v1 (sequence words apart from the slot) | line 2: `req_seq`; line 4: header (`function`/`len`, `seq`); line 5: `a`, `b` | line 3: `resp_seq`; line 6: header (`status`/`len`, `seq`); line 7: `r` |
 //! | sequence word in the slot's first line | line 10: `seq`, header, `a`, `b` | line 11: `seq`, header, `r` |
+//! | sequence word in the slot's header, data in the next line | line 12: header (`seq`, `function`/`len`); line 13: `a`, `b` | line 14: header (`seq`, `status`/`len`); line 15: `r` |
 //!
-//! Line 12 holds nothing (room between the rings and the end of the file).
+//! Lines 8, 9 and 16 hold nothing (room between the rings and at the end of the file).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-const LINES: usize = 13;
+const LINES: usize = 17;
 const SWEEPS_PER_YIELD: u32 = 1 << 12;
 
 fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
@@ -25,7 +26,7 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
     // file concurrently, which is why every access is atomic.
     let w = |i: usize| unsafe { &*(map.as_ptr().add(i * 8) as *const AtomicU64) };
     let add = |a: &AtomicU64, b: &AtomicU64| (a.load(Ordering::Relaxed) as i64).wrapping_add(b.load(Ordering::Relaxed) as i64) as u64;
-    let mut last = [w(8).load(Ordering::Acquire), w(24).load(Ordering::Acquire), w(88).load(Ordering::Acquire)];
+    let mut last = [w(8), w(24), w(88), w(112)].map(|x| x.load(Ordering::Acquire));
     let mut idle = 0u32;
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
@@ -55,6 +56,15 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
             w(90).store(add(w(82), w(83)), Ordering::Relaxed);
             w(88).store(s, Ordering::Release);
             (last[2], busy) = (s, true);
+        }
+        // The sequence word in the slot's header line, the data in the line after it.
+        let s = w(96).load(Ordering::Acquire);
+        if s != last[3] {
+            let _header = w(97).load(Ordering::Relaxed);
+            w(113).store(8 << 32, Ordering::Relaxed);
+            w(120).store(add(w(104), w(105)), Ordering::Relaxed);
+            w(112).store(s, Ordering::Release);
+            (last[3], busy) = (s, true);
         }
         idle = if busy { 0 } else { idle + 1 };
         if idle == SWEEPS_PER_YIELD {
