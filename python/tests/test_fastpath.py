@@ -4,9 +4,12 @@ cannot be sure."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 import shmcall
+from conftest import run_threads
 from shmcall import _fastpath
 
 
@@ -105,6 +108,20 @@ def test_a_text_result_is_read_in_one_unpack_once_its_length_repeats(c):
     finally:
         g["_guessfor"] = real
     assert made == [10, 8, 306, 306, 306, 6]
+
+
+def test_threads_sharing_a_text_guess_all_get_their_own_text(c):
+    """The guess is one per function, shared by every thread: threads whose texts have different
+    lengths keep replacing it under each other, and each must still read its own response."""
+    def work(k: int) -> None:
+        rng = random.Random(k)
+        for i in range(1500):
+            name = "é" * (k + 1) if i % 3 else "x" * rng.randrange(0, 300)
+            assert c.hello(name) == "hello " + name
+            p = c.hello_person(c.types.Person(name, i))
+            assert (p.name, p.age) == ("xiaohong", i)
+
+    run_threads(work, 4, timeout=120)
 
 
 def test_an_error_is_not_read_as_a_guessed_text(c):
