@@ -254,13 +254,13 @@ def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
     numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
     header = "<QQ" if numbers_only else "<IIQ"
     record = header + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt
-    ns["_resprec"] = struct.Struct(record).unpack_from
     status = "sl" if numbers_only else "st, rlen"
     texts = [(var, codec) for var, codec, _ in leaves if type(codec) not in _NUMBERS]
     if guessed_text(fn):
         _emit_guessed_text(emit, ns, fn, record, status, names, texts[0])
         _emit_results(emit, ns, fn)
         return
+    ns["_resprec"] = struct.Struct(record).unpack_from
     emit(f"    {status}, rseq{''.join(', ' + n for n in names)} = _resprec(buf, rb)")
     if numbers_only:
         exact = L.tail_aligned(fn.result_size)
@@ -342,17 +342,15 @@ def _text_guesses(record: str, start: int) -> tuple[tuple, Callable[[int, int], 
     every check, so a later response matching the guess is valid too. Long text, or a full cache,
     gets None (the previous guess stays)."""
     cache: dict[tuple[int, int], tuple] = {}
-    size = struct.calcsize(record)
+    to_text = record + "x" * (L.RESPONSE_HEADER_SIZE + start - struct.calcsize(record))
 
     def guess(n: int, rlen: int) -> Any:
         found = cache.get((n, rlen))
         if found is None and n <= GUESSED_TEXT_LIMIT and len(cache) < _GUESS_CACHE_ENTRIES:
-            pad = L.RESPONSE_HEADER_SIZE + start - size
-            found = cache[n, rlen] = (struct.Struct(record + "x" * pad + f"{n}s").unpack_from, n, rlen)
+            found = cache[n, rlen] = (struct.Struct(f"{to_text}{n}s").unpack_from, n, rlen)
         return found
 
-    first = (struct.Struct(record + "x" * (L.RESPONSE_HEADER_SIZE + start - size) + "0s").unpack_from, 0, -1)
-    return first, guess
+    return (struct.Struct(f"{to_text}0s").unpack_from, 0, -1), guess
 
 
 def _emit_results(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
