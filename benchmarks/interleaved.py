@@ -16,6 +16,7 @@ import numpy as np
 
 from alternatives.ffi import Ffi
 from alternatives.shm import Shm
+from checks import verify
 from timing import percentile, samples, warm_up
 
 #: The operations: (name, size, the call on a session given its prepared input, calls per block,
@@ -36,17 +37,16 @@ def _arrays(big: bool) -> list[tuple[str, int, Callable, int, int]]:
     return out
 
 
-def _check(op: str, results: dict[str, Any], n: int) -> None:
-    """Both approaches give the right answer (sum: within float rounding of the exact total)."""
-    ref = {"add": 3, "hello": "hello Python", "hello_person": ("xiaohong", 18)}
-    for name, got in results.items():
-        if op == "sum":
-            exact = float(np.sum((np.arange(n) % 1000) * 0.25))
-            assert abs(got - exact) <= 1e-9 * exact, f"{name}: sum {got} != {exact}"
-        elif op == "scale":
-            assert np.array_equal(np.asarray(got)[:1000], (np.arange(1000) % 1000) * 0.25), f"{name}: scale by 1.0 changed the array"
-        else:
-            assert tuple(got) == ref[op] if op == "hello_person" else got == ref[op], f"{name}: {op} gave {got!r}"
+def _agree(op: str, results: dict[str, Any]) -> None:
+    """Both approaches gave the same answer on the timed input (each was checked against known
+    results before, `checks.verify`)."""
+    shm, ffi = results["shmcall"], results["ctypes"]
+    if op == "sum":
+        assert abs(shm - ffi) <= 1e-9 * abs(ffi), f"sum: shmcall {shm} against ctypes {ffi}"
+    elif op == "scale":
+        assert np.array_equal(np.asarray(shm), np.asarray(ffi)), "scale: the arrays differ"
+    else:
+        assert tuple(shm) == tuple(ffi) if op == "hello_person" else shm == ffi, f"{op}: {shm!r} against {ffi!r}"
 
 
 def run_interleaved(quick: bool, big: bool, rows: list[dict], notes: list[str]) -> None:
@@ -59,12 +59,14 @@ def run_interleaved(quick: bool, big: bool, rows: list[dict], notes: list[str]) 
             alt.setup()
             started.append(alt)
         sessions = {name: alt.session() for name, alt in alts.items()}
+        for s in sessions.values():
+            verify(s)
         for op, size, make, block, rounds in _SMALL + _arrays(big):
             if quick:
                 block, rounds = max(1, block // 5), max(4, rounds // 4)
             inputs = {name: s.make_array(size) if op in ("sum", "scale") else None for name, s in sessions.items()}
             calls = {name: make(s, inputs[name]) for name, s in sessions.items()}
-            _check(op, {name: call() for name, call in calls.items()}, size)
+            _agree(op, {name: call() for name, call in calls.items()})
             for call in calls.values():
                 warm_up(call, 0.2 if size < 1_000_000 else 0)
             _time(op, size, calls, block, rounds, {n: a.label for n, a in alts.items()}, rows)

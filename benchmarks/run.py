@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import hashlib
 import importlib
 import multiprocessing
 import os
@@ -31,7 +30,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from interleaved import run_interleaved  # noqa: E402 - after the path is set
+from checks import verify  # noqa: E402 - after the path is set
+from interleaved import run_interleaved  # noqa: E402
 from timing import timed, timer_overhead, warm_up  # noqa: E402
 
 ALTERNATIVES = [
@@ -76,39 +76,10 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-_REF = (np.arange(10_000) % 1000) * 0.25
-_DATA = bytes(range(256)) * 4096
-CHECKS: dict[str, Callable[[Any], bool]] = {
-    "add": lambda s: s.add(2, 3) == 5,
-    "hello": lambda s: s.hello("Python") == "hello Python",
-    "hello_person": lambda s: tuple(s.hello_person("xiaoming", 18)) == ("xiaohong", 18),
-    "multi_return": lambda s: tuple(s.multi_return()) == (1, 2),
-    "sum": lambda s: abs(s.sum(s.make_array(10_000)) - _REF.sum()) < 1e-6 * abs(_REF.sum()),
-    "scale": lambda s: np.array_equal(np.asarray(s.scale(s.make_array(10_000), 2.0)), _REF * 2),
-    "filter_gt": lambda s: np.array_equal(np.asarray(s.filter_gt(s.make_array(10_000), 200.0)), _REF[_REF > 200.0]),
-    "sha256": lambda s: s.sha256(_DATA) == hashlib.sha256(_DATA).digest(),
-    "add_many": lambda s: list(s.add_many(1000)) == [i + 1 for i in range(1000)],
-}
-
-
 #: Seconds of untimed calls before an alternative's first timed operation. The first figures of a
 #: fresh process (its threads not yet spread over the cores, caches and branch predictors cold) came
 #: out 20-80 % above the same operation timed a second later.
 WARM_UP_S = 1.0
-
-
-def verify(s: Any) -> set[str]:
-    """Every operation's result is checked before anything is timed. Returns the operations the
-    approach does not have (they raise NotImplementedError), which the runner skips."""
-    missing = set()
-    for op, check in CHECKS.items():
-        try:
-            ok = check(s)
-        except NotImplementedError:
-            missing.add(op)
-            continue
-        assert ok, f"{op}: wrong result"
-    return missing
 
 
 def proc_worker(args: tuple) -> float:
