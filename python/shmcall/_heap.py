@@ -2,9 +2,10 @@
 arrays that live in them, and the release of blocks whose last Python reference died.
 
 Blocks are allocated only by the daemon. A block handed to Python (by ``Client.empty`` or as a
-result) is owned by exactly one Python object (a numpy array, or a memoryview without numpy); a
-``weakref.finalize`` on that owner queues the block for release when it and every view derived
-from it are gone, and the next call on any channel writes the queue into its release ring.
+result) is owned by exactly one Python object (a numpy array, or without numpy a ctypes array that
+exports the block to the memoryviews over it); a ``weakref.finalize`` on that owner queues the block
+for release when it and every view derived from it are gone, and the next call on any channel
+writes the queue into its release ring.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Heap:
         self.segments: dict[int, Segment] = {}
         self.pending: deque[tuple[int, int]] = deque()
         self._by_view: dict[int, tuple[int, int]] = {}
-        # id(owner array) -> (segment, offset, nbytes): finds our own arrays without asking numpy
-        # for a data pointer (``__array_interface__`` costs microseconds).
+        # id(owner numpy array) -> (segment, offset, nbytes): finds our own arrays without asking
+        # numpy for a data pointer (``__array_interface__`` costs microseconds).
         self.roots: dict[int, tuple[int, int, int]] = {}
 
     def add(self, seg_id: int, fd: int, size: int) -> None:
@@ -77,15 +78,37 @@ class Heap:
         return seg.view[offset : offset + length]
 
     def own(self, seg_id: int, offset: int, length: int, elem: Any, count: int | None = None) -> Any:
-        """Wraps an owned block as an array of ``elem`` whose death releases the block."""
+        """Wraps an owned block as an array of ``elem`` whose death, and that of every view cut from
+        it, releases the block."""
         raw = self.span(seg_id, offset, length)
+        if np is None:
+            raw, owner = self._exported(seg_id, offset, length)
         arr = elem.wrap(raw, count)
-        self.roots[id(arr)] = (seg_id, offset, length)
-        weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), (seg_id, offset))
+        if np is None:
+            # The exporter, not the array, lives as long as the last view: release with it.
+            weakref.finalize(owner, self.pending.append, (seg_id, offset))
+        else:
+            self.roots[id(arr)] = (seg_id, offset, length)
+            weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), (seg_id, offset))
         if np is None or not isinstance(arr, np.ndarray):
             self._by_view[id(arr)] = (seg_id, offset)
             weakref.finalize(arr, self._by_view.pop, id(arr), None)
         return arr
+
+    def _exported(self, seg_id: int, offset: int, length: int) -> tuple[memoryview, Any]:
+        """The block as bytes, exported by an object of its own, and that object.
+
+        A slice of a memoryview keeps the exporter alive, not the view it was cut from; a view of the
+        segment's mmap would let the block go while a slice of it lives on (and the daemon hand the
+        memory to another array). A ctypes array over the block is the exporter here, so every view
+        and slice of the array keeps it. ctypes keeps every array type it makes (one per length) for
+        good, so the exporter spans a power of two of bytes from the block (or up to the segment's end,
+        at most the whole segment): a few dozen lengths in all, however many sizes the arrays have."""
+        mm = self.segments[seg_id].mm
+        size = min(1 << max(0, length - 1).bit_length(), len(mm))
+        start = min(offset, len(mm) - size)
+        owner = (ctypes.c_char * size).from_buffer(mm, start)
+        return memoryview(owner).cast("B")[offset - start:offset - start + length], owner
 
     def locate(self, obj: Any, nbytes: int) -> tuple[int, int] | None:
         """``(segment, offset)`` if ``obj``'s ``nbytes`` bytes lie inside one of our segments."""

@@ -193,6 +193,39 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
     assert out.stdout.strip() == "ok", out.stderr
 
 
+def test_without_numpy_a_slice_keeps_its_block(daemon):
+    """A slice of a shared memoryview outlives the view it was cut from: the block must not go back
+    to the daemon (and to the next array) until the slice is gone too."""
+    code = f"""
+import gc, sys
+sys.modules['numpy'] = None  # numpy is unavailable in this interpreter
+sys.path.insert(0, {str(REPO / 'python')!r})
+import shmcall
+with shmcall.connect({daemon.socket!r}, spawn=False) as c:
+    a = c.zeros(1000, 'i64')
+    for i in range(1000):
+        a[i] = 7
+    part = a[10:20]
+    del a
+    gc.collect()
+    assert not c._heap.pending, "released while a slice lives"
+    others = [c.zeros(1000, 'i64') for _ in range(20)]  # the daemon reuses freed blocks first
+    for b in others:
+        for i in range(1000):
+            b[i] = 99
+    assert part.tolist() == [7] * 10, part.tolist()
+    assert c.sum_i64(part) == 70
+    del part
+    gc.collect()
+    assert len(c._heap.pending) == 1, "released once the last view is gone"
+    assert c.add(1, 2) == 3  # the release goes out with the next call
+    assert not c._heap.pending
+    print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
 def test_views_of_shared_arrays_go_by_reference_and_owner_table_is_bounded(fresh):
     xs = fresh.zeros(1000, "f64")
     xs[:] = 1.0
