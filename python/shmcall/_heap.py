@@ -68,34 +68,39 @@ class Heap:
         """Maps a segment the daemon announced."""
         self.segments[seg_id] = Segment(seg_id, fd, size)
 
-    def span(self, seg_id: int, offset: int, length: int) -> memoryview:
-        """A memoryview of ``length`` bytes at ``offset`` in segment ``seg_id`` (bounds-checked)."""
+    def _segment(self, seg_id: int, offset: int, length: int) -> Segment:
+        """The segment holding ``length`` bytes at ``offset`` (bounds-checked)."""
         seg = self.segments.get(seg_id)
         if seg is None or offset < 0 or length < 0 or offset + length > seg.size:
             from ._errors import CorruptResponse
 
             raise CorruptResponse(f"reference {offset}+{length} outside heap segment {seg_id}")
-        return seg.view[offset : offset + length]
+        return seg
+
+    def span(self, seg_id: int, offset: int, length: int) -> memoryview:
+        """A memoryview of ``length`` bytes at ``offset`` in segment ``seg_id`` (bounds-checked)."""
+        return self._segment(seg_id, offset, length).view[offset : offset + length]
 
     def own(self, seg_id: int, offset: int, length: int, elem: Any, count: int | None = None) -> Any:
         """Wraps an owned block as an array of ``elem`` whose death, and that of every view cut from
         it, releases the block."""
-        raw = self.span(seg_id, offset, length)
+        key = (seg_id, offset)
         if np is None:
-            raw, owner = self._exported(seg_id, offset, length)
-        arr = elem.wrap(raw, count)
-        if np is None:
+            raw, owner = self._exported(self._segment(seg_id, offset, length), offset, length)
+            arr = elem.wrap(raw, count)
             # The exporter, not the array, lives as long as the last view: release with it.
-            weakref.finalize(owner, self.pending.append, (seg_id, offset))
+            weakref.finalize(owner, self.pending.append, key)
         else:
+            arr = elem.wrap(self.span(seg_id, offset, length), count)
             self.roots[id(arr)] = (seg_id, offset, length)
-            weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), (seg_id, offset))
+            weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), key)
         if np is None or not isinstance(arr, np.ndarray):
-            self._by_view[id(arr)] = (seg_id, offset)
+            self._by_view[id(arr)] = key
             weakref.finalize(arr, self._by_view.pop, id(arr), None)
         return arr
 
-    def _exported(self, seg_id: int, offset: int, length: int) -> tuple[memoryview, Any]:
+    @staticmethod
+    def _exported(seg: Segment, offset: int, length: int) -> tuple[memoryview, Any]:
         """The block as bytes, exported by an object of its own, and that object.
 
         A slice of a memoryview keeps the exporter alive, not the view it was cut from; a view of the
@@ -105,7 +110,7 @@ class Heap:
         9 µs where a length seen recently is found in ctypes' cache (0.8 µs for the whole wrapping),
         so the exporter spans a power of two of bytes from the block (or up to the segment's end, at
         most the whole segment): a few dozen lengths in all, however many sizes the arrays have."""
-        mm = self.segments[seg_id].mm
+        mm = seg.mm
         size = min(1 << max(0, length - 1).bit_length(), len(mm))
         start = min(offset, len(mm) - size)
         owner = (ctypes.c_char * size).from_buffer(mm, start)
