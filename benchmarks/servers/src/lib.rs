@@ -62,6 +62,27 @@ pub fn serve_file(usage: &str, serve: fn(&memmap2::MmapMut, &AtomicBool)) -> std
     Ok(())
 }
 
+/// Empty sweeps between yields (tens of µs): with more spinning processes than cores (client
+/// processes and an echo server), the waiting clients still get the CPU; an uncontended call pays
+/// nothing.
+const SWEEPS_PER_YIELD: u32 = 1 << 12;
+
+/// The echo servers' busy loop policy: after `SWEEPS_PER_YIELD` sweeps in a row that found no
+/// request, yield the core once.
+#[derive(Default)]
+pub struct IdleSweeps(u32);
+
+impl IdleSweeps {
+    /// Counts one sweep of every ring (`busy`: it answered a request), yielding when it is due.
+    pub fn after_sweep(&mut self, busy: bool) {
+        self.0 = if busy { 0 } else { self.0 + 1 };
+        if self.0 == SWEEPS_PER_YIELD {
+            self.0 = 0;
+            std::thread::yield_now();
+        }
+    }
+}
+
 /// Why a byte buffer is not an f64 array.
 fn check_len(n: usize) -> Result<(), String> {
     if n.is_multiple_of(8) {

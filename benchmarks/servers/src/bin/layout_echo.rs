@@ -18,7 +18,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const LINES: usize = 17;
-const SWEEPS_PER_YIELD: u32 = 1 << 12;
 
 fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
     assert!(map.len() >= LINES * 64, "layout_echo needs a {}-byte file", LINES * 64);
@@ -27,7 +26,7 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
     let w = |i: usize| unsafe { &*(map.as_ptr().add(i * 8) as *const AtomicU64) };
     let add = |a: &AtomicU64, b: &AtomicU64| (a.load(Ordering::Relaxed) as i64).wrapping_add(b.load(Ordering::Relaxed) as i64) as u64;
     let mut last = [w(8), w(24), w(88), w(112)].map(|x| x.load(Ordering::Acquire));
-    let mut idle = 0u32;
+    let mut idle = shmcall_bench_servers::IdleSweeps::default();
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         // One line each way.
@@ -66,11 +65,7 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
             w(112).store(s, Ordering::Release);
             (last[3], busy) = (s, true);
         }
-        idle = if busy { 0 } else { idle + 1 };
-        if idle == SWEEPS_PER_YIELD {
-            idle = 0;
-            std::thread::yield_now();
-        }
+        idle.after_sweep(busy);
     }
 }
 

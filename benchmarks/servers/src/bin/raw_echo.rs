@@ -21,10 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 const LINE: usize = 64;
 const OP_ADD: u64 = 1;
 const OP_MULTI_RETURN: u64 = 2;
-/// Empty sweeps between yields (tens of µs): with more spinning processes than cores (client
-/// processes and this one), the waiting clients still get the CPU; an uncontended call pays nothing.
-const SWEEPS_PER_YIELD: u32 = 1 << 12;
-
 
 /// The words of one line, as atomics (the other side is another process).
 fn words(map: &memmap2::MmapMut, line: usize) -> &[AtomicU64; 8] {
@@ -57,7 +53,7 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
         .iter()
         .map(|(_, resp)| resp[0].load(Ordering::Acquire))
         .collect();
-    let mut idle = 0u32;
+    let mut idle = shmcall_bench_servers::IdleSweeps::default();
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         for ((req, resp), last) in lines.iter().zip(seen.iter_mut()) {
@@ -79,11 +75,7 @@ fn serve(map: &memmap2::MmapMut, stop: &AtomicBool) {
             *last = seq;
             busy = true;
         }
-        idle = if busy { 0 } else { idle + 1 };
-        if idle == SWEEPS_PER_YIELD {
-            idle = 0;
-            std::thread::yield_now();
-        }
+        idle.after_sweep(busy);
     }
 }
 
