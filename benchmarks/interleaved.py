@@ -92,12 +92,12 @@ def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, r
             pooled[name] += xs
             medians[name].append(statistics.median(xs))
     ratios = [a / b for a, b in zip(medians["shmcall"], medians["ctypes"]) if b > 0]
-    for name in names:
-        p50 = percentile(pooled[name], 0.5)
+    p50s = {name: percentile(pooled[name], 0.5) for name in names}
+    for name, p50 in p50s.items():
         rows.append(dict(alternative=name, label=labels[name], op=f"interleaved {op}", size=size, p50_us=p50,
                          p99_us=percentile(pooled[name], 0.99), calls_per_s=1e6 / p50 if p50 else 0,
                          samples=len(pooled[name]), client_cpu_us=0, server_cpu_us=0))
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(f"[interleaved] {op:<13} {size:>11,}  shmcall {percentile(pooled['shmcall'], 0.5):10.2f} µs  "
-          f"ctypes {percentile(pooled['ctypes'], 0.5):10.2f} µs  ratio per round: median {statistics.median(ratios):.2f} "
+    print(f"[interleaved] {op:<13} {size:>11,}  shmcall {p50s['shmcall']:10.2f} µs  "
+          f"ctypes {p50s['ctypes']:10.2f} µs  ratio per round: median {statistics.median(ratios):.2f} "
           f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)
