@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use shmcall::codec::Failure;
+use shmcall::layout::constants::DEFAULT_RESPONSE_CAPACITY;
 use shmcall::layout::BufRef;
 use shmcall::Registry;
 
@@ -41,7 +42,7 @@ proptest! {
                 continue;
             }
             match call(&registry, &heap, &f.name, &payload) {
-                Ok(out) => prop_assert!(out.len() <= 960),
+                Ok(out) => prop_assert!(out.len() <= DEFAULT_RESPONSE_CAPACITY as usize),
                 Err(Failure::BadRequest(_)) | Err(Failure::Error(_)) | Err(Failure::OutOfMemory(_)) => {}
                 Err(other) => prop_assert!(false, "{}: unexpected failure {other:?}", f.name),
             }

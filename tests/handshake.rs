@@ -11,11 +11,12 @@ use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, O
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-/// The words of one channel, and its daemon-side state.
+/// The words of one channel (the seq words of slot 0's two halves, which publish request 1 and its
+/// response), and its daemon-side state.
 #[derive(Default)]
 struct Channel {
-    req_seq: AtomicU64,
-    resp_seq: AtomicU64,
+    request_seq: AtomicU64,
+    response_seq: AtomicU64,
     daemon_waiting: AtomicU32,
     client_waiting: AtomicU32,
     /// The request doorbell's eventfd count, and the response doorbell's.
@@ -29,10 +30,9 @@ struct Channel {
 impl Channel {
     /// Serves what is published and publishes the responses (O2, O3, daemon side of O6).
     fn serve(&self, consumed: &mut u64) {
-        let published = self.req_seq.load(Acquire);
-        if published > *consumed {
-            *consumed = published;
-            self.resp_seq.store(published, Release);
+        if self.request_seq.load(Acquire) == *consumed + 1 {
+            *consumed += 1;
+            self.response_seq.store(*consumed, Release);
             fence(SeqCst);
             if self.client_waiting.load(Relaxed) != 0 {
                 self.response_bell.fetch_add(1, Relaxed);
@@ -55,7 +55,7 @@ impl Channel {
         let mut consumed = self.consumed.lock().unwrap();
         self.daemon_waiting.store(1, Relaxed);
         fence(SeqCst);
-        if self.req_seq.load(Acquire) > *consumed {
+        if self.request_seq.load(Acquire) == *consumed + 1 {
             self.daemon_waiting.store(0, Relaxed);
             self.serve(&mut consumed);
         } else {
@@ -67,13 +67,13 @@ impl Channel {
     /// SPEC §5.4 steps 1-4 (without the kick, which only adds rings). Returns true if it saw the
     /// response without sleeping.
     fn client_calls(&self) -> bool {
-        self.req_seq.store(1, Release);
+        self.request_seq.store(1, Release);
         if self.daemon_waiting.load(Relaxed) == 1 {
             self.request_bell.fetch_add(1, Release);
         }
         self.client_waiting.store(1, Relaxed);
         fence(SeqCst);
-        if self.resp_seq.load(Acquire) >= 1 {
+        if self.response_seq.load(Acquire) >= 1 {
             return true;
         }
         if self.daemon_waiting.load(Relaxed) == 1 {

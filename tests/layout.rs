@@ -52,10 +52,9 @@ fn rust_constants() -> BTreeMap<String, u64> {
         ("control.off_channel_id", off::CHANNEL_ID as u64),
         ("control.off_segment_size", off::SEGMENT_SIZE as u64),
         ("control.off_slots_offset", off::SLOTS_OFFSET as u64),
-        ("control.off_req_seq", off::REQ_SEQ as u64),
         ("control.off_client_waiting", off::CLIENT_WAITING as u64),
         ("control.off_release_tail", off::RELEASE_TAIL as u64),
-        ("control.off_resp_seq", off::RESP_SEQ as u64),
+        ("control.off_started", off::STARTED as u64),
         ("control.off_daemon_waiting", off::DAEMON_WAITING as u64),
         ("control.off_release_head", off::RELEASE_HEAD as u64),
         ("control.release_offset", c::RELEASE_OFFSET as u64),
@@ -158,9 +157,9 @@ fn layout_hash_follows_the_spec_definition_and_the_vector() {
     assert_eq!(c::LAYOUT_HASH, expected);
     assert_eq!(vector_layout_hash(), expected, "regenerate the vectors: python3 protocol/vectors/make_vectors.py");
     // The worked example of SPEC §3.2.
-    assert_eq!(text.lines().count(), 52);
-    assert_eq!(text.len(), 1245);
-    assert_eq!(expected, 0x3f73_39a5_f2c3_81f3);
+    assert_eq!(text.lines().count(), 51);
+    assert_eq!(text.len(), 1221);
+    assert_eq!(expected, 0x7dc1_52c1_edb6_8e51);
 }
 
 #[test]
@@ -177,20 +176,20 @@ fn default_config_is_the_spec_worked_example() {
     cfg.validate().unwrap();
     assert_eq!(
         (cfg.slot_count, cfg.request_capacity, cfg.response_capacity, cfg.release_capacity),
-        (64, 960, 960, 1024)
+        (64, 1008, 1008, 1024)
     );
     assert_eq!(cfg.slot_size(), 2048);
     assert_eq!(cfg.slots_offset(), 20480);
     assert_eq!(cfg.segment_size(), 151_552);
-    // Every header and payload area of every slot starts on a cache line (SPEC §3.3).
-    for part in [
-        0,
-        c::REQUEST_HEADER_SIZE,
-        c::REQUEST_HEADER_SIZE + 960,
-        c::REQUEST_HEADER_SIZE + 960 + c::RESPONSE_HEADER_SIZE,
-    ] {
-        assert_eq!((cfg.slots_offset() + part) % c::CACHE_LINE, 0);
+    // Both halves of every slot start on a cache line, and each half's seq word shares that line
+    // with its header and the first 48 payload bytes (SPEC §3.3).
+    let response = c::REQUEST_HEADER_SIZE + 1008;
+    for (half, seq) in [(0, slot::REQUEST_SEQ), (response, slot::RESPONSE_SEQ)] {
+        assert_eq!((cfg.slots_offset() + half) % c::CACHE_LINE, 0);
+        assert!(seq + 8 <= c::REQUEST_HEADER_SIZE.min(c::RESPONSE_HEADER_SIZE));
     }
+    assert_eq!(c::CACHE_LINE - c::REQUEST_HEADER_SIZE, 48);
+    assert_eq!(c::CACHE_LINE - c::RESPONSE_HEADER_SIZE, 48);
     assert_eq!(cfg.slot_size() % c::CACHE_LINE, 0);
 }
 
@@ -201,9 +200,8 @@ fn header_fields_are_aligned_and_writers_have_their_own_lines() {
         off::LAYOUT_HASH,
         off::SEGMENT_SIZE,
         off::SLOTS_OFFSET,
-        off::REQ_SEQ,
         off::RELEASE_TAIL,
-        off::RESP_SEQ,
+        off::STARTED,
         off::RELEASE_HEAD,
     ];
     let u32_fields = [
@@ -238,10 +236,10 @@ fn header_fields_are_aligned_and_writers_have_their_own_lines() {
     ] {
         assert_eq!(line(o), 0, "fixed fields live in line 0");
     }
-    for o in [off::REQ_SEQ, off::CLIENT_WAITING, off::RELEASE_TAIL] {
+    for o in [off::CLIENT_WAITING, off::RELEASE_TAIL] {
         assert_eq!(line(o), 1, "client words live in line 1");
     }
-    for o in [off::RESP_SEQ, off::DAEMON_WAITING, off::RELEASE_HEAD] {
+    for o in [off::STARTED, off::DAEMON_WAITING, off::RELEASE_HEAD] {
         assert_eq!(line(o), 2, "daemon words live in line 2");
     }
     assert_eq!(c::RELEASE_OFFSET, c::HEADER_SIZE, "the release queue follows the header");

@@ -1,6 +1,7 @@
 //! A function author's view: exporting functions and structs of one's own in a few lines, and what
 //! the registry and manifest then say about them.
 
+use shmcall::layout::constants as c;
 use shmcall::registry::manifest::Manifest;
 use shmcall::registry::{CallError, Result};
 use shmcall::Registry;
@@ -120,5 +121,5 @@ fn builtin_manifest_names_every_article_example() {
     }
     let json = Manifest::of(&r).to_json();
     let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(parsed["protocol"], 1);
+    assert_eq!(parsed["protocol"], c::PROTOCOL_VERSION);
 }

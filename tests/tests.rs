@@ -5,6 +5,7 @@
 //! - `handshake`: loom models of the sleep handshake between client, poller and channel thread.
 //! - `decoding`: property tests feeding arbitrary bytes to the argument decoder: errors, never panics.
 //! - `registry`: `export!`/`shm_struct!` signatures, layouts and the manifest.
+//! - `serving`: the daemon's end of a ring on a real channel: what publishes a request.
 //! - `regression`: one test per fixed bug, named by what broke.
 //! - `support`: helpers: invoking a registered function on a payload without a client.
 
@@ -13,5 +14,6 @@ mod handshake;
 mod layout;
 mod registry;
 mod regression;
+mod serving;
 mod support;
 mod vectors;

@@ -295,9 +295,12 @@ fn requests_are_read_by_the_daemon_view_and_decoder() {
 
         // The client writes the request half into slot (seq - 1) % slot_count; the daemon reads it back.
         let ctl = Control::new(0);
-        let slot = ((seq - 1) % ctl.config.slot_count as u64) as u32;
+        let slot = ctl.view.slot_of(seq);
+        assert!(!ctl.view.request_published(seq), "{}: a fresh slot publishes nothing", v.name);
         ctl.write(ctl.slot_base(slot), &v.bytes);
-        assert_eq!(ctl.view.request_header(slot), (function_id, request_len, seq), "{}: header", v.name);
+        assert!(ctl.view.request_published(seq), "{}: the seq word publishes request {seq}", v.name);
+        assert!(!ctl.view.request_published(seq + ctl.config.slot_count as u64), "{}: not the slot's next request", v.name);
+        assert_eq!(ctl.view.request_header(slot), (function_id, request_len), "{}: header", v.name);
         let mut copy = vec![0u8; request_len as usize];
         ctl.view.copy_request(slot, &mut copy);
         assert_eq!(copy, payload, "{}: payload copy", v.name);
@@ -352,8 +355,8 @@ fn responses_are_what_the_daemon_writes() {
 
         // The header as the daemon's view writes it into slot (seq - 1) % slot_count.
         let ctl = Control::new(0);
-        let slot = ((seq - 1) % ctl.config.slot_count as u64) as u32;
-        ctl.view.write_response_header(slot, status, response_len, seq);
+        let slot = ctl.view.slot_of(seq);
+        ctl.view.publish_response(slot, status, response_len, seq);
         assert_eq!(
             ctl.read(ctl.response_header_at(slot), c::RESPONSE_HEADER_SIZE),
             v.bytes[..c::RESPONSE_HEADER_SIZE],

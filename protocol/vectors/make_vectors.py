@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the golden vectors of shmcall protocol version 1 into ``protocol/vectors/1/``.
+"""Writes the golden vectors of the shmcall protocol into ``protocol/vectors/<version>/``.
+
+``<version>`` is ``protocol.version`` of ``constants.toml`` (now 2). Older version directories are left as
+they are, a record of older versions (SPEC §8).
 
 The bytes are encoded straight from ``protocol/SPEC.md`` with :mod:`struct`; every constant comes from
 ``protocol/constants.toml``. This script deliberately does not import the ``shmcall`` package: the
@@ -89,7 +92,11 @@ def geometry(slot_count: int, request_capacity: int, response_capacity: int, rel
 
 
 def control_header(fields: dict[str, Any]) -> bytes:
-    """The 256-byte header of a freshly initialized control segment (client and daemon lines zero)."""
+    """The 256-byte header of a freshly initialized control segment (client and daemon lines zero).
+
+    Bytes 64..72 (version 1's ``req_seq``) are reserved since version 2, and 128..136 (``resp_seq``) hold
+    ``started``: the words that publish requests and responses live in the slots (SPEC §3.3, §5.2).
+    """
     out = bytearray(ctl["header_size"])
     u32 = ["version", "header_size", "slot_count", "slot_size", "request_capacity", "response_capacity",
            "release_capacity", "channel_id"]
@@ -100,7 +107,7 @@ def control_header(fields: dict[str, Any]) -> bytes:
         struct.pack_into("<I", out, ctl[f"off_{name}"], fields[name])
     for name in u64:
         struct.pack_into("<Q", out, ctl[f"off_{name}"], fields[name])
-    for name in ["req_seq", "release_tail", "resp_seq", "release_head"]:
+    for name in ["release_tail", "started", "release_head"]:
         struct.pack_into("<Q", out, ctl[f"off_{name}"], fields[name])
     for name in ["client_waiting", "daemon_waiting"]:
         struct.pack_into("<I", out, ctl[f"off_{name}"], fields[name])
@@ -143,7 +150,7 @@ def payload(pieces: list[dict[str, Any]], length: int) -> bytes:
 
 
 def request(fields: dict[str, Any]) -> bytes:
-    """The request half of a slot as far as it is used: the 64-byte header, then request_len payload bytes."""
+    """The request half of a slot as far as it is used: the 16-byte header, then request_len payload bytes."""
     header = bytearray(slot["request_header_size"])
     struct.pack_into("<I", header, slot["off_function_id"], fields["function_id"])
     struct.pack_into("<I", header, slot["off_request_len"], fields["request_len"])
@@ -152,7 +159,7 @@ def request(fields: dict[str, Any]) -> bytes:
 
 
 def response(fields: dict[str, Any]) -> bytes:
-    """The response half of a slot as far as it is used: the 64-byte header, then response_len payload bytes."""
+    """The response half of a slot as far as it is used: the 16-byte header, then response_len payload bytes."""
     header = bytearray(slot["response_header_size"])
     struct.pack_into("<I", header, slot["off_status"], fields["status"])
     struct.pack_into("<I", header, slot["off_response_len"], fields["response_len"])
@@ -179,8 +186,9 @@ def vectors() -> list[dict[str, Any]]:
         "name": "control_header_default",
         "kind": "control_header",
         "description": "The first 256 bytes of a freshly initialized control segment: default configuration "
-                       "(64 slots, 960/960-byte capacities, 1024 release entries), channel id 0. The client "
-                       "line (64..128) and the daemon line (128..192) are still zero, as is 192..256.",
+                       f"({d['slot_count']} slots, {d['request_capacity']}/{d['response_capacity']}-byte "
+                       f"capacities, {d['release_capacity']} release entries), channel id 0. The client line "
+                       "(64..128) and the daemon line (128..192) are still zero, as is 192..256.",
         "fields": {
             "magic": hex64(C["protocol"]["magic"]),
             "version": VERSION,
@@ -194,8 +202,8 @@ def vectors() -> list[dict[str, Any]]:
             "channel_id": 0,
             "segment_size": geo["segment_size"],
             "slots_offset": geo["slots_offset"],
-            "req_seq": 0, "client_waiting": 0, "release_tail": 0,
-            "resp_seq": 0, "daemon_waiting": 0, "release_head": 0,
+            "client_waiting": 0, "release_tail": 0,
+            "started": 0, "daemon_waiting": 0, "release_head": 0,
         },
     })
 
@@ -203,7 +211,7 @@ def vectors() -> list[dict[str, Any]]:
         "name": "request_add_2_3",
         "kind": "request",
         "description": "The request half of slot 0 for add(2, 3), the first call on a channel (seq 1): the "
-                       "64-byte request header, then the 16-byte argument record {i64 a @0, i64 b @8}. "
+                       "16-byte request header, then the 16-byte argument record {i64 a @0, i64 b @8}. "
                        "function_id 0 is add's id in the built-in manifest when the vectors were made; real "
                        "clients take ids from the manifest.",
         "fields": {
@@ -345,8 +353,9 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "layout_hash",
         "kind": "layout_hash",
-        "description": "The layout hash of protocol version 1 as the u64 stored at control header offset 16 "
-                       "(little-endian); vectors.json also gives it as 16 hex digits, as the handshake does.",
+        "description": f"The layout hash of protocol version {VERSION} as the u64 stored at control header "
+                       "offset 16 (little-endian); vectors.json also gives it as 16 hex digits, as the handshake "
+                       "does.",
         "fields": {"hex": hex64(LAYOUT_HASH), "constants": len(hashed_constants())},
     })
     return v
@@ -387,20 +396,28 @@ def ranges(vec: dict[str, Any]) -> list[tuple[int, int, str]]:
         for name, size in [("magic", 8), ("version", 4), ("header_size", 4), ("layout_hash", 8), ("slot_count", 4),
                            ("slot_size", 4), ("request_capacity", 4), ("response_capacity", 4),
                            ("release_capacity", 4), ("channel_id", 4), ("segment_size", 8), ("slots_offset", 8),
-                           ("req_seq", 8), ("client_waiting", 4), ("release_tail", 8), ("resp_seq", 8),
-                           ("daemon_waiting", 4), ("release_head", 8)]:
+                           ("client_waiting", 4), ("release_tail", 8), ("started", 8), ("daemon_waiting", 4),
+                           ("release_head", 8)]:
             at = ctl[f"off_{name}"]
             value = f[name]
             shown = f"0x{value}" if isinstance(value, str) else str(value)
             rows.append((at, at + size, f"{name} = {shown}"))
         rows.sort()
         out, pos = [], 0
+
+        def gap(start: int, end: int) -> None:
+            """Reserved bytes from start to end, split where a cache line (and so the writer) changes."""
+            line = C["protocol"]["cache_line"]
+            while start < end:
+                stop = min(end, (start // line + 1) * line)
+                out.append((start, stop, "reserved (zero)"))
+                start = stop
+
         for start, end, text in rows:
-            if start > pos:
-                out.append((pos, start, "reserved (zero)"))
+            gap(pos, start)
             out.append((start, end, text))
             pos = end
-        out.append((pos, ctl["header_size"], "reserved (zero)"))
+        gap(pos, ctl["header_size"])
         return out
     if kind in ("request", "response"):
         if kind == "request":
@@ -414,7 +431,9 @@ def ranges(vec: dict[str, Any]) -> list[tuple[int, int, str]]:
                    ("seq", slot["off_response_seq"], 8, f["seq"])]
             size = slot["response_header_size"]
         out = [(at, at + n, f"{name} = {value}") for name, at, n, value in hdr]
-        out.append((16, size, "reserved"))
+        used = max(at + n for _, at, n, _ in hdr)
+        if size > used:
+            out.append((used, size, "reserved"))
         for piece in sorted(f["payload"], key=lambda q: q["at"]):
             at = size + piece["at"]
             if piece["kind"] == "buf":
@@ -449,11 +468,14 @@ def readme(vecs: list[dict[str, Any]], blobs: dict[str, bytes]) -> str:
         "",
         f"Layout hash of this version: `{hex64(LAYOUT_HASH)}`.",
         "",
-        "Request and response vectors are the used part of one slot half: the 64-byte header followed by",
-        "`request_len` / `response_len` payload bytes (SPEC §3.3). They are one conversation on a fresh",
-        "channel with the default configuration: seq 1..5 in slots 0..4. Function ids are those of the",
-        "built-in manifest when the vectors were made; they are not part of what the vectors pin down.",
-        "Padding bytes are zero here; a reader must not depend on that (SPEC §1.3).",
+        f"Request and response vectors are the used part of one slot half: the {slot['request_header_size']}-byte "
+        "header followed",
+        "directly by `request_len` / `response_len` payload bytes (SPEC §3.3). The header's `seq` is the",
+        "word that publishes the half (SPEC §5.2): its writer stores it last, with one 8-byte store. The",
+        "vectors are one conversation on a fresh channel with the default configuration: seq 1..5 in",
+        "slots 0..4. Function ids are those of the built-in manifest when the vectors were made; they are",
+        "not part of what the vectors pin down. Padding bytes are zero here; a reader must not depend on",
+        "that (SPEC §1.3).",
         "",
     ]
     for vec in vecs:

@@ -27,11 +27,11 @@ _ONE = (1).to_bytes(8, "little")
 _FENCE = threading.Lock()
 _STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
 
-# Word indexes (8-byte words) of the shared words in the control header.
-_W_REQ_SEQ = L.OFF_REQ_SEQ // 8
+# Word indexes (8-byte words) of the shared words in the control header; the seq words that publish
+# requests and responses are in the slots (`Channel.slots`).
 _W_CLIENT_WAITING = L.OFF_CLIENT_WAITING // 8
 _W_RELEASE_TAIL = L.OFF_RELEASE_TAIL // 8
-_W_RESP_SEQ = L.OFF_RESP_SEQ // 8
+_W_STARTED = L.OFF_STARTED // 8
 _W_DAEMON_WAITING = L.OFF_DAEMON_WAITING // 8
 _W_RELEASE_HEAD = L.OFF_RELEASE_HEAD // 8
 
@@ -43,7 +43,7 @@ SPIN_ITERATIONS = max(0, int(os.environ.get("SHMCALL_SPIN", "500")))
 #: long call is not disturbed by a wake-up in its first millisecond, soon enough to bound a stall.
 KICK_AFTER_MS = 1
 
-#: Loads of ``resp_seq`` the fast paths spin before they look at ``daemon_waiting``: a hot daemon answers
+#: Loads of the response's seq word the fast paths spin before they look at ``daemon_waiting``: a hot daemon answers
 #: within them (4-6 loads here), so an answered call never pays that load (SPEC §5.4).
 FIRST_SPIN = 16
 
@@ -60,7 +60,7 @@ class Channel:
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "slots_offset", "request_capacity",
-                 "response_capacity", "release_capacity", "response_offset", "bases")
+                 "response_capacity", "release_capacity", "response_offset", "slots", "kicks")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -79,6 +79,7 @@ class Channel:
         self.seq = 0  # requests published
         self.done = 0  # responses consumed
         self.release_tail = 0
+        self.kicks = 0  # rings of the kick (SPEC §5.4), for diagnosis
         self.pending: dict[int, Any] = {}  # seq -> (function, call) of abandoned requests
         self.releases = client._heap.pending  # blocks whose Python owner died, to hand back
         self.poller = select.poll()
@@ -97,7 +98,9 @@ class Channel:
             )
         expected_slot = L.REQUEST_HEADER_SIZE + req_cap + L.RESPONSE_HEADER_SIZE + resp_cap
         if (header_size != L.HEADER_SIZE or seg_size != size or slot_size != expected_slot or slot_count == 0
-                or rel_cap == 0 or rel_cap & (rel_cap - 1) or req_cap % 64 or resp_cap % 64
+                or rel_cap == 0 or rel_cap & (rel_cap - 1) or req_cap < L.CACHE_LINE - L.REQUEST_HEADER_SIZE
+                or (L.REQUEST_HEADER_SIZE + req_cap) % L.CACHE_LINE
+                or resp_cap < L.CACHE_LINE - L.RESPONSE_HEADER_SIZE or (L.RESPONSE_HEADER_SIZE + resp_cap) % L.CACHE_LINE
                 or L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE > slots_offset
                 or slots_offset + slot_count * slot_size > size):
             raise CorruptResponse("control segment header is inconsistent with its size")
@@ -108,8 +111,13 @@ class Channel:
         self.response_capacity = resp_cap
         self.release_capacity = rel_cap
         self.response_offset = L.REQUEST_HEADER_SIZE + req_cap
-        # bases[seq % slot_count] is the slot of request seq (for the generated fast paths).
-        self.bases = [slots_offset + ((s - 1) % slot_count) * slot_size for s in range(slot_count)]
+        # slots[seq % slot_count] locates request seq's slot: (request half, index of its seq word in
+        # `words`, response half, index of its seq word).
+        self.slots = []
+        for s in range(slot_count):
+            base = slots_offset + ((s - 1) % slot_count) * slot_size
+            rb = base + self.response_offset
+            self.slots.append((base, (base + L.OFF_REQUEST_SEQ) // 8, rb, (rb + L.OFF_RESPONSE_SEQ) // 8))
 
     # -- publishing and waiting ------------------------------------------------------------------
 
@@ -123,13 +131,15 @@ class Channel:
         Returns True if the daemon was asleep (and was rung)."""
         if self.releases:
             self.flush_releases()
-        L.REQUEST_HEADER.pack_into(self.buf, self.slot_base(seq), function_id, length, seq)
+        base, request_word, _, _ = self.slots[seq % self.slot_count]
+        L.REQUEST_HEADER.pack_into(self.buf, base, function_id, length)
         if not _STRONG_ORDER:
             _fence()
         self.seq = seq
-        # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes;
-        # x86-64 keeps stores in order, so the daemon's Acquire load sees the whole request.
-        self.words[_W_REQ_SEQ] = seq
+        # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
+        # after the rest of the request half; x86-64 keeps stores in order, so the daemon's Acquire
+        # load sees the whole request.
+        self.words[request_word] = seq
         if self.words[_W_DAEMON_WAITING]:
             os.write(self.req_fd, _ONE)
             return True
@@ -152,26 +162,31 @@ class Channel:
         """Waits until response ``seq`` is published: spin (unless told the daemon was asleep, when
         spinning would only take the core it needs to wake up), then sleep on the doorbell."""
         words = self.words
-        if words[_W_RESP_SEQ] >= seq:
+        published = self.slots[seq % self.slot_count][3]  # the response's seq word
+        if words[published] >= seq:
             return
         for _ in range(SPIN_ITERATIONS if spin else 0):
-            if words[_W_RESP_SEQ] >= seq:
+            if words[published] >= seq:
                 return
         deadline = None if timeout is None else time.monotonic() + timeout
         rounds = 0
         while True:
             words[_W_CLIENT_WAITING] = 1
             # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
-            # store and the resp_seq re-check; pairs with the daemon's SeqCst fence after publishing.
+            # store and the re-check of the response's seq word; pairs with the daemon's SeqCst fence
+            # after publishing.
             _fence()
-            if words[_W_RESP_SEQ] >= seq:
+            if words[published] >= seq:
                 words[_W_CLIENT_WAITING] = 0
                 return
-            if rounds == 1 or words[_W_DAEMON_WAITING]:
+            kick = rounds == 1 and words[_W_STARTED] < seq
+            if kick or words[_W_DAEMON_WAITING]:
                 # Ring a sleeping daemon (this repairs the unfenced daemon_waiting read in `publish`),
-                # and kick once after the first short sleep (SPEC §5.4): the daemon's poller may be
-                # busy with another channel's call, and the kick wakes this channel's own thread.
-                # A spare ring is harmless.
+                # and kick once after the first short sleep unless the daemon has started this request
+                # (SPEC §5.4): its poller may be busy with another channel's call, and the kick wakes
+                # this channel's own thread. A spare ring is harmless, but a kick during a long call
+                # wakes a thread that then waits for the call's end: 10-18 µs of a 2 ms `sum`.
+                self.kicks += kick
                 os.write(self.req_fd, _ONE)
             if deadline is None:
                 wait_ms = None
@@ -196,12 +211,12 @@ class Channel:
                         pass
                 else:
                     self.client._pump(block=False)
-            if words[_W_RESP_SEQ] >= seq:
+            if words[published] >= seq:
                 return
 
     def response(self, seq: int) -> tuple[int, int, int]:
         """``(status, payload offset, length)`` of response ``seq``, checked."""
-        base = self.slot_base(seq) + L.REQUEST_HEADER_SIZE + self.request_capacity
+        base = self.slots[seq % self.slot_count][2]
         if not _STRONG_ORDER:
             _fence()
         status, length, rseq = L.RESPONSE_HEADER.unpack_from(self.buf, base)

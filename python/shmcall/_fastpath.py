@@ -37,7 +37,7 @@ def _flat_struct(codec: Any) -> bool:
 
 
 #: Names of the generated code's own variables: a parameter named like one gets no fast path.
-_LOCALS = re.compile(r"_.*|(ch|seq|base|buf|w|i|sl|st|rseq|rb|rp|rlen|pk|gp|gn|glen|gd|struct)|[bdehnrt]\d+(_\d+)*(_sr|_off|_len)?")
+_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rseq|rb|rp|rlen|pk|gp|gn|glen|gd|struct)|[bdehnrt]\d+(_\d+)*(_sr|_off|_len)?")
 
 
 def eligible(fn: Any) -> bool:
@@ -166,12 +166,14 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     if copies:
         emit(f"    if {end} > ch.request_capacity:")
         emit(bail)
-    emit("    base = ch.bases[seq % ch.slot_count]")
+    emit("    base, qw, rb, rw = ch.slots[seq % ch.slot_count]")
     emit("    buf = ch.buf")
     items = [(c, o) for _, c, o in leaves]
-    record = "<IIQ" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format(items)
+    # The seq word is pad bytes here: pack_into zeroes it with the rest before writing the fields,
+    # and the request is published by the separate 8-byte store below (SPEC §5.2).
+    record = "<II8x" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format(items)
     ns["_reqrec"] = struct.Struct(record).pack_into
-    header = f"buf, base, {fn.id}, {end}, seq{''.join(', ' + v for v in values)}"
+    header = f"buf, base, {fn.id}, {end}{''.join(', ' + v for v in values)}"
     # Request header and argument record in one pack (the header's reserved bytes as padding);
     # short text goes into the same pack, with a format cached per tuple of text lengths.
     emit("    try:")
@@ -195,14 +197,14 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit(bail)
     emit("    ch.seq = seq")
     emit("    w = ch.words")
-    # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store after the slot's bytes.
-    emit(f"    w[{L.OFF_REQ_SEQ // 8}] = seq")
+    # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
+    # after the rest of the request half.
+    emit("    w[qw] = seq")
     # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
     # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
-    emit("    rb = base + ch.response_offset")
     emit(f"    i = {min(FIRST_SPIN, SPIN_ITERATIONS) + 1}")
     emit("    try:")
-    emit(f"        while w[{L.OFF_RESP_SEQ // 8}] < seq:")
+    emit("        while w[rw] < seq:")
     emit("            i -= 1")
     emit("            if not i:")
     emit("                ch.wait_after_first_spin(seq, timeout)")

@@ -1,4 +1,4 @@
-"""Protocol version 1 layout, mirrored from ``protocol/constants.toml`` (see ``protocol/SPEC.md``).
+"""Protocol version 2 layout, mirrored from ``protocol/constants.toml`` (see ``protocol/SPEC.md``).
 
 Every value here is asserted against the TOML file and the golden vectors by
 ``python/tests/test_protocol.py``; precompiled ``struct.Struct`` objects for every fixed record live
@@ -11,7 +11,7 @@ import struct
 
 __all__: list[str] = []
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAGIC = 0x004C4C41434D4853  # b"SHMCALL\0" as a little-endian u64
 CACHE_LINE = 64
 
@@ -29,19 +29,19 @@ OFF_RELEASE_CAPACITY = 40
 OFF_CHANNEL_ID = 44
 OFF_SEGMENT_SIZE = 48
 OFF_SLOTS_OFFSET = 56
-OFF_REQ_SEQ = 64  # client line
-OFF_CLIENT_WAITING = 72
+OFF_CLIENT_WAITING = 72  # client line
 OFF_RELEASE_TAIL = 80
-OFF_RESP_SEQ = 128  # daemon line
+OFF_STARTED = 128  # daemon line
 OFF_DAEMON_WAITING = 136
 OFF_RELEASE_HEAD = 144
 RELEASE_OFFSET = 256
 RELEASE_ENTRY_SIZE = 16
 SLOTS_ALIGN = 4096
 
-# Slots (SPEC §3.3).
-REQUEST_HEADER_SIZE = 64
-RESPONSE_HEADER_SIZE = 64
+# Slots (SPEC §3.3): each half is a 16-byte header, then its payload, starting on a cache line; the
+# header's seq word publishes the half (SPEC §5.2).
+REQUEST_HEADER_SIZE = 16
+RESPONSE_HEADER_SIZE = 16
 OFF_FUNCTION_ID = 0
 OFF_REQUEST_LEN = 4
 OFF_REQUEST_SEQ = 8
@@ -101,14 +101,13 @@ HASHED: dict[str, int] = {
     "control.off_release_capacity": OFF_RELEASE_CAPACITY,
     "control.off_release_head": OFF_RELEASE_HEAD,
     "control.off_release_tail": OFF_RELEASE_TAIL,
-    "control.off_req_seq": OFF_REQ_SEQ,
     "control.off_request_capacity": OFF_REQUEST_CAPACITY,
-    "control.off_resp_seq": OFF_RESP_SEQ,
     "control.off_response_capacity": OFF_RESPONSE_CAPACITY,
     "control.off_segment_size": OFF_SEGMENT_SIZE,
     "control.off_slot_count": OFF_SLOT_COUNT,
     "control.off_slot_size": OFF_SLOT_SIZE,
     "control.off_slots_offset": OFF_SLOTS_OFFSET,
+    "control.off_started": OFF_STARTED,
     "control.off_version": OFF_VERSION,
     "control.release_entry_size": RELEASE_ENTRY_SIZE,
     "control.release_offset": RELEASE_OFFSET,
@@ -151,7 +150,7 @@ LAYOUT_HASH = layout_hash()
 
 # Precompiled records. "<" everywhere: the protocol is little-endian with explicit padding.
 HEADER = struct.Struct("<QIIQIIIIIIQQ")  # magic .. slots_offset (offsets 0..64)
-REQUEST_HEADER = struct.Struct("<IIQ")  # function_id, request_len, seq
+REQUEST_HEADER = struct.Struct("<II")  # function_id, request_len (the seq word is stored apart)
 RESPONSE_HEADER = struct.Struct("<IIQ")  # status, response_len, seq
 BUF = struct.Struct("<IIQQ")  # segment, reserved, offset, length
 RELEASE_ENTRY = struct.Struct("<IIQ")  # segment, reserved, offset

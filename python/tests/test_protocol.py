@@ -135,7 +135,7 @@ def test_layout_hash_follows_the_spec_and_the_vector() -> None:
     assert int(v["fields"]["hex"], 16) == expected
     assert struct.unpack("<Q", v["bytes"]) == (expected,)
     assert json.loads((VECTORS / "vectors.json").read_text())["layout_hash"] == f"{expected:016x}"
-    assert expected == 0x3F7339A5F2C381F3
+    assert expected == 0x7DC152C1EDB68E51  # SPEC §3.2, version 2
 
 
 # --- struct layouts ---------------------------------------------------------------------------------
@@ -149,13 +149,17 @@ def test_header_struct_matches_the_offsets() -> None:
     assert len(fmt) == len(order)
     for i, name in enumerate(order):
         assert struct.calcsize("<" + fmt[:i]) == getattr(L, f"OFF_{name}"), name
-    assert L.HEADER.size == L.OFF_REQ_SEQ == L.CACHE_LINE
+    assert L.HEADER.size == L.CACHE_LINE
 
 
 def test_slot_and_reference_structs_match_the_offsets() -> None:
     assert (L.OFF_FUNCTION_ID, L.OFF_REQUEST_LEN, L.OFF_REQUEST_SEQ) == (0, struct.calcsize("<I"), struct.calcsize("<II"))
     assert (L.OFF_STATUS, L.OFF_RESPONSE_LEN, L.OFF_RESPONSE_SEQ) == (0, struct.calcsize("<I"), struct.calcsize("<II"))
-    assert L.REQUEST_HEADER.size == L.RESPONSE_HEADER.size == 16
+    # The request header struct stops before the seq word, which publishes the request (SPEC §5.2).
+    assert L.REQUEST_HEADER.size == L.OFF_REQUEST_SEQ
+    assert L.RESPONSE_HEADER.size == L.OFF_RESPONSE_SEQ + 8 == L.REQUEST_HEADER_SIZE == L.RESPONSE_HEADER_SIZE
+    # Each half's seq word shares its cache line with the header and the first 48 payload bytes.
+    assert L.CACHE_LINE - L.REQUEST_HEADER_SIZE == L.CACHE_LINE - L.RESPONSE_HEADER_SIZE == 48
     assert L.BUF.size == L.BUF_SIZE
     assert [struct.calcsize("<" + L.BUF.format[1:][:i]) for i in range(4)] == [
         L.BUF_OFF_SEGMENT, L.BUF_OFF_RESERVED, L.BUF_OFF_OFFSET, L.BUF_OFF_LENGTH]
@@ -165,8 +169,8 @@ def test_slot_and_reference_structs_match_the_offsets() -> None:
 
 def test_writer_lines_are_separate() -> None:
     line = lambda off: off // L.CACHE_LINE  # noqa: E731
-    assert {line(L.OFF_REQ_SEQ), line(L.OFF_CLIENT_WAITING), line(L.OFF_RELEASE_TAIL)} == {1}
-    assert {line(L.OFF_RESP_SEQ), line(L.OFF_DAEMON_WAITING), line(L.OFF_RELEASE_HEAD)} == {2}
+    assert {line(L.OFF_CLIENT_WAITING), line(L.OFF_RELEASE_TAIL)} == {1}
+    assert {line(L.OFF_STARTED), line(L.OFF_DAEMON_WAITING), line(L.OFF_RELEASE_HEAD)} == {2}
 
 
 # --- vectors ----------------------------------------------------------------------------------------
@@ -192,8 +196,8 @@ def test_control_header_default() -> None:
     segment_size = align(slots_offset + d["slot_count"] * slot_size, L.SLOTS_ALIGN)
     assert (slot_size, slots_offset, segment_size) == (2048, 20480, 151552)
     assert (f["slot_size"], f["slots_offset"], f["segment_size"]) == (slot_size, slots_offset, segment_size)
-    for off in (L.OFF_REQ_SEQ, L.OFF_RELEASE_TAIL, L.OFF_RESP_SEQ, L.OFF_RELEASE_HEAD):
-        assert L.U64.unpack_from(v["bytes"], off) == (0,)
+    # The client line, the daemon line and the reserved line start zero.
+    assert v["bytes"][L.CACHE_LINE :] == bytes(L.HEADER_SIZE - L.CACHE_LINE)
 
 
 def encode_pieces(pieces: list[dict[str, Any]], length: int) -> bytes:
@@ -215,10 +219,10 @@ def encode_pieces(pieces: list[dict[str, Any]], length: int) -> bytes:
 def test_request_vector(name: str) -> None:
     v = VECTORS_BY_NAME[name]
     f = v["fields"]
-    header = L.REQUEST_HEADER.pack(f["function_id"], f["request_len"], f["seq"])
-    header += bytes(L.REQUEST_HEADER_SIZE - len(header))
+    header = L.REQUEST_HEADER.pack(f["function_id"], f["request_len"]) + L.U64.pack(f["seq"])
     assert header + encode_pieces(f["payload"], f["request_len"]) == v["bytes"]
-    assert L.REQUEST_HEADER.unpack_from(v["bytes"], 0) == (f["function_id"], f["request_len"], f["seq"])
+    assert L.REQUEST_HEADER.unpack_from(v["bytes"], 0) == (f["function_id"], f["request_len"])
+    assert L.U64.unpack_from(v["bytes"], L.OFF_REQUEST_SEQ) == (f["seq"],)
 
 
 @pytest.mark.parametrize("name", [v["name"] for v in vectors_of("response")])
@@ -251,7 +255,8 @@ def test_hello_decodes_as_a_client_would() -> None:
 def test_hello_person_decodes_as_a_client_would() -> None:
     # Person {name: str @0, age: i64 @24}, size 32: the name's bytes follow the record at 32.
     for name, text in [("request_hello_person", "xiaoming"), ("response_hello_person", "xiaohong")]:
-        payload = VECTORS_BY_NAME[name]["bytes"][64:]
+        header = L.REQUEST_HEADER_SIZE if name.startswith("request") else L.RESPONSE_HEADER_SIZE
+        payload = VECTORS_BY_NAME[name]["bytes"][header:]
         seg, _, off, length = L.BUF.unpack_from(payload, 0)
         (age,) = struct.unpack_from("<q", payload, 24)
         assert (seg, off, age) == (L.INLINE_SEGMENT, 32, 18)

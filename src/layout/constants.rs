@@ -2,7 +2,7 @@
 //! harness compares every value here with that file).
 
 /// Protocol (format) version: bumped on any layout change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// `"SHMCALL\0"` read as a little-endian u64; written last when a control segment is ready.
 pub const MAGIC: u64 = 0x004C_4C41_434D_4853;
 /// Cache line size the layout separates writers by.
@@ -25,10 +25,9 @@ pub mod off {
     pub const CHANNEL_ID: usize = 44;
     pub const SEGMENT_SIZE: usize = 48;
     pub const SLOTS_OFFSET: usize = 56;
-    pub const REQ_SEQ: usize = 64;
     pub const CLIENT_WAITING: usize = 72;
     pub const RELEASE_TAIL: usize = 80;
-    pub const RESP_SEQ: usize = 128;
+    pub const STARTED: usize = 128;
     pub const DAEMON_WAITING: usize = 136;
     pub const RELEASE_HEAD: usize = 144;
 }
@@ -41,18 +40,19 @@ pub const SLOTS_ALIGN: usize = 4096;
 
 /// Defaults the daemon uses when creating a channel.
 pub const DEFAULT_SLOT_COUNT: u32 = 64;
-/// Default request payload capacity per slot.
-pub const DEFAULT_REQUEST_CAPACITY: u32 = 960;
+/// Default request payload capacity per slot (16 less than a multiple of 64: SPEC §3.3).
+pub const DEFAULT_REQUEST_CAPACITY: u32 = 1008;
 /// Default response payload capacity per slot.
-pub const DEFAULT_RESPONSE_CAPACITY: u32 = 960;
+pub const DEFAULT_RESPONSE_CAPACITY: u32 = 1008;
 /// Default release queue entries (a power of two).
 pub const DEFAULT_RELEASE_CAPACITY: u32 = 1024;
 
-/// Request header size inside a slot; the request payload follows.
-pub const REQUEST_HEADER_SIZE: usize = 64;
-/// Response header size inside a slot; the response payload follows.
-pub const RESPONSE_HEADER_SIZE: usize = 64;
-/// Slot field offsets (SPEC §3.3), relative to the request or response header.
+/// Request header size inside a slot; the request payload follows in the same cache line.
+pub const REQUEST_HEADER_SIZE: usize = 16;
+/// Response header size inside a slot; the response payload follows in the same cache line.
+pub const RESPONSE_HEADER_SIZE: usize = 16;
+/// Slot field offsets (SPEC §3.3), relative to the request or response header. Each half's `seq` is
+/// the word that publishes it (SPEC §5.2).
 pub mod slot {
     #![allow(missing_docs)]
     pub const FUNCTION_ID: usize = 0;
@@ -117,14 +117,13 @@ pub const HASHED: &[(&str, u64)] = &[
     ("control.off_release_capacity", off::RELEASE_CAPACITY as u64),
     ("control.off_release_head", off::RELEASE_HEAD as u64),
     ("control.off_release_tail", off::RELEASE_TAIL as u64),
-    ("control.off_req_seq", off::REQ_SEQ as u64),
     ("control.off_request_capacity", off::REQUEST_CAPACITY as u64),
-    ("control.off_resp_seq", off::RESP_SEQ as u64),
     ("control.off_response_capacity", off::RESPONSE_CAPACITY as u64),
     ("control.off_segment_size", off::SEGMENT_SIZE as u64),
     ("control.off_slot_count", off::SLOT_COUNT as u64),
     ("control.off_slot_size", off::SLOT_SIZE as u64),
     ("control.off_slots_offset", off::SLOTS_OFFSET as u64),
+    ("control.off_started", off::STARTED as u64),
     ("control.off_version", off::VERSION as u64),
     ("control.release_entry_size", RELEASE_ENTRY_SIZE as u64),
     ("control.release_offset", RELEASE_OFFSET as u64),

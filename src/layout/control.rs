@@ -1,9 +1,10 @@
 //! The control segment of one channel (SPEC §3): header, release queue and slots, viewed through a
 //! raw pointer. This view is the daemon's; the client is the mirror image in `python/shmcall/_layout.py`.
 //!
-//! Every shared word has one writer. The header's fixed fields and the daemon line are written by the
-//! daemon; the client line, the release queue entries and every request half are written by the
-//! client. Payload bytes are handed over by the sequence words (SPEC §5), never shared concurrently.
+//! Every shared word has one writer. The header's fixed fields, the daemon line and every response
+//! half are written by the daemon; the client line, the release queue entries and every request half
+//! are written by the client. Payload bytes are handed over by the `seq` word in the first line of
+//! each slot half (SPEC §5.2), never shared concurrently.
 
 use super::constants::*;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
@@ -13,9 +14,9 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 pub struct ControlConfig {
     /// Slots in the ring (requests in flight at most).
     pub slot_count: u32,
-    /// Request payload bytes per slot (a multiple of 64).
+    /// Request payload bytes per slot (16 less than a multiple of 64).
     pub request_capacity: u32,
-    /// Response payload bytes per slot (a multiple of 64).
+    /// Response payload bytes per slot (16 less than a multiple of 64).
     pub response_capacity: u32,
     /// Release queue entries (a power of two).
     pub release_capacity: u32,
@@ -38,9 +39,15 @@ impl ControlConfig {
         if self.slot_count == 0 || self.slot_count > 4096 {
             return Err(format!("slot_count must be 1..=4096, found {}", self.slot_count));
         }
-        for (name, v) in [("request_capacity", self.request_capacity), ("response_capacity", self.response_capacity)] {
-            if v < 64 || v % CACHE_LINE as u32 != 0 || v > 1 << 20 {
-                return Err(format!("{name} must be a multiple of 64 in 64..=1MiB, found {v}"));
+        // Each half (16-byte header, then payload) starts on a cache line (SPEC §3.3).
+        let halves = [
+            ("request_capacity", self.request_capacity, REQUEST_HEADER_SIZE),
+            ("response_capacity", self.response_capacity, RESPONSE_HEADER_SIZE),
+        ];
+        for (name, v, header) in halves {
+            let half = v as usize + header;
+            if v < (CACHE_LINE - header) as u32 || half % CACHE_LINE != 0 || half > 1 << 20 {
+                return Err(format!("{name} must be {} less than a multiple of 64, up to 1 MiB, found {v}", header));
             }
         }
         if !self.release_capacity.is_power_of_two() || self.release_capacity > 1 << 16 {
@@ -70,6 +77,10 @@ impl ControlConfig {
 pub struct ControlView {
     base: *mut u8,
     config: ControlConfig,
+    /// `config.slots_offset()` and `config.slot_size()`, computed once: the poller locates a slot
+    /// on every sweep.
+    slots_offset: usize,
+    slot_size: usize,
 }
 
 // SAFETY: the view is a pointer into a shared mapping whose lifetime its owner (ring::Channel)
@@ -84,7 +95,7 @@ impl ControlView {
     ///   mapped for the life of the view;
     /// - `config` has been validated.
     pub unsafe fn new(base: *mut u8, config: ControlConfig) -> ControlView {
-        ControlView { base, config }
+        ControlView { base, config, slots_offset: config.slots_offset(), slot_size: config.slot_size() }
     }
 
     /// The configuration the view was made with.
@@ -127,10 +138,6 @@ impl ControlView {
         self.u64_at(off::MAGIC).store(MAGIC, Ordering::Release);
     }
 
-    /// Requests published by the client (client-written).
-    pub fn req_seq(&self) -> &AtomicU64 {
-        self.u64_at(off::REQ_SEQ)
-    }
     /// 1 while the client sleeps, or is about to sleep, on the response doorbell (client-written).
     pub fn client_waiting(&self) -> &AtomicU32 {
         self.u32_at(off::CLIENT_WAITING)
@@ -139,9 +146,9 @@ impl ControlView {
     pub fn release_tail(&self) -> &AtomicU64 {
         self.u64_at(off::RELEASE_TAIL)
     }
-    /// Responses published by the daemon (daemon-written).
-    pub fn resp_seq(&self) -> &AtomicU64 {
-        self.u64_at(off::RESP_SEQ)
+    /// The seq of the last request whose service has begun (daemon-written; advisory, SPEC §5.4).
+    pub fn started(&self) -> &AtomicU64 {
+        self.u64_at(off::STARTED)
     }
     /// 1 while the daemon sleeps, or is about to sleep, on the request doorbell (daemon-written).
     pub fn daemon_waiting(&self) -> &AtomicU32 {
@@ -164,17 +171,29 @@ impl ControlView {
 
     fn slot_base(&self, slot: u32) -> usize {
         assert!(slot < self.config.slot_count, "slot index out of range");
-        self.config.slots_offset() + slot as usize * self.config.slot_size()
+        self.slots_offset + slot as usize * self.slot_size
     }
 
-    /// The request header of `slot`: `(function_id, request_len, seq)`. Untrusted.
-    pub fn request_header(&self, slot: u32) -> (u32, u32, u64) {
+    /// The slot request `seq` uses (SPEC §3.3).
+    pub fn slot_of(&self, seq: u64) -> u32 {
+        ((seq.wrapping_sub(1)) % self.config.slot_count as u64) as u32
+    }
+
+    /// True once the client has published request `seq` (SPEC §5.2 "request published"): the seq
+    /// word of its slot holds exactly `seq`. Any other value (the slot's previous request, zero while
+    /// the client fills the slot, garbage) means not yet.
+    pub fn request_published(&self, seq: u64) -> bool {
+        let at = self.slot_base(self.slot_of(seq)) + slot::REQUEST_SEQ;
+        // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's 8-byte store of
+        // the seq word after it wrote the rest of the request half, so those bytes are visible here.
+        self.u64_at(at).load(Ordering::Acquire) == seq
+    }
+
+    /// The request header of `slot`: `(function_id, request_len)`. Untrusted; read after
+    /// `request_published`.
+    pub fn request_header(&self, slot: u32) -> (u32, u32) {
         let b = self.slot_base(slot);
-        (
-            self.u32_at(b + slot::FUNCTION_ID).load(Ordering::Relaxed),
-            self.u32_at(b + slot::REQUEST_LEN).load(Ordering::Relaxed),
-            self.u64_at(b + slot::REQUEST_SEQ).load(Ordering::Relaxed),
-        )
+        (self.u32_at(b + slot::FUNCTION_ID).load(Ordering::Relaxed), self.u32_at(b + slot::REQUEST_LEN).load(Ordering::Relaxed))
     }
 
     /// Copies the first `dst.len()` bytes of `slot`'s request payload into daemon-private memory, so
@@ -196,12 +215,15 @@ impl ControlView {
         unsafe { self.base.add(at) }
     }
 
-    /// Writes `slot`'s response header. Publication is the caller's separate `resp_seq` store.
-    pub fn write_response_header(&self, slot: u32, status: u32, len: u32, seq: u64) {
+    /// Writes `slot`'s response header and publishes response `seq` (SPEC §5.2 "response published"),
+    /// after the caller has written the payload.
+    pub fn publish_response(&self, slot: u32, status: u32, len: u32, seq: u64) {
         let b = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize;
         self.u32_at(b + slot::STATUS).store(status, Ordering::Relaxed);
         self.u32_at(b + slot::RESPONSE_LEN).store(len, Ordering::Relaxed);
-        self.u64_at(b + slot::RESPONSE_SEQ).store(seq, Ordering::Relaxed);
+        // ORDERING (SPEC §5.2 "response published"): Release; pairs with the client's load of this
+        // word before it reads the status, length and payload written above.
+        self.u64_at(b + slot::RESPONSE_SEQ).store(seq, Ordering::Release);
     }
 }
 
@@ -223,14 +245,30 @@ mod tests {
         let base = ControlConfig::default();
         assert!(ControlConfig { slot_count: 0, ..base }.validate().is_err());
         assert!(ControlConfig { request_capacity: 100, ..base }.validate().is_err());
+        assert!(ControlConfig { request_capacity: 1024, ..base }.validate().is_err());
+        assert!(ControlConfig { response_capacity: 32, ..base }.validate().is_err());
+        assert!(ControlConfig { response_capacity: (1 << 20) + 48, ..base }.validate().is_err());
+        ControlConfig { request_capacity: 48, response_capacity: (1 << 20) - 16, ..base }.validate().unwrap();
         assert!(ControlConfig { release_capacity: 1000, ..base }.validate().is_err());
+    }
+
+    #[test]
+    fn each_slot_half_starts_on_a_line_with_its_seq_word() {
+        let c = ControlConfig::default();
+        let request = c.slots_offset() + c.slot_size();
+        let response = request + REQUEST_HEADER_SIZE + c.request_capacity as usize;
+        for half in [request, response] {
+            assert_eq!(half % CACHE_LINE, 0);
+        }
+        assert_eq!((request + slot::REQUEST_SEQ) / CACHE_LINE, (request + REQUEST_HEADER_SIZE) / CACHE_LINE);
+        assert_eq!((response + slot::RESPONSE_SEQ) / CACHE_LINE, (response + RESPONSE_HEADER_SIZE) / CACHE_LINE);
     }
 
     #[test]
     fn writer_lines_do_not_share_cache_lines() {
         let line = |o: usize| o / CACHE_LINE;
-        let client = [off::REQ_SEQ, off::CLIENT_WAITING, off::RELEASE_TAIL].map(line);
-        let daemon = [off::RESP_SEQ, off::DAEMON_WAITING, off::RELEASE_HEAD].map(line);
+        let client = [off::CLIENT_WAITING, off::RELEASE_TAIL].map(line);
+        let daemon = [off::STARTED, off::DAEMON_WAITING, off::RELEASE_HEAD].map(line);
         for c in client {
             assert!(!daemon.contains(&c));
             assert_ne!(c, line(off::MAGIC));

@@ -1,6 +1,7 @@
 //! One channel: its control segment, its two doorbells, and the loop that serves it (SPEC §5).
 //!
-//! Requests are served in order and each response is published by storing `resp_seq`. The ring is
+//! Requests are served in order; each is published by the seq word in its slot's request line and
+//! answered by the seq word in the slot's response line (SPEC §5.2). The ring is
 //! single-producer (the client thread that owns it) and single-consumer: whoever serves it (the
 //! channel's thread or the poller) holds the channel's lock.
 
@@ -177,37 +178,26 @@ impl ChannelServer {
 
     /// Serves every published request in order; with `quick_only`, stops before one whose function
     /// is not known to be quick (the poller's mode).
+    /// At most one lap of the ring per pass, so that a client publishing without pause cannot keep
+    /// the poller from its other channels.
     pub fn serve_pending(&mut self, quick_only: bool) -> Served {
-        // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's store of
-        // req_seq after it wrote the request slot, so the slot's bytes are visible here.
-        let published = self.view.req_seq().load(Ordering::Acquire);
-        if published <= self.consumed {
-            return Served::All;
-        }
-        let slots = self.channel.config.slot_count as u64;
-        if published - self.consumed > slots {
-            log::warn!(
-                "{}: client published {published} requests with {} consumed and {slots} slots; ignoring the excess",
-                self.log_name,
-                self.consumed
-            );
-        }
-        let end = published.min(self.consumed + slots);
-        self.drain_releases();
-        while self.consumed < end {
+        let end = self.consumed + self.channel.config.slot_count as u64;
+        while self.consumed < end && self.view.request_published(self.consumed + 1) {
             let seq = self.consumed + 1;
-            if quick_only && !self.times.is_quick(self.function_of(seq)) {
+            if quick_only && !self.times.is_quick(self.view.request_header(self.view.slot_of(seq)).0) {
                 return Served::Slow;
             }
+            // Every release published before this request is freed before it is served (SPEC §5.3).
+            self.drain_releases();
             self.serve_one(seq);
             self.consumed = seq;
         }
         Served::All
     }
 
-    fn function_of(&self, seq: u64) -> u32 {
-        let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
-        self.view.request_header(slot).0
+    /// True if request `consumed + 1` is published: there is work.
+    pub fn has_request(&self) -> bool {
+        self.view.request_published(self.consumed + 1)
     }
 
     /// Sets or clears `daemon_waiting` (the daemon writes it only under the channel's lock).
@@ -220,10 +210,10 @@ impl ChannelServer {
     pub fn announce_sleep(&mut self) -> bool {
         self.set_daemon_waiting(true);
         // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
-        // daemon_waiting and the re-check of req_seq; pairs with the client's fence between its
-        // req_seq store and its daemon_waiting load. One of the two always sees the other's store.
+        // daemon_waiting and the re-check of the next request's seq word; pairs with the client's
+        // fence between that store and its daemon_waiting load. One of the two sees the other's store.
         fence(Ordering::SeqCst);
-        self.asleep = self.view.req_seq().load(Ordering::Acquire) <= self.consumed;
+        self.asleep = !self.has_request();
         self.asleep
     }
 
@@ -282,16 +272,16 @@ impl ChannelServer {
     }
 
     fn serve_one(&mut self, seq: u64) {
-        let slot = ((seq - 1) % self.channel.config.slot_count as u64) as u32;
-        let (function, len, slot_seq) = self.view.request_header(slot);
+        let slot = self.view.slot_of(seq);
+        let (function, len) = self.view.request_header(slot);
+        // Advisory (SPEC §5.4): a client waiting for this request need not kick the channel thread.
+        self.view.started().store(seq, Ordering::Relaxed);
         let started = Ticks::now();
         let capacity = self.channel.config.response_capacity as usize;
         // SAFETY: the response payload of a valid slot is `response_capacity` bytes of the mapping,
         // and the client does not touch it until this response is published (SPEC §5.2).
         let area = unsafe { std::slice::from_raw_parts_mut(self.view.response_payload(slot), capacity) };
-        let outcome = if slot_seq != seq {
-            Err(Failure::bad(format!("slot {slot} holds request {slot_seq}, expected {seq}")))
-        } else if len > self.channel.config.request_capacity {
+        let outcome = if len > self.channel.config.request_capacity {
             Err(Failure::bad(format!(
                 "request of {len} bytes exceeds the {}-byte capacity",
                 self.channel.config.request_capacity
@@ -318,12 +308,10 @@ impl ChannelServer {
         };
         self.allocated.clear();
         self.scratch.clear();
-        self.view.write_response_header(slot, status, out_len as u32, seq);
-        // ORDERING (SPEC §5.2 "response published"): Release; pairs with the client's load of
-        // resp_seq before it reads the response header and payload.
-        self.view.resp_seq().store(seq, Ordering::Release);
-        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the resp_seq store
-        // and the client_waiting load; pairs with the client's fence after storing client_waiting.
+        self.view.publish_response(slot, status, out_len as u32, seq);
+        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of the
+        // response's seq word and the client_waiting load; pairs with the client's fence after
+        // storing client_waiting.
         fence(Ordering::SeqCst);
         if self.view.client_waiting().load(Ordering::Relaxed) != 0 {
             self.channel.response_bell.ring();

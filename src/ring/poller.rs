@@ -4,7 +4,7 @@
 //! spinning channel threads fight over the cores, and without the spinning every call pays two
 //! wake-ups (measured: two client processes fell from 730k calls/s for one to 100-160k together).
 //! So the channel threads never spin: after serving they hand their channel to the poller, which
-//! watches every hot channel's `req_seq` from one thread and serves a request itself when its
+//! watches every hot channel's next request seq word from one thread and serves a request itself when its
 //! function is known to be quick, or when no other client is busy (no other channel hot, none served
 //! by its own thread in the last millisecond). Otherwise a slow (or not yet timed) function is handed
 //! back to the channel's own thread, so one client's long call does not stall another's (and if it
@@ -268,9 +268,9 @@ impl Poller {
     /// Serves what `h` has published (only quick calls if `quick_only`); false if the channel leaves
     /// the poller (closed, or handed back to its thread for a slow call).
     fn poll_one(&self, h: &mut Hot, quick_only: bool) -> bool {
-        // ORDERING (SPEC §5.2 "request published"): Acquire; pairs with the client's req_seq store.
-        let published = h.view.req_seq().load(Ordering::Acquire);
-        if published <= h.w.consumed.load(Ordering::Relaxed) {
+        // `consumed` may lag the server's own count for a moment: then the slot still holds the
+        // request just served, and the pass below finds nothing to do.
+        if !h.view.request_published(h.w.consumed.load(Ordering::Relaxed) + 1) {
             return !h.w.closed.load(Ordering::Relaxed);
         }
         // The channel's thread may be serving (a slow call): then it is not ours to serve now.
