@@ -4,7 +4,8 @@ The main tables time each alternative in turn, minutes apart. On this VM the spe
 drifts by 20-100 % from one minute to the next (the raw floor's `add` ranged 0.37-0.89 µs across
 runs), which is as large as the differences the ratio targets are about. Here both clients are open
 at once and take turns in short blocks (A B B A ...), so drift hits both alike and their ratio
-measures the approaches rather than the minute. Every result is checked before anything is timed.
+measures the approaches rather than the minute. Each block starts with two untimed calls, which
+absorb what the other approach left running. Every result is checked before anything is timed.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, r
     medians: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for name in names if r % 2 == 0 else reversed(names):
+            # Two untimed calls first: the first calls after a switch run slower, for either approach
+            # (a 1e7 `sum` 20-25 % slower than the fifth of its block, then less; whatever the other
+            # left running: its idle rayon workers, the caches, the TLB).
+            calls[name]()
+            calls[name]()
             xs = samples(calls[name], block, budget_s=5.0)
             pooled[name] += xs
             medians[name].append(statistics.median(xs))

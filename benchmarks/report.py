@@ -68,7 +68,8 @@ def _interleaved(idx: dict) -> list[str]:
         return []
     lines = ["", "## Interleaved: shmcall against ctypes, in one process", "",
              "Both clients open at once, timed in alternating blocks, so the VM's minute-to-minute drift "
-             "hits both alike (`benchmarks/interleaved.py`).", "",
+             "hits both alike; each block starts with two untimed calls that absorb what the other left running "
+             "(`benchmarks/interleaved.py`).", "",
              "| operation | n | shmcall p50 µs | ctypes p50 µs | shmcall / ctypes | shmcall p99 µs | ctypes p99 µs |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for op, size in ops:
