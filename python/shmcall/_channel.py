@@ -59,8 +59,8 @@ class Channel:
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
-                 "pending", "releases", "poller", "slot_count", "slot_size", "slots_offset", "request_capacity",
-                 "response_capacity", "release_capacity", "response_offset", "slots", "kicks")
+                 "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
+                 "response_capacity", "release_capacity", "slots", "kicks")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -106,23 +106,22 @@ class Channel:
             raise CorruptResponse("control segment header is inconsistent with its size")
         self.slot_count = slot_count
         self.slot_size = slot_size
-        self.slots_offset = slots_offset
         self.request_capacity = req_cap
         self.response_capacity = resp_cap
         self.release_capacity = rel_cap
-        self.response_offset = L.REQUEST_HEADER_SIZE + req_cap
         # slots[seq % slot_count] locates request seq's slot: (request half, index of its seq word in
         # `words`, response half, index of its seq word).
         self.slots = []
         for s in range(slot_count):
             base = slots_offset + ((s - 1) % slot_count) * slot_size
-            rb = base + self.response_offset
+            rb = base + L.REQUEST_HEADER_SIZE + req_cap
             self.slots.append((base, (base + L.OFF_REQUEST_SEQ) // 8, rb, (rb + L.OFF_RESPONSE_SEQ) // 8))
 
     # -- publishing and waiting ------------------------------------------------------------------
 
     def slot_base(self, seq: int) -> int:
-        return self.slots_offset + ((seq - 1) % self.slot_count) * self.slot_size
+        """Offset of request ``seq``'s slot (its request half)."""
+        return self.slots[seq % self.slot_count][0]
 
     def publish(self, seq: int, function_id: int, length: int) -> bool:
         """Writes the request header and publishes request ``seq`` (SPEC §5.2 "request published").
