@@ -1,6 +1,7 @@
 //! One test per fixed bug, named by what broke.
 
 use shmcall::codec::Failure;
+use shmcall::layout::BufRef;
 use shmcall::Registry;
 
 use crate::support::{call, heap};
@@ -19,4 +20,21 @@ fn divmod_min_by_minus_one_is_an_error() {
 fn client_chosen_sizes_cannot_abort_the_daemon() {
     let payload = 3_000_000_000u32.to_le_bytes();
     assert!(matches!(call(&Registry::builtin(), &heap(), "circle_points", &payload), Err(Failure::Error(_))));
+}
+
+/// Found by `decoding::arbitrary_payloads_never_panic` (a debug-build run spinning for 15 minutes):
+/// `repeat_bytes(b"", 2**64 - 1)` passed the 1 GiB bound (0 bytes) and then looped `count` times, so
+/// one call could hold a daemon thread for good. Empty data now returns at once.
+#[test]
+fn repeat_bytes_of_nothing_returns_at_once() {
+    let mut payload = [0u8; 32];
+    BufRef { segment: 0, offset: 32, length: 0 }.encode((&mut payload[..24]).try_into().unwrap());
+    payload[24..].copy_from_slice(&u64::MAX.to_le_bytes());
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call(&Registry::builtin(), &heap(), "repeat_bytes", &payload));
+    });
+    let out = finished.recv_timeout(std::time::Duration::from_secs(30)).expect("repeat_bytes returns");
+    let out = out.expect("an empty result");
+    assert_eq!(&out[16..24], &0u64.to_le_bytes(), "the result's length is 0");
 }

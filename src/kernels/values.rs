@@ -101,8 +101,11 @@ crate::export! {
             .ok_or_else(|| CallError::new("result would exceed 1 GiB"))?;
         let mut out = Vec::new();
         out.try_reserve_exact(total as usize)?;
-        for _ in 0..count {
-            out.extend_from_slice(&data.0);
+        if !data.0.is_empty() {
+            // Empty data makes any count fit the bound: looping `count` times would never end.
+            for _ in 0..count {
+                out.extend_from_slice(&data.0);
+            }
         }
         Ok(Bytes(out))
     }
