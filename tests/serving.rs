@@ -1,24 +1,15 @@
 //! The daemon's end of a ring (`ChannelServer`) on a real channel, with this test as the client:
 //! a request is served once, and only once, its slot's seq word is published (SPEC §5.2).
 
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shmcall::heap::{Heap, SegmentSink};
 use shmcall::layout::constants::{self as c, off, slot};
 use shmcall::layout::ControlConfig;
 use shmcall::ring::{Channel, ChannelServer, ServiceTimes};
-use shmcall::sys::Segment;
 use shmcall::Registry;
 
-struct NoClient;
-
-impl SegmentSink for NoClient {
-    fn announce(&self, _id: u32, _segment: &Segment) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::support::heap;
 
 /// A channel with the default configuration and its server (no poller), and the client's hand on
 /// its bytes.
@@ -33,9 +24,8 @@ impl Ring {
         let registry = Arc::new(Registry::builtin());
         let add = registry.id("add").expect("add is built in");
         let times = Arc::new(ServiceTimes::new(registry.functions().len()));
-        let heap = Arc::new(Heap::new("shmcall-serving".into(), Box::new(NoClient), 0));
         let channel = Arc::new(Channel::create(0, Default::default(), "shmcall-serving").expect("channel"));
-        let server = ChannelServer::new(channel.clone(), registry, heap, times, "test".into(), Duration::ZERO);
+        let server = ChannelServer::new(channel.clone(), registry, heap(), times, "test".into(), Duration::ZERO);
         Ring { channel, server, add }
     }
 

@@ -196,7 +196,7 @@ impl ChannelServer {
     }
 
     /// True if request `consumed + 1` is published: there is work.
-    pub fn has_request(&self) -> bool {
+    fn has_request(&self) -> bool {
         self.view.request_published(self.consumed + 1)
     }
 

@@ -4,14 +4,15 @@
 //! spinning channel threads fight over the cores, and without the spinning every call pays two
 //! wake-ups (measured: two client processes fell from 730k calls/s for one to 100-160k together).
 //! So the channel threads never spin: after serving they hand their channel to the poller, which
-//! watches every hot channel's next request seq word from one thread and serves a request itself when its
-//! function is known to be quick, or when no other client is busy (no other channel hot, none served
-//! by its own thread in the last millisecond). Otherwise a slow (or not yet timed) function is handed
-//! back to the channel's own thread, so one client's long call does not stall another's (and if it
-//! does, because a channel got busy during an inline call, that client's kick wakes its own channel
-//! thread: SPEC §5.4). A channel idle for its spin window (`spin.rs`: at most the budget, shorter for
-//! clients that pause longer than it) goes cold: the poller does the sleep handshake (SPEC §5.4) and
-//! drops it, and the client's next request rings the channel thread's doorbell.
+//! watches the next request's seq word of every hot channel from one thread and serves a request
+//! itself when its function is known to be quick, or when no other client is busy (no other channel
+//! hot, none served by its own thread in the last millisecond). Otherwise a slow (or not yet timed)
+//! function is handed back to the channel's own thread, so one client's long call does not stall
+//! another's (and if it does, because a channel got busy during an inline call, that client's kick
+//! wakes its own channel thread: SPEC §5.4). A channel idle for its spin window (`spin.rs`: at most
+//! the budget, shorter for clients that pause longer than it) goes cold: the poller does the sleep
+//! handshake (SPEC §5.4) and drops it, and the client's next request rings the channel thread's
+//! doorbell.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
