@@ -150,12 +150,17 @@ class Channel:
 
     def wait_after_first_spin(self, seq: int, timeout: float | None) -> None:
         """The fast paths' wait once their first ``FIRST_SPIN`` loads found no response: ring a
-        sleeping daemon and sleep at once, else spin on, then sleep."""
+        sleeping daemon and sleep at once, else spin on, then sleep. Returns only if the response's
+        seq word is exactly ``seq``, as the fast paths' own spin does (they do not read it again)."""
         if self.words[_W_DAEMON_WAITING]:
             self.ring()
             self.wait(seq, timeout, False)
         else:
             self.wait(seq, timeout, True)
+        published = self.words[self.slots[seq % self.slot_count][3]]
+        if published != seq:
+            self.poison()
+            raise CorruptResponse(f"response slot holds {published}, expected {seq}")
 
     def wait(self, seq: int, timeout: float | None, spin: bool = True) -> None:
         """Waits until response ``seq`` is published: spin (unless told the daemon was asleep, when

@@ -65,7 +65,9 @@ class RemoteFunction:
     def invoke(self, ch: Any, args: tuple, timeout: float | None) -> Any:
         """Calls the function on channel ``ch``."""
         if ch.done < 0:
-            ch.client._open_channel()  # a closed or forked-away channel: raises the reason
+            # A closed or forked-away client: raises the reason. A channel given up after a corrupt
+            # response: this thread goes on with a new one.
+            ch = ch.client._open_channel()
         if ch.done < ch.seq:
             ch.settle(timeout)
         call = None

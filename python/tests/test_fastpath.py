@@ -168,3 +168,18 @@ def test_parameters_named_like_generated_variables_get_no_fast_path(name):
 @pytest.mark.parametrize("name", ["a", "b", "name", "xs", "data", "count", "sequence", "width"])
 def test_ordinary_parameter_names_keep_the_fast_path(name):
     assert not _fastpath._LOCALS.fullmatch(name)
+
+
+def test_a_seq_word_beyond_the_call_is_a_corrupt_response(fresh):
+    """The fast paths spin until the response's seq word is exactly their seq and do not read it
+    again. The wait they fall back to must then refuse a later value (only a corrupt daemon writes
+    one) instead of returning a response that is not theirs (SPEC §5.2), and give the channel up."""
+    assert fresh.add(1, 2) == 3
+    ch = fresh._local.ch
+    seq = ch.seq + 1  # not published: the daemon does not touch its slot
+    published = ch.slots[seq % ch.slot_count][3]
+    ch.words[published] = seq + ch.slot_count  # as if the daemon had answered the next lap
+    with pytest.raises(shmcall.CorruptResponse, match=f"expected {seq}"):
+        ch.wait_after_first_spin(seq, 1.0)
+    assert fresh.add(1, 2) == 3  # the channel is given up: the thread goes on with a new one
+    assert fresh._local.ch is not ch
