@@ -9,7 +9,7 @@ use shmcall::layout::ControlConfig;
 use shmcall::ring::{Channel, ChannelServer, ServiceTimes};
 use shmcall::Registry;
 
-use crate::support::heap;
+use crate::support::{heap, read_segment, write_segment};
 
 /// A channel with the default configuration and its server (no poller), and the client's hand on
 /// its bytes.
@@ -34,18 +34,9 @@ impl Ring {
         cfg.slots_offset() + ((seq - 1) % cfg.slot_count as u64) as usize * cfg.slot_size()
     }
 
-    fn write(&self, at: usize, bytes: &[u8]) {
-        assert!(at + bytes.len() <= self.channel.control.len());
-        // SAFETY: in bounds (asserted) of the live mapping; the server runs on this thread only
-        // when called, so nothing races with the copy.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.channel.control.as_ptr().add(at), bytes.len()) }
-    }
-
+    /// The server runs on this thread only when called, so the copies race with nothing.
     fn read_u64(&self, at: usize) -> u64 {
-        let mut b = [0u8; 8];
-        // SAFETY: as in `write`, reading.
-        unsafe { std::ptr::copy_nonoverlapping(self.channel.control.as_ptr().add(at), b.as_mut_ptr(), 8) };
-        u64::from_le_bytes(b)
+        u64::from_le_bytes(read_segment(&self.channel.control, at, 8).try_into().unwrap())
     }
 
     /// Writes the request half of `add(a, b)` for `seq`, with `word` in its seq word.
@@ -56,7 +47,7 @@ impl Ring {
         half.extend_from_slice(&word.to_le_bytes());
         half.extend_from_slice(&a.to_le_bytes());
         half.extend_from_slice(&b.to_le_bytes());
-        self.write(self.slot_base(seq), &half);
+        write_segment(&self.channel.control, self.slot_base(seq), &half);
     }
 
     /// The response of `seq`: (its seq word, the i64 result).

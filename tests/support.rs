@@ -1,4 +1,5 @@
-//! Invoking registered functions directly on payload bytes, with a real heap, as a channel would.
+//! Invoking registered functions directly on payload bytes, with a real heap, as a channel would;
+//! copying bytes in and out of shared segments, as a client would.
 
 use std::cell::RefCell;
 use std::io;
@@ -19,6 +20,26 @@ pub fn heap() -> Arc<Heap> {
         }
     }
     Arc::new(Heap::new("test".into(), Box::new(Nobody), 0))
+}
+
+/// Copies `len` bytes at `at` out of `segment` (no reference into shared memory is kept).
+pub fn read_segment(segment: &Segment, at: usize, len: usize) -> Vec<u8> {
+    assert!(at + len <= segment.len());
+    let mut out = vec![0u8; len];
+    // SAFETY:
+    // - source in bounds (asserted) of a live mapping; destination is a private buffer of len bytes;
+    // - the tests call this while no other thread uses the segment, so the copy races with nothing.
+    unsafe { std::ptr::copy_nonoverlapping(segment.as_ptr().add(at), out.as_mut_ptr(), len) };
+    out
+}
+
+/// Copies `bytes` into `segment` at `at`, as a client would write them.
+pub fn write_segment(segment: &Segment, at: usize, bytes: &[u8]) {
+    assert!(at + bytes.len() <= segment.len());
+    // SAFETY:
+    // - destination in bounds (asserted) of a live, writable mapping; the source is private memory;
+    // - the tests call this while no other thread uses the segment and no Rust reference into it is alive.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), segment.as_ptr().add(at), bytes.len()) };
 }
 
 /// Runs function `name` on `payload`; returns the response payload or the failure.

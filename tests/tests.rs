@@ -7,7 +7,8 @@
 //! - `registry`: `export!`/`shm_struct!` signatures, layouts and the manifest.
 //! - `serving`: the daemon's end of a ring on a real channel: what publishes a request.
 //! - `regression`: one test per fixed bug, named by what broke.
-//! - `support`: helpers: invoking a registered function on a payload without a client.
+//! - `support`: helpers: invoking a registered function on a payload without a client; a test heap;
+//!   copying bytes in and out of a shared segment.
 
 mod decoding;
 mod handshake;

@@ -5,18 +5,18 @@
 //! encoder here, so a vector whose bytes and fields disagree fails too.
 
 use std::cell::RefCell;
-use std::io;
 use std::path::PathBuf;
 
 use serde_json::Value;
 use shmcall::codec::{ArgReader, Failure, RetWriter, Scratch};
-use shmcall::heap::{Heap, SegmentSink};
 use shmcall::kernels::article::Person;
 use shmcall::layout::constants::{self as c, off};
 use shmcall::layout::{BufRef, ControlConfig, ControlView};
 use shmcall::registry::{Function, Wire};
 use shmcall::sys::Segment;
 use shmcall::Registry;
+
+use crate::support::{heap, read_segment, write_segment};
 
 struct Vector {
     name: String,
@@ -123,24 +123,12 @@ impl Control {
         Control { view, segment, config }
     }
 
-    /// Copies `len` bytes at `at` out of the segment (no reference into shared memory is kept).
     fn read(&self, at: usize, len: usize) -> Vec<u8> {
-        assert!(at + len <= self.segment.len());
-        let mut out = vec![0u8; len];
-        // SAFETY:
-        // - source in bounds (asserted) of a live mapping; destination is a private buffer of len bytes;
-        // - no other thread uses this segment, so the copy races with nothing.
-        unsafe { std::ptr::copy_nonoverlapping(self.segment.as_ptr().add(at), out.as_mut_ptr(), len) };
-        out
+        read_segment(&self.segment, at, len)
     }
 
-    /// Copies `bytes` into the segment at `at`, as a client would write them.
     fn write(&self, at: usize, bytes: &[u8]) {
-        assert!(at + bytes.len() <= self.segment.len());
-        // SAFETY:
-        // - destination in bounds (asserted) of a live, writable mapping; the source is private memory;
-        // - no other thread uses this segment and no Rust reference into it is alive.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.segment.as_ptr().add(at), bytes.len()) };
+        write_segment(&self.segment, at, bytes)
     }
 
     fn slot_base(&self, slot: u32) -> usize {
@@ -152,14 +140,6 @@ impl Control {
     }
 }
 
-/// A heap sink that accepts every segment (nobody is on the other end).
-struct NoClient;
-
-impl SegmentSink for NoClient {
-    fn announce(&self, _id: u32, _segment: &Segment) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn builtin() -> Registry {
     Registry::builtin()
@@ -345,7 +325,7 @@ fn requests_are_read_by_the_daemon_view_and_decoder() {
 #[test]
 fn responses_are_what_the_daemon_writes() {
     let registry = builtin();
-    let heap = Heap::new("shmcall-vectors".into(), Box::new(NoClient), 0);
+    let heap = heap();
     for v in vectors_of("response") {
         let f = &v.fields;
         let (status, response_len, seq) = (u32_of(&f["status"]), u32_of(&f["response_len"]), u64_of(&f["seq"]));

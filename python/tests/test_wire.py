@@ -53,7 +53,7 @@ def test_slots_hold_the_golden_conversation(daemon):
         req_half, resp_half = halves[seq]
         if request is not None:
             want = vectors[request]
-            # The function id is the daemon's manifest's; the vectors were made with the built-in one.
+            # Function ids included: the test daemon serves the built-in manifest the vectors used.
             assert req_half[: len(want)] == want, request
         want = vectors[response]
         assert resp_half[: len(want)] == want, response
