@@ -60,7 +60,7 @@ class Channel:
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
-                 "response_capacity", "release_capacity", "slots", "kicks")
+                 "response_capacity", "release_capacity", "slots", "kicks", "i64s", "f64s")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -76,6 +76,9 @@ class Channel:
         self.buf = memoryview(self.mm)
         self._check_header(size)
         self.words = self.buf.cast("Q")
+        # The same bytes as signed and float words: the fast paths read 8-byte results through them.
+        self.i64s = self.buf.cast("q")
+        self.f64s = self.buf.cast("d")
         self.seq = 0  # requests published
         self.done = 0  # responses consumed
         self.release_tail = 0
@@ -327,8 +330,8 @@ class Channel:
         except OSError:
             pass
         try:
-            self.words.release()
-            self.buf.release()
+            for view in (self.words, self.i64s, self.f64s, self.buf):
+                view.release()
             self.mm.close()
         except (BufferError, ValueError):
             pass

@@ -233,6 +233,7 @@ class Client:
         self._replies: list[tuple[dict, list[int]]] = []
         self._local = threading.local()
         self._channels: list[Channel] = []
+        self._capacities: tuple[int, int] | None = None  # (request, response) of every channel
         try:
             self._handshake()
         except BaseException:
@@ -356,6 +357,14 @@ class Client:
                 os.close(fd)
             raise CorruptResponse(f"channel message with {len(fds)} descriptors, expected 3")
         ch = Channel(self, int(msg["id"]), fds, int(msg["size"]))
+        # The fast paths cache formats and guesses per client, checked once against the capacities of
+        # the channel they were made on: every channel of a client must have the same ones.
+        capacities = (ch.request_capacity, ch.response_capacity)
+        if self._capacities is None:
+            self._capacities = capacities
+        elif capacities != self._capacities:
+            ch.close()
+            raise CorruptResponse(f"channel capacities {capacities} differ from this client's {self._capacities}")
         self._local.ch = ch
         self._channels.append(ch)
         return ch

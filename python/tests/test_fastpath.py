@@ -5,12 +5,14 @@ cannot be sure."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
 import shmcall
 from conftest import run_threads
 from shmcall import _fastpath
+from shmcall._function import RemoteFunction, make_callable
 
 
 class Counting:
@@ -70,6 +72,44 @@ def test_common_signatures_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
+def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
+    """Results that are all 8-byte numbers are read one word each through a typed view of the
+    channel (`_emit_word_results`): i64s keep their sign, f64s their bits, u64s their top bit."""
+    c.add(0, 0)  # opens this thread's channel (the general path's job)
+    xs = c.asarray([0.5, -1.25, 1e300], "f64")
+    ns = c.asarray([-(2**62), -(2**62), 7], "i64")
+    calls = [
+        ("add", (-(2**63), 2**63 - 1), -1),
+        ("add", (2**62, 2**62 - 1), 2**63 - 1),
+        ("divmod", (-7, 2), (-4, 1)),
+        ("sum_f64", (xs,), 0.5 - 1.25 + 1e300),
+        ("sum_i64", (ns,), -(2**63) + 7),
+    ]
+    for name, args, want in calls:
+        f = fast(c, name)
+        with Counting(f) as count:
+            for _ in range(3):
+                got = f(*args)
+                assert got == want and type(got) is type(want), (name, args, got)
+        assert count.falls == 0, f"{name} fell back to the general path"
+    with pytest.raises(shmcall.RemoteError, match="overflow"):  # an error status is not read as a word
+        c.add(2**63 - 1, 1)
+
+
+def test_a_u64_result_is_read_through_the_unsigned_words(c):
+    """No built-in returns a lone u64, so ``add`` is called through its manifest entry with the
+    result retyped: the daemon's i64 bits, read through ``words``, are the two's complement."""
+    entry = next(e for e in c.manifest["functions"] if e["name"] == "add")
+    entry = {**entry, "returns": [{**entry["returns"][0], "type": "u64"}]}
+    f = make_callable(RemoteFunction(entry, c._structs), c._call, c._local)
+    c.add(0, 0)  # opens this thread's channel (the general path's job)
+    assert f.__code__.co_filename == "<shmcall fast add>"
+    with Counting(f) as count:
+        assert f(-5, 2) == 2**64 - 3
+        assert f(2**62, 2**62 - 1) == 2**63 - 1
+    assert count.falls == 0
+
+
 @pytest.mark.parametrize("unit", ["a", "é", "😀"])
 def test_text_of_every_length_around_the_packed_limit(c, unit):
     """Short text is packed with the record by a cached format, long text is copied by slicing:
@@ -85,9 +125,33 @@ def test_text_of_every_length_around_the_packed_limit(c, unit):
 def test_text_pack_cache_is_bounded(c):
     for n in range(0, 2 * _fastpath.PACKED_TEXT_LIMIT):
         c.join_text("x" * n, b"", "y" * (n % 13))
-    packs = c.join_text.__globals__["_pget"].__self__  # the cache, bound into the call as its get
+    packs = c.join_text.__globals__["_packs"]
     assert 0 < len(packs) <= _fastpath._PACK_CACHE_ENTRIES
     assert all(sum(k) <= _fastpath.PACKED_TEXT_LIMIT for k in packs)
+
+
+def test_a_text_format_is_made_only_for_a_request_that_fits_the_capacity(c):
+    """A cached format is used without a capacity check, so none is made for a request that would
+    not fit (``hello``'s text starts at 24; the default capacity is larger than any cached format,
+    so a small one is passed here)."""
+    g = c.hello.__globals__
+    for n in (40, 41):
+        g["_packs"].pop(n, None)  # made by an earlier test, perhaps
+    assert g["_packfor"](41, 64) is None and 41 not in g["_packs"]
+    assert g["_packfor"](40, 64) is not None and 40 in g["_packs"]
+    assert c.hello("x" * 40) == "hello " + "x" * 40
+
+
+def test_a_channel_with_other_capacities_is_refused(fresh):
+    """Every channel of a client must have the capacities of its first (the fast paths' caches rely
+    on it); a daemon that hands out another is corrupt."""
+    assert fresh.add(1, 2) == 3
+    fresh._capacities = (fresh._capacities[0] - 8, fresh._capacities[1])
+    errors = []
+    t = threading.Thread(target=lambda: errors.append(pytest.raises(shmcall.CorruptResponse, fresh.add, 1, 2)))
+    t.start()
+    t.join(10)
+    assert errors and "capacities" in str(errors[0].value)
 
 
 def test_a_text_result_is_read_in_one_unpack_once_its_length_repeats(c):
