@@ -240,8 +240,12 @@ def run_alternative(name: str, mod: str, cls: str, quick: bool, big: bool, rows:
 def machine() -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    try:  # 4 KiB pages for shared memory under `never`: large array passes a few per cent slower
+        shmem = Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled").read_text().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        shmem = "unknown"
     return (f"{os.cpu_count()} vCPU {cpu}; {platform.platform()}; Python {platform.python_version()}; "
-            f"numpy {np.__version__}; {rustc}")
+            f"numpy {np.__version__}; {rustc}; shared memory huge pages (shmem_enabled): {shmem}")
 
 
 def main() -> int:

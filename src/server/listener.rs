@@ -59,10 +59,11 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         heap_limit: opts.heap_limit,
     });
     log::info!(
-        "listening on {} ({} functions, spin {:?})",
+        "listening on {} ({} functions, spin {:?}, shared memory huge pages: {})",
         listener.path().display(),
         shared.registry.functions().len(),
-        opts.spin.budget
+        opts.spin.budget,
+        crate::sys::shmem_huge_pages().as_deref().unwrap_or("unknown")
     );
     let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();
     let mut next_id = 0u64;

@@ -8,5 +8,5 @@ pub mod poll;
 pub mod socket;
 
 pub use doorbell::Doorbell;
-pub use memfd::Segment;
+pub use memfd::{shmem_huge_pages, Segment};
 pub use socket::{SeqConn, SeqListener};
