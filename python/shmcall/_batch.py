@@ -32,7 +32,10 @@ def _check_column(col: Any, codec: Any, name: str) -> Any:
     if type(codec) is IntCodec:
         if kind not in "iub":
             raise TypeError(f"{name}: expected integers for {codec.name}, got {src.dtype}")
-        if src.size and (int(src.min()) < codec.lo or int(src.max()) > codec.hi):
+        # Scanned for values out of range unless the column's type has none (int64 for an i64).
+        info = np.iinfo(src.dtype) if kind != "b" else None
+        if src.size and (info is None or info.min < codec.lo or info.max > codec.hi) and (
+                int(src.min()) < codec.lo or int(src.max()) > codec.hi):
             raise OverflowError(f"{name}: values outside {codec.name} [{codec.lo}, {codec.hi}]")
     elif type(codec) is FloatCodec and kind not in "iubf":
         raise TypeError(f"{name}: expected numbers for {codec.name}, got {src.dtype}")
@@ -41,6 +44,39 @@ def _check_column(col: Any, codec: Any, name: str) -> Any:
     elif type(codec) is BoolCodec and kind != "b":
         raise TypeError(f"{name}: expected bools, got {src.dtype}")
     return src
+
+
+class _Records:
+    """A function's batch record types, made once per function: a structured dtype costs ~5 µs to
+    build and a class ~10 µs, a third of a 1,000-call batch's client time."""
+
+    def __init__(self, fn: Any) -> None:
+        stride = (fn.args_size + 7) // 8 * 8
+        rstride = (fn.result_size + 7) // 8 * 8
+        self.args = np.dtype({"names": [n for n, _, _ in fn.params], "formats": [_dtype(c) for _, c, _ in fn.params],
+                              "offsets": [o for _, _, o in fn.params], "itemsize": stride})
+        results = self.results = np.dtype({"names": [f"r{j}" for j in range(len(fn.returns))],
+                                           "formats": [_dtype(c) for c, _ in fn.returns],
+                                           "offsets": [o for _, o in fn.returns], "itemsize": rstride})
+
+        class Rows:  # adapts the heap's wrap() to the result records
+            size = rstride
+            name = fn.name
+            dtype = results
+
+            @staticmethod
+            def wrap(raw: memoryview, count: Any = None) -> Any:
+                return np.frombuffer(raw, dtype=results)
+
+        self.rows = Rows
+
+
+def _records(fn: Any) -> _Records:
+    """``fn``'s batch record types, made at its first batch."""
+    records = fn.__dict__.get("_batch_records")
+    if records is None:
+        records = fn._batch_records = _Records(fn)
+    return records
 
 
 def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
@@ -55,6 +91,7 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
     count = lengths.pop() if lengths else 0
     stride = (fn.args_size + 7) // 8 * 8
     rstride = (fn.result_size + 7) // 8 * 8
+    types = _records(fn) if np is not None else None
     ch = client._channel()
     if count == 0:
         return _empty_result(fn)
@@ -62,10 +99,7 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
     block = client._heap.span(seg, off, count * stride)
     try:
         if np is not None:
-            dtype = np.dtype({"names": [n for n, _, _ in fn.params],
-                              "formats": [_dtype(c) for _, c, _ in fn.params],
-                              "offsets": [o for _, _, o in fn.params], "itemsize": stride})
-            records = np.frombuffer(block, dtype=dtype, count=count)
+            records = np.frombuffer(block, dtype=types.args, count=count)
             for (name, codec, _), col, where in zip(fn.params, columns, fn.where):
                 records[name] = _check_column(col, codec, where)
             del records
@@ -89,25 +123,11 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
         if len(fn.returns) == 1:
             return [r[0] for r in rows]
         return list(zip(*rows)) if fn.returns else None
-    rdtype = np.dtype({"names": [f"r{j}" for j in range(len(fn.returns))],
-                       "formats": [_dtype(c) for c, _ in fn.returns],
-                       "offsets": [o for _, o in fn.returns], "itemsize": rstride})
     if rseg == L.INLINE_SEGMENT:
         start = payload + roff
-        table = np.frombuffer(bytearray(ch.buf[start : start + rlength]), dtype=rdtype)
+        table = np.frombuffer(bytearray(ch.buf[start : start + rlength]), dtype=types.results)
     else:
-        heap = client._need_segment(rseg)
-
-        class _Rows:  # adapts the heap's wrap() to a structured dtype
-            size = rstride
-            name = fn.name
-            dtype = rdtype
-
-            @staticmethod
-            def wrap(raw: memoryview, count: Any = None) -> Any:
-                return np.frombuffer(raw, dtype=rdtype)
-
-        table = heap.own(rseg, roff, rlength, _Rows)
+        table = client._need_segment(rseg).own(rseg, roff, rlength, types.rows)
     if not fn.returns:
         return None
     cols = tuple(table[f"r{j}"] for j in range(len(fn.returns)))

@@ -34,6 +34,7 @@ pub struct ArgReader<'a> {
 impl<'a> ArgReader<'a> {
     /// A reader over `payload` (the request's bytes, private) whose argument record is `fixed_size`
     /// bytes. `borrows` is cleared; it only avoids an allocation per call.
+    #[inline]
     pub fn new(
         payload: &'a [u8],
         fixed_size: usize,
@@ -52,6 +53,7 @@ impl<'a> ArgReader<'a> {
     }
 
     /// Reserves the next value of `(size, align)` in the record and returns its offset.
+    #[inline]
     pub fn next(&self, size: usize, align: usize) -> Result<usize, Failure> {
         let at = self.pos.get().next_multiple_of(align);
         if at + size > self.fixed_size {
@@ -62,6 +64,7 @@ impl<'a> ArgReader<'a> {
     }
 
     /// Checks that every value of the record was decoded.
+    #[inline]
     pub fn finish(&self) -> Result<(), Failure> {
         if self.pos.get() != self.fixed_size {
             return Err(Failure::bad(format!(
@@ -73,6 +76,7 @@ impl<'a> ArgReader<'a> {
         Ok(())
     }
 
+    #[inline]
     fn fixed(&self, at: usize, len: usize) -> Result<&'a [u8], Failure> {
         at.checked_add(len)
             .filter(|&end| end <= self.fixed_size)
@@ -81,6 +85,7 @@ impl<'a> ArgReader<'a> {
     }
 
     /// Reads a plain number at record offset `at`.
+    #[inline]
     pub fn scalar<T: Plain + bytemuck::Pod>(&self, at: usize) -> Result<T, Failure> {
         Ok(bytemuck::pod_read_unaligned(self.fixed(at, size_of::<T>())?))
     }

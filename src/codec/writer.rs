@@ -22,6 +22,7 @@ impl<'a> RetWriter<'a> {
     /// A writer over `area` (the slot's response payload, which the client leaves alone until the
     /// response is published) for a result record of `fixed_size` bytes. Heap blocks it hands out are
     /// pushed on `allocated`, so the caller can free them if the call fails after all.
+    #[inline]
     pub fn new(area: &'a mut [u8], fixed_size: usize, heap: &'a Heap, allocated: &'a mut Vec<BufRef>) -> Self {
         assert!(fixed_size <= area.len(), "result record larger than the response area (checked at registration)");
         let tail = fixed_size.next_multiple_of(TAIL_ALIGN);
@@ -29,6 +30,7 @@ impl<'a> RetWriter<'a> {
     }
 
     /// Reserves the next value of `(size, align)` in the result record and returns its offset.
+    #[inline]
     pub fn next(&mut self, size: usize, align: usize) -> usize {
         let at = self.pos.next_multiple_of(align);
         assert!(at + size <= self.fixed_size, "result record overrun (signature and encoders disagree)");
@@ -37,11 +39,13 @@ impl<'a> RetWriter<'a> {
     }
 
     /// Writes raw bytes at record offset `at`.
+    #[inline]
     pub fn put(&mut self, at: usize, bytes: &[u8]) {
         self.area[at..at + bytes.len()].copy_from_slice(bytes);
     }
 
     /// Writes a number at `at`.
+    #[inline]
     pub fn scalar<T: Pod>(&mut self, at: usize, v: T) {
         self.put(at, bytemuck::bytes_of(&v));
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::batch::RunBatch;
 use super::ty::{RecordLayout, StructDesc, Ty};
 use crate::codec::{ArgReader, Failure, RetWriter};
 use crate::layout::constants::{DEFAULT_REQUEST_CAPACITY, DEFAULT_RESPONSE_CAPACITY};
@@ -29,6 +30,8 @@ pub struct Function {
     pub outs: Vec<usize>,
     /// The generated body.
     pub invoke: Invoke,
+    /// The generated body's loop over a batch's records (used only if `batchable`).
+    pub run_batch: RunBatch,
     /// Every parameter and result is fixed-size and there are no in-out parameters, so many calls
     /// can go in one batch request (`FN_BATCH`).
     pub batchable: bool,
@@ -36,7 +39,7 @@ pub struct Function {
 
 impl Function {
     /// Describes a function; `export!` calls this.
-    pub fn new(name: &str, doc: &str, params: Vec<(&str, Ty)>, returns: Vec<Ty>, invoke: Invoke) -> Function {
+    pub fn new(name: &str, doc: &str, params: Vec<(&str, Ty)>, returns: Vec<Ty>, invoke: Invoke, run_batch: RunBatch) -> Function {
         let outs: Vec<usize> = params
             .iter()
             .enumerate()
@@ -55,6 +58,7 @@ impl Function {
             results,
             outs,
             invoke,
+            run_batch,
             batchable,
         }
     }

@@ -34,23 +34,30 @@ macro_rules! export {
 
         /// Adds this module's exported functions to `registry`.
         pub fn register(registry: &mut $crate::registry::Registry) {
-            $(
+            $({
+                /// Decodes the arguments, calls the function, encodes the results.
+                #[allow(unused_mut, unused_variables)]
+                #[inline(always)]
+                fn body(
+                    r: &$crate::codec::ArgReader<'_>,
+                    w: &mut $crate::codec::RetWriter<'_>,
+                ) -> ::core::result::Result<(), $crate::codec::Failure> {
+                    $(let mut $arg = <$ty as $crate::registry::Param>::decode(r)?;)*
+                    r.finish()?;
+                    let out = $name($(<$ty as $crate::registry::Param>::bind(&mut $arg)),*);
+                    $crate::registry::Ret::write(out, w)?;
+                    $(<$ty as $crate::registry::Param>::write_back(&$arg, w)?;)*
+                    Ok(())
+                }
                 registry.add($crate::registry::Function::new(
                     stringify!($name),
                     concat!($($doc, "\n",)*),
                     vec![$((stringify!($arg), <$ty as $crate::registry::Param>::ty())),*],
                     <$crate::__ret_type!($($ret)?) as $crate::registry::Ret>::tys(),
-                    #[allow(unused_mut, unused_variables)]
-                    |r, w| {
-                        $(let mut $arg = <$ty as $crate::registry::Param>::decode(r)?;)*
-                        r.finish()?;
-                        let out = $name($(<$ty as $crate::registry::Param>::bind(&mut $arg)),*);
-                        $crate::registry::Ret::write(out, w)?;
-                        $(<$ty as $crate::registry::Param>::write_back(&$arg, w)?;)*
-                        Ok(())
-                    },
+                    |r, w| body(r, w),
+                    |rows, results| $crate::registry::run_rows(body, rows, results),
                 ));
-            )*
+            })*
         }
     };
 }

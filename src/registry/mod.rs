@@ -6,6 +6,7 @@
 //! [`Wire`] (a value with a fixed record part), [`Param`] (how each parameter kind is decoded and
 //! lent to the function), [`Ret`] (how results are encoded).
 
+mod batch;
 mod error;
 mod function;
 mod macros;
@@ -15,6 +16,7 @@ mod ret;
 pub mod ty;
 mod wire;
 
+pub use batch::{run_rows, Rows, RunBatch};
 pub use error::{Bytes, CallError};
 pub use function::{Function, Invoke, Registry};
 pub use param::Param;

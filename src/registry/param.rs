@@ -51,6 +51,7 @@ macro_rules! __by_value_param {
             fn ty() -> $crate::registry::Ty {
                 <$t as $crate::registry::Wire>::ty()
             }
+            #[inline]
             fn decode(r: &$crate::codec::ArgReader<'a>) -> Result<Self::Holder, $crate::codec::Failure> {
                 let (size, align) = <$t as $crate::registry::Wire>::size_align();
                 let at = r.next(size, align)?;

@@ -22,6 +22,7 @@ impl<T: Wire> RetItem for T {
     fn ty() -> Ty {
         T::ty()
     }
+    #[inline]
     fn write_next(&self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
         let (size, align) = T::size_align();
         let at = w.next(size, align);
@@ -90,6 +91,7 @@ impl<T: RetItem> Ret for T {
     fn tys() -> Vec<Ty> {
         vec![T::ty()]
     }
+    #[inline]
     fn write(self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
         self.write_next(w)
     }
@@ -102,6 +104,7 @@ macro_rules! tuples {
                 vec![$($n::ty()),+]
             }
             #[allow(non_snake_case)]
+            #[inline]
             fn write(self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
                 let ($($n,)+) = self;
                 $($n.write_next(w)?;)+
@@ -116,10 +119,18 @@ impl<R: Ret, E: Display> Ret for Result<R, E> {
     fn tys() -> Vec<Ty> {
         R::tys()
     }
+    #[inline]
     fn write(self, w: &mut RetWriter<'_>) -> Result<(), Failure> {
         match self {
             Ok(r) => r.write(w),
-            Err(e) => Err(Failure::Error(e.to_string())),
+            Err(e) => Err(error(e)),
         }
     }
+}
+
+/// An `Err` as a remote error; out of line, so the `Ok` path of a batch's loop stays small.
+#[cold]
+#[inline(never)]
+fn error<E: Display>(e: E) -> Failure {
+    Failure::Error(e.to_string())
 }

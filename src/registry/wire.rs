@@ -33,9 +33,11 @@ macro_rules! numbers {
             fn size_align() -> (usize, usize) {
                 Scalar::$s.size_align()
             }
+            #[inline]
             fn read(r: &ArgReader<'_>, at: usize) -> Result<Self, Failure> {
                 r.scalar::<$t>(at)
             }
+            #[inline]
             fn write(&self, w: &mut RetWriter<'_>, at: usize) -> Result<(), Failure> {
                 w.scalar(at, *self);
                 Ok(())

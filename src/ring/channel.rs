@@ -20,7 +20,7 @@ use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
 use crate::heap::Heap;
 use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
 use crate::layout::{BufRef, ControlConfig, ControlView};
-use crate::registry::Registry;
+use crate::registry::{Registry, Rows};
 use crate::sync::{fence, Ordering};
 use crate::sys::doorbell::Wake;
 use crate::sys::{Doorbell, Segment};
@@ -353,23 +353,28 @@ impl ChannelServer {
         let mut results = Vec::new();
         results.try_reserve_exact(total).map_err(|e| Failure::OutOfMemory(e.to_string()))?;
         results.resize(total, 0u8);
-        let no_segments: [Arc<Segment>; 0] = [];
         let mut unused = Vec::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            for i in 0..count as usize {
-                let reader = ArgReader::new(&args[i * stride..(i + 1) * stride], f.args.fixed_size, &no_segments, &self.scratch, &self.borrows)?;
-                let mut writer = RetWriter::new(&mut results[i * rstride..(i + 1) * rstride], f.results.fixed_size, &self.heap, &mut unused);
-                (f.invoke)(&reader, &mut writer).map_err(|e| match e {
+        let mut rows = Rows {
+            count: count as usize,
+            args,
+            stride,
+            args_size: f.args.fixed_size,
+            rstride,
+            result_size: f.results.fixed_size,
+            scratch: &self.scratch,
+            borrows: &self.borrows,
+            heap: &self.heap,
+            allocated: &mut unused,
+        };
+        match catch_unwind(AssertUnwindSafe(|| (f.run_batch)(&mut rows, &mut results))) {
+            Ok(Ok(())) => {}
+            Ok(Err((i, e))) => {
+                return Err(match e {
                     Failure::Error(m) => Failure::Error(format!("call {i}: {m}")),
                     Failure::BadRequest(m) => Failure::BadRequest(format!("call {i}: {m}")),
                     other => other,
-                })?;
+                })
             }
-            Ok::<(), Failure>(())
-        }));
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
             Err(panic) => return Err(Failure::Panic(panic_message(panic.as_ref()))),
         }
         let mut writer = RetWriter::new(area, BUF_SIZE, &self.heap, &mut self.allocated);
