@@ -60,6 +60,23 @@ def test_map_with_struct_and_float_values(c):
     assert S is c.types.Scalars
 
 
+def test_map_records_go_inline_while_they_fit_the_request(c, monkeypatch):
+    """Up to the request capacity the records travel in the request itself (no `alloc` round trip);
+    one record more goes through a heap block. Both give the same results."""
+    ch = c._channel()
+    fits = (ch.request_capacity - shmcall._layout.BATCH.size) // 16  # add's records are 16 bytes
+    allocs = []
+    real = type(ch).alloc
+    monkeypatch.setattr(type(ch), "alloc", lambda self, n: allocs.append(n) or real(self, n))
+    for n in (1, fits, fits + 1):
+        a = np.arange(n, dtype=np.int64) - 3
+        assert c.add.map(a, a * 5).tolist() == (a * 6).tolist()
+    assert allocs == [(fits + 1) * 16]
+    with pytest.raises(shmcall.RemoteError, match="call 0: integer overflow"):
+        c.add.map([2**63 - 1], [1])  # an inline batch's failure
+    assert c.add.map([1], [2]).tolist() == [3]
+
+
 def test_map_of_nothing(c):
     assert len(c.add.map([], [])) == 0
     first, second = c.multi_return.map()  # no columns: zero calls
