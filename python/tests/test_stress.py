@@ -36,6 +36,10 @@ with shmcall.connect({socket!r}, spawn=False) as c:
         v = c.vec("i64", [seed] * (i % 7))
         c.expand_slice(v)
         assert v.tolist() == [seed] * (i % 7) + list(range(10))
+        # Batches both inline (up to 60 add calls) and in a heap block, beside the other calls.
+        m = rng.choice([rng.randrange(0, 61), rng.randrange(61, 3000)])
+        ints = np.random.default_rng(seed * 1000 + i).integers(-2**40, 2**40, size=(2, m))
+        assert c.add.map(ints[0], ints[1]).tolist() == (ints[0] + ints[1]).tolist()
         data = rng.randbytes(rng.randrange(0, 20000))
         assert c.reverse_bytes(data) == data[::-1]
         if hasattr(c.functions, "sha256"):
