@@ -54,7 +54,7 @@ macro_rules! export {
                     concat!($($doc, "\n",)*),
                     vec![$((stringify!($arg), <$ty as $crate::registry::Param>::ty())),*],
                     <$crate::__ret_type!($($ret)?) as $crate::registry::Ret>::tys(),
-                    |r, w| body(r, w),
+                    body,
                     |rows, results| $crate::registry::run_rows(body, rows, results),
                 ));
             })*

@@ -322,7 +322,7 @@ impl ChannelServer {
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a
-    /// buffer; writes their result records back to back into a new heap block (SPEC §3.3).
+    /// buffer; writes their result records back to back, inline or into a new heap block (SPEC §3.3).
     fn batch(&mut self, request: Vec<u8>, area: &mut [u8]) -> Result<usize, Failure> {
         let field = |at: usize, n: usize| request.get(at..at + n).ok_or_else(|| Failure::bad("batch request shorter than 40 bytes"));
         let id = u32::from_le_bytes(field(0, 4)?.try_into().unwrap());
@@ -346,40 +346,43 @@ impl ChannelServer {
         if records.len() as u64 != expected {
             return Err(Failure::bad(format!("batch of {count} calls needs {expected} argument bytes, found {}", records.len())));
         }
-        let mut args = vec![0u64; records.len() / 8];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut args).copy_from_slice(records);
+        // Into u64s for alignment; a client-sized allocation must fail as an error, not abort.
+        let mut args: Vec<u64> = Vec::new();
+        args.try_reserve_exact(records.len() / 8).map_err(|e| Failure::OutOfMemory(e.to_string()))?;
+        args.extend(records.chunks_exact(8).map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
         let args: &[u8] = bytemuck::cast_slice(&args);
         let total = (count as usize).checked_mul(rstride).ok_or_else(|| Failure::bad("batch result overflows"))?;
-        let mut results = Vec::new();
-        results.try_reserve_exact(total).map_err(|e| Failure::OutOfMemory(e.to_string()))?;
-        results.resize(total, 0u8);
-        let mut unused = Vec::new();
-        let mut rows = Rows {
-            count: count as usize,
-            args,
-            stride,
-            args_size: f.args.fixed_size,
-            rstride,
-            result_size: f.results.fixed_size,
-            scratch: &self.scratch,
-            borrows: &self.borrows,
-            heap: &self.heap,
-            allocated: &mut unused,
-        };
-        match catch_unwind(AssertUnwindSafe(|| (f.run_batch)(&mut rows, &mut results))) {
-            Ok(Ok(())) => {}
-            Ok(Err((i, e))) => {
-                return Err(match e {
-                    Failure::Error(m) => Failure::Error(format!("call {i}: {m}")),
-                    Failure::BadRequest(m) => Failure::BadRequest(format!("call {i}: {m}")),
-                    other => other,
-                })
-            }
-            Err(panic) => return Err(Failure::Panic(panic_message(panic.as_ref()))),
+        // The result records are written where the client will read them (inline, or a new heap block
+        // it will own), not built aside and copied.
+        let (scratch, borrows, heap) = (&self.scratch, &self.borrows, &self.heap);
+        let mut writer = RetWriter::new(area, BUF_SIZE, heap, &mut self.allocated);
+        let mut outcome = Ok(Ok(()));
+        writer.elements_filled::<u8>(0, total, |results| {
+            results.fill(0); // padding between and inside records reads as zero
+            let mut unused = Vec::new();
+            let mut rows = Rows {
+                count: count as usize,
+                args,
+                stride,
+                args_size: f.args.fixed_size,
+                rstride,
+                result_size: f.results.fixed_size,
+                scratch,
+                borrows,
+                heap,
+                allocated: &mut unused,
+            };
+            outcome = catch_unwind(AssertUnwindSafe(|| (f.run_batch)(&mut rows, results)));
+        })?;
+        match outcome {
+            Ok(Ok(())) => Ok(writer.len()),
+            Ok(Err((i, e))) => Err(match e {
+                Failure::Error(m) => Failure::Error(format!("call {i}: {m}")),
+                Failure::BadRequest(m) => Failure::BadRequest(format!("call {i}: {m}")),
+                other => other,
+            }),
+            Err(panic) => Err(Failure::Panic(panic_message(panic.as_ref()))),
         }
-        let mut writer = RetWriter::new(area, BUF_SIZE, &self.heap, &mut self.allocated);
-        writer.data(0, &results)?;
-        Ok(writer.len())
     }
 
     fn dispatch(&mut self, function: u32, len: usize, area: &mut [u8]) -> Result<usize, Failure> {
