@@ -92,6 +92,8 @@ import shmcall
 with shmcall.connect({daemon.socket!r}, spawn=False) as c:
     assert c.add.map([1, 2, 3], [4, 5, 6]) == [5, 7, 9]
     assert c.divmod.map([7, -7], [2, 2]) == [(3, -4), (1, 1)]
+    n = 1000  # past the request's capacity: the records go through a heap block
+    assert c.add.map(list(range(n)), [5] * n) == [i + 5 for i in range(n)]
     print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
