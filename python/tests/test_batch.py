@@ -48,15 +48,16 @@ def test_map_checks_columns_before_sending(c):
     assert not hasattr(c.hello, "map"), "str parameters cannot be batched"
 
 
-def test_map_with_struct_and_float_values(c):
+@pytest.mark.parametrize("copies", [1, 300], ids=["inline", "heap"])
+def test_map_with_struct_and_float_values(c, copies):
     S = c.types.Scalars
-    s = np.zeros(3, dtype=c._structs["Scalars"].dtype())
-    s["i8"] = [1, 2, 127]
-    s["f64"] = [0.5, 1.5, 2.5]
-    s["flag"] = [True, False, True]
+    s = np.zeros(3 * copies, dtype=c._structs["Scalars"].dtype())
+    s["i8"] = [1, 2, 127] * copies
+    s["f64"] = [0.5, 1.5, 2.5] * copies
+    s["flag"] = [True, False, True] * copies
     out = c.step_scalars.map(s)
-    assert out["i8"].tolist() == [2, 3, -128] and out["f64"].tolist() == [1.0, 3.0, 5.0]
-    assert out["flag"].tolist() == [False, True, False]
+    assert out["i8"].tolist() == [2, 3, -128] * copies and out["f64"].tolist() == [1.0, 3.0, 5.0] * copies
+    assert out["flag"].tolist() == [False, True, False] * copies
     assert S is c.types.Scalars
 
 
