@@ -182,7 +182,7 @@ impl ChannelServer {
     /// the poller from its other channels.
     pub fn serve_pending(&mut self, quick_only: bool) -> Served {
         let end = self.consumed + self.channel.config.slot_count as u64;
-        while self.consumed < end && self.view.request_published(self.consumed + 1) {
+        while self.consumed < end && self.has_request() {
             let seq = self.consumed + 1;
             if quick_only && !self.times.is_quick(self.view.request_header(self.view.slot_of(seq)).0) {
                 return Served::Slow;
