@@ -132,7 +132,8 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
             seq = ch.next_seq(timeout)
         L.BATCH.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, fn.id, 0, count, seg, 0, off, nbytes)
         length = L.BATCH.size + (nbytes if inline else 0)
-        payload, rlen = ch.roundtrip(seq, L.FN_BATCH, length, timeout, fn.name, fn=LateBlock)
+        payload, rlen = ch.roundtrip(seq, L.FN_BATCH, length, timeout, fn.name, fn=LateBlock,
+                                     long_waits=fn.long_batches, size=nbytes)
     finally:
         block.release()
         if not inline:

@@ -43,9 +43,39 @@ SPIN_ITERATIONS = max(0, int(os.environ.get("SHMCALL_SPIN", "500")))
 #: long call is not disturbed by a wake-up in its first millisecond, soon enough to bound a stall.
 KICK_AFTER_MS = 1
 
+#: Adaptive spinning (`Channel.wait`): a call that outlasts the spin by more than the spin's own
+#: length marks its function's size class (the bit length of the call's data bytes) as long, and
+#: the class's next calls sleep at once. One that then ends within this many spin lengths (its
+#: wake-up included) marks the class short again...
+SHORT_WAIT_SPINS = 1.5
+#: ... and so does every this-many-th call of a long class, which spins again as a test: so a class
+#: learnt from an unusual call, or one whose wake-ups take longer than its calls, does not stay long.
+LONG_RETEST = 8
+#: A call the daemon had not begun when the spin ran out counts as long only after this many more
+#: spin lengths: it may have waited for a daemon thread to wake up.
+UNBEGUN_LONG_SPINS = 10
+
 #: Loads of the response's seq word the fast paths spin before they look at ``daemon_waiting``: a hot daemon answers
 #: within them (4-6 loads here), so an answered call never pays that load (SPEC §5.4).
 FIRST_SPIN = 16
+
+
+_SPIN_LENGTH_NS: list[int] = []
+
+
+def spin_length_ns(words: memoryview) -> int:
+    """How long the client's spin (``SPIN_ITERATIONS`` loads of a seq word) takes here, in ns: the
+    fastest of three timed spins over ``words`` (a channel's), measured once per process."""
+    if not _SPIN_LENGTH_NS:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter_ns()
+            for _ in range(SPIN_ITERATIONS):
+                if words[0] >= 1 << 63:  # the magic word: never true, read like a seq word
+                    break
+            times.append(time.perf_counter_ns() - start)
+        _SPIN_LENGTH_NS.append(min(times))
+    return _SPIN_LENGTH_NS[0]
 
 
 def _fence() -> None:
@@ -151,30 +181,72 @@ class Channel:
         """Wakes the daemon thread of this channel."""
         os.write(self.req_fd, _ONE)
 
-    def wait_after_first_spin(self, seq: int, timeout: float | None) -> None:
+    def wait_after_first_spin(self, seq: int, timeout: float | None, long_waits: dict[int, int] | None = None,
+                              size: int = 0) -> None:
         """The fast paths' wait once their first ``FIRST_SPIN`` loads found no response: ring a
-        sleeping daemon and sleep at once, else spin on, then sleep. Returns only if the response's
-        seq word is exactly ``seq``, as the fast paths' own spin does (they do not read it again)."""
+        sleeping daemon and sleep at once, else spin on (as `wait` decides), then sleep. Returns only
+        if the response's seq word is exactly ``seq``, as the fast paths' own spin does (they do not
+        read it again)."""
         if self.words[_W_DAEMON_WAITING]:
             self.ring()
-            self.wait(seq, timeout, False)
+            self.wait(seq, timeout, False, long_waits, size)
         else:
-            self.wait(seq, timeout, True)
+            self.wait(seq, timeout, True, long_waits, size)
         published = self.words[self.slots[seq % self.slot_count][3]]
         if published != seq:
             self.poison()
             raise CorruptResponse(f"response slot holds {published}, expected {seq}")
 
-    def wait(self, seq: int, timeout: float | None, spin: bool = True) -> None:
+    def wait(self, seq: int, timeout: float | None, spin: bool = True, long_waits: dict[int, int] | None = None,
+             size: int = 0) -> None:
         """Waits until response ``seq`` is published: spin (unless told the daemon was asleep, when
-        spinning would only take the core it needs to wake up), then sleep on the doorbell."""
+        spinning would only take the core it needs to wake up), then sleep on the doorbell.
+
+        ``long_waits`` holds the calling function's size classes whose calls outlast the spin (each
+        with the calls slept at once since its last test), and ``size`` is this call's data bytes
+        (its request and the arrays it passes). A call of a long class sleeps at once: that leaves
+        the core to the daemon (on two cores, a parallel kernel's second thread) and saves the
+        spin's CPU. The classes are learnt here, from how long waits take (`LONG_RETEST`)."""
         words = self.words
         published = self.slots[seq % self.slot_count][3]  # the response's seq word
         if words[published] >= seq:
             return
+        if long_waits:
+            size_class = size.bit_length()
+            slept = long_waits.get(size_class, LONG_RETEST)
+            if slept < LONG_RETEST:
+                long_waits[size_class] = slept + 1
+                short = SHORT_WAIT_SPINS * spin_length_ns(words)
+                start = time.perf_counter_ns()
+                self.sleep(seq, timeout, published)
+                # Answered within what the spin and a wake-up take: the spin would have caught it.
+                if time.perf_counter_ns() - start < short:
+                    long_waits.pop(size_class, None)
+                return
         for _ in range(SPIN_ITERATIONS if spin else 0):
             if words[published] >= seq:
+                if long_waits:  # a long class's test call, answered within the spin
+                    long_waits.pop(size.bit_length(), None)
                 return
+        if long_waits is None or not spin or not SPIN_ITERATIONS:
+            self.sleep(seq, timeout, published)
+            return
+        spin_length = spin_length_ns(words)  # measured the first time: a longer spin, not a later return
+        begun = words[_W_STARTED] >= seq
+        start = time.perf_counter_ns()
+        self.sleep(seq, timeout, published)
+        # Unanswered a spin's length after the spin ended: calls like this one are long. Unless the
+        # daemon had begun the call by then, the wait may have been a daemon thread's wake-up (a
+        # quick call on a cold channel), and only a far longer one counts.
+        waited = time.perf_counter_ns() - start
+        if waited > spin_length and (begun or waited > UNBEGUN_LONG_SPINS * spin_length):
+            long_waits[size.bit_length()] = 0
+        elif long_waits:
+            long_waits.pop(size.bit_length(), None)
+
+    def sleep(self, seq: int, timeout: float | None, published: int) -> None:
+        """Sleeps on the doorbell until response ``seq`` is published (its seq word is ``published``)."""
+        words = self.words
         deadline = None if timeout is None else time.monotonic() + timeout
         rounds = 0
         while True:
@@ -281,13 +353,15 @@ class Channel:
         return self.seq + 1
 
     def roundtrip(self, seq: int, function_id: int, length: int, timeout: float | None, name: str,
-                  fn: Any = None, call: Any = None, keep: Any = None) -> tuple[int, int]:
+                  fn: Any = None, call: Any = None, keep: Any = None, long_waits: dict[int, int] | None = None,
+                  size: int = 0) -> tuple[int, int]:
         """Publishes request ``seq`` (its payload already written), waits for the response and
         returns ``(payload offset, length)``; an error status raises its exception. If the wait is
-        interrupted, the request's arguments stay alive until its late response is consumed."""
+        interrupted, the request's arguments stay alive until its late response is consumed.
+        ``long_waits`` and ``size`` are as in `wait`."""
         rang = self.publish(seq, function_id, length)
         try:
-            self.wait(seq, timeout, spin=not rang)
+            self.wait(seq, timeout, not rang, long_waits, size)
         except BaseException:
             self.abandon(seq, fn, call, keep)
             raise

@@ -109,7 +109,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     args = ", ".join(names)
     argtuple = f"({args}{',' if args else ''})"
     ns: dict[str, Any] = {"_local": local, "_slow": slow, "_fn": fn, "_finish": fn.finish, "struct": struct,
-                          "_new": object.__new__,
+                          "_new": object.__new__, "_long_waits": fn.long_waits,
                           "_encode": str.encode, "_decode": bytes.decode}
     lines = [f"def remote({args}{', ' if args else ''}*, timeout=None):"]
     if guessed_text(fn):
@@ -142,6 +142,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # Variable-length data goes inline after the record, each piece 8-aligned (SPEC §4.1).
     values: list[str] = []
     copies: list[tuple[str, str, str]] = []
+    sizes: list[str] = []  # the shared arrays' bytes: with the request's, the call's size (`Channel.wait`)
     end = str(fn.args_size)
     cursor = str(L.tail_aligned(fn.args_size))
     for k, (expr, codec, _) in enumerate(leaves):
@@ -156,6 +157,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
             emit(f"        if h{k} is None or h{k}[2] != {expr}.nbytes or not {expr}.flags.c_contiguous:")
             emit("    " + bail)
             values.extend([f"h{k}[0]", "0", f"h{k}[1]", f"h{k}[2]"])
+            sizes.append(f"h{k}[2]")
         else:
             if type(codec) is StrCodec:
                 # str.encode unbound: a TypeError for anything not a str, with no separate type check.
@@ -220,7 +222,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("        while w[rw] != seq:")
     emit("            i -= 1")
     emit("            if not i:")
-    emit("                ch.wait_after_first_spin(seq, timeout)")
+    emit(f"                ch.wait_after_first_spin(seq, timeout, _long_waits, {' + '.join([end] + sizes)})")
     emit("                break")
     emit("    except BaseException:")
     emit(f"        ch.abandon(seq, _fn, None, {argtuple})")

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _layout as L
 from ._errors import CorruptResponse, status_error
-from ._types import BoolCodec, Call, Codec, FloatCodec, IntCodec, parse
+from ._types import BoolCodec, Call, Codec, FloatCodec, IntCodec, SliceCodec, parse
 
 __all__: list[str] = []
 
@@ -50,6 +50,10 @@ class RemoteFunction:
         self.fast_args = None if any(type(c) is BoolCodec for _, c, _ in self.params) else _record_struct([(c, o) for _, c, o in self.params])
         self.fast_results = None if self.outs else _record_struct(self.returns)
         self.where = [f"{self.name}() argument {n!r}" for n, _, _ in self.params]
+        # Size classes whose calls (or `map` batches) outlast the client's spin (`Channel.wait`).
+        self.long_waits: dict[int, int] = {}
+        self.long_batches: dict[int, int] = {}
+        self.slices = [i for i, (_, codec, _) in enumerate(self.params) if type(codec) is SliceCodec]
 
     def signature_text(self) -> str:
         params = ", ".join(f"{n}: {c.annotation()}" for n, c, _ in self.params)
@@ -88,7 +92,8 @@ class RemoteFunction:
             for (_, codec, off), token in zip(self.params, tokens):
                 codec.write(buf, payload + off, token, call)
             length = max(self.args_size, call.tail)
-        payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call)
+        size = length + sum(getattr(args[i], "nbytes", 0) for i in self.slices) if self.slices else length
+        payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call, None, self.long_waits, size)
         if rlen < self.result_size:
             raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
         if self.fast_results is not None:

@@ -1,0 +1,192 @@
+"""Adaptive spinning (`Channel.wait`): a size class of a function whose calls outlast the client's
+spin sleeps at once on its next call, and spins again once a call of it is quick.
+
+The tests make the spin far longer than any call here (it ends the moment the response is in), so
+a wait either spins until its response or sleeps at once, and spy on both. A client also sleeps at
+once when it finds the daemon asleep, and learns nothing from such a wait; whether the daemon naps
+between calls is its own spin window's business, so the spy counts only the sleeps of waits that
+found the daemon awake, and a test that needs a wait to learn from calls until one does (bounded)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from shmcall import _channel
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """Every wait from now on, as ``(awake, slept)``: whether it found the daemon awake (else it
+    sleeps at once whatever its class), and whether it slept."""
+    seen: list[list[bool]] = []
+    current = threading.local()
+    real_wait, real_sleep = _channel.Channel.wait, _channel.Channel.sleep
+
+    def wait(self, seq, timeout, spin=True, long_waits=None, size=0):
+        current.entry = [spin, False]
+        seen.append(current.entry)
+        return real_wait(self, seq, timeout, spin, long_waits, size)
+
+    def sleep(self, seq, timeout, published):
+        current.entry[1] = True
+        return real_sleep(self, seq, timeout, published)
+
+    monkeypatch.setattr(_channel.Channel, "wait", wait)
+    monkeypatch.setattr(_channel.Channel, "sleep", sleep)
+    return seen
+
+
+def awake_wait(call, waits: list, tries: int = 30) -> bool:
+    """Calls until a wait finds the daemon awake; returns whether that wait slept."""
+    for _ in range(tries):
+        del waits[:]
+        call()
+        if waits and waits[-1][0]:
+            return waits[-1][1]
+    pytest.fail(f"the daemon was asleep at each of {tries} calls")
+
+
+@pytest.fixture
+def spin_ns(monkeypatch):
+    """Sets the spin's measured length (ns) and makes the spin itself unending."""
+
+    def use(ns: int) -> None:
+        monkeypatch.setattr(_channel, "SPIN_ITERATIONS", 10**9)
+        monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [ns])
+
+    return use
+
+
+def awaken(client) -> None:
+    """A quick call: the daemon then spins for this channel a while, whatever it did before."""
+    assert client.add(1, 2) == 3
+
+
+def learn(call, classes: dict, tries: int = 10) -> None:
+    """Calls until ``classes`` is not empty: a call that found the daemon asleep teaches nothing."""
+    for _ in range(tries):
+        call()
+        if classes:
+            return
+
+
+def test_a_long_call_makes_the_next_calls_of_its_size_sleep_at_once(fresh, waits, monkeypatch, spin_ns):
+    fn = fresh.sleep_ms.remote
+    size_class = fn.args_size.bit_length()
+    fresh.sleep_ms(0)  # the thread's channel, and the fast path from here on
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [1_000_000])  # the usual spin; its length 1 ms
+    fn.long_waits.clear()
+    learn(lambda: (awaken(fresh), fresh.sleep_ms(30)), fn.long_waits)
+    assert set(fn.long_waits) == {size_class}
+
+    spin_ns(10_000_000)  # a 30 ms call is still long (over 1.5 spin lengths), a 1 ms one is not
+    slept = fn.long_waits[size_class]
+    fresh.sleep_ms(30)
+    assert fn.long_waits == {size_class: slept + 1}, "the next long call did not sleep at once"
+    # A quicker call of the class sleeps at once too, ends within 1.5 spin lengths, and the class
+    # spins again: the next call spins until its response.
+    fresh.sleep_ms(1)
+    assert fn.long_waits == {}
+    assert not awake_wait(lambda: (awaken(fresh), fresh.sleep_ms(1)), waits), "a quick class still sleeps at once"
+
+
+def test_every_eighth_call_of_a_long_class_spins_again(fresh, waits, monkeypatch):
+    """With a measured spin length of 1 ns no call ends within 1.5 of it: only the test calls can
+    find that the class is quick now."""
+    fn = fresh.sleep_ms.remote
+    fresh.sleep_ms(0)
+    monkeypatch.setattr(_channel, "SPIN_ITERATIONS", 10**9)
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [1])
+    fn.long_waits[fn.args_size.bit_length()] = 0
+    del waits[:]
+    for _ in range(_channel.LONG_RETEST):
+        fresh.sleep_ms(1)
+    assert all(slept for _, slept in waits) and len(waits) == _channel.LONG_RETEST
+    assert fn.long_waits == {fn.args_size.bit_length(): _channel.LONG_RETEST}
+    assert not awake_wait(lambda: (awaken(fresh), fresh.sleep_ms(1)), waits), "the test call did not spin"
+    assert fn.long_waits == {}
+
+
+def test_a_call_the_daemon_had_not_begun_counts_as_long_only_after_ten_spin_lengths(fresh, monkeypatch):
+    """A call still waiting for a daemon thread when the spin ran out may be a quick one on a cold
+    channel. Here the client reads `started` from a reserved word (always 0), so no call has begun;
+    with a spin length of 1 ms, a 3 ms call is not long, a 30 ms call is."""
+    fn = fresh.sleep_ms.remote
+    fresh.sleep_ms(0)
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [1_000_000])
+    monkeypatch.setattr(_channel, "_W_STARTED", 152 // 8)  # SPEC §3.1: bytes 152-191 are reserved
+    fn.long_waits.clear()
+    for _ in range(5):
+        awaken(fresh)
+        fresh.sleep_ms(3)
+    assert fn.long_waits == {}
+    learn(lambda: (awaken(fresh), fresh.sleep_ms(30)), fn.long_waits)
+    assert set(fn.long_waits) == {fn.args_size.bit_length()}
+
+
+def test_quick_calls_are_not_marked_long(fresh, waits, spin_ns):
+    spin_ns(50_000_000)
+    for _ in range(100):
+        assert fresh.add(2, 3) == 5
+        fresh.sleep_ms(1)
+    assert not any(slept for awake, slept in waits if awake)
+    assert fresh.add.remote.long_waits == {} and fresh.sleep_ms.remote.long_waits == {}
+
+
+def test_arrays_of_other_sizes_keep_their_own_class(fresh, waits, spin_ns):
+    small, big = fresh.empty(1_000, "f64"), fresh.empty(1_000_000, "f64")
+    small[:], big[:] = 1.0, 2.0
+    fn = fresh.sum_f64
+    assert fn(small) == 1_000.0  # the thread's channel, and the fast path from here on
+    spin_ns(10_000)  # a sum of 1e6 takes longer than 1.5 of these
+    del waits[:]
+    # The size class counts the request and the arrays passed by reference.
+    big_class = (fn.remote.args_size + big.nbytes).bit_length()
+    fn.remote.long_waits.clear()  # the first call may have marked its class (a slow wake-up)
+    fn.remote.long_waits[big_class] = 0
+    for _ in range(20):
+        assert fn(small) == 1_000.0
+    assert not any(slept for awake, slept in waits if awake), "small arrays sleep at once because big ones are long"
+    assert fn(big) == 2_000_000.0
+    assert fn.remote.long_waits == {big_class: 1}, "a big array did not sleep at once"
+
+
+def test_the_general_path_learns_too(fresh, monkeypatch):
+    """A thread's first call takes the general path (`RemoteFunction.invoke`)."""
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [1_000_000])
+    fresh.sleep_ms(0)
+
+    def first_call() -> None:  # on a new thread each time, so each call is its thread's first
+        thread = threading.Thread(target=fresh.sleep_ms, args=(30,))
+        thread.start()
+        thread.join(timeout=30)
+
+    learn(first_call, fresh.sleep_ms.remote.long_waits)
+    assert set(fresh.sleep_ms.remote.long_waits) == {fresh.sleep_ms.remote.args_size.bit_length()}
+
+
+def test_batches_learn_apart_from_single_calls(fresh, monkeypatch):
+    """A spin of one load and a measured length of 1 ns: any batch the spin misses is long. The
+    batches are inline (no `alloc` before them, during which the daemon might nap)."""
+    monkeypatch.setattr(_channel, "SPIN_ITERATIONS", 1)
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [1])
+    n = 50
+    fn = fresh.add.remote
+
+    def batch() -> None:
+        assert list(fresh.add.map(np.arange(n), np.ones(n, dtype=np.int64))) == list(range(1, n + 1))
+
+    learn(batch, fn.long_batches, tries=50)
+    assert set(fn.long_batches) == {(n * 16).bit_length()}
+    assert fn.long_waits == {}
+
+
+def test_the_spin_length_is_measured_once(fresh, monkeypatch):
+    monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [])
+    fresh.add(1, 2)
+    first = _channel.spin_length_ns(fresh._local.ch.words)
+    assert first > 0
+    assert _channel.spin_length_ns(fresh._local.ch.words) == first
