@@ -275,7 +275,9 @@ class Channel:
                     words[_W_CLIENT_WAITING] = 0
                     raise TimeoutError(f"no response within {timeout} s")
                 wait_ms = max(1, int(remaining * 1000))
-            if rounds == 0:
+            if rounds == 0 and words[_W_STARTED] < seq:
+                # Not begun: wake after a short sleep to kick if it still has not (SPEC §5.4). A
+                # begun call is never kicked, so it sleeps until its response, with no wake-up halfway.
                 wait_ms = KICK_AFTER_MS if wait_ms is None else min(wait_ms, KICK_AFTER_MS)
             rounds += 1
             try:

@@ -190,3 +190,31 @@ def test_the_spin_length_is_measured_once(fresh, monkeypatch):
     first = _channel.spin_length_ns(fresh._local.ch.words)
     assert first > 0
     assert _channel.spin_length_ns(fresh._local.ch.words) == first
+
+
+def test_a_begun_call_sleeps_until_its_response(fresh):
+    """The first sleep is cut short (1 ms) only to kick a call the daemon has not begun (SPEC
+    §5.4); a begun call is never kicked, so its client is not woken halfway through it."""
+    fresh.sleep_ms(0)
+    ch = fresh._local.ch
+    timeouts: list[int | None] = []
+
+    class Spy:
+        def __init__(self, real):
+            self.real = real
+
+        def poll(self, ms=None):
+            timeouts.append(ms)
+            return self.real.poll(ms)
+
+    real, ch.poller = ch.poller, Spy(ch.poller)
+    try:
+        for _ in range(20):  # until one sleep starts after the daemon began the call
+            del timeouts[:]
+            awaken(fresh)
+            fresh.sleep_ms(20)
+            if timeouts == [None]:
+                break
+        assert timeouts == [None]
+    finally:
+        ch.poller = real
