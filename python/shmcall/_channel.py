@@ -213,8 +213,8 @@ class Channel:
         published = self.slots[seq % self.slot_count][3]  # the response's seq word
         if words[published] >= seq:
             return
+        size_class = size.bit_length()
         if long_waits:
-            size_class = size.bit_length()
             slept = long_waits.get(size_class, LONG_RETEST)
             if slept < LONG_RETEST:
                 long_waits[size_class] = slept + 1
@@ -233,7 +233,7 @@ class Channel:
         for _ in range(SPIN_ITERATIONS if spin else 0):
             if words[published] >= seq:
                 if long_waits:  # a long class's test call, answered within the spin
-                    long_waits.pop(size.bit_length(), None)
+                    long_waits.pop(size_class, None)
                 return
         if long_waits is None or not spin or not SPIN_ITERATIONS:
             self.sleep(seq, timeout, published, not spin)
@@ -247,9 +247,9 @@ class Channel:
         # quick call on a cold channel), and only a far longer one counts.
         waited = time.perf_counter_ns() - start
         if waited > spin_length and (begun or waited > UNBEGUN_LONG_SPINS * spin_length):
-            long_waits[size.bit_length()] = 0
+            long_waits[size_class] = 0
         elif long_waits:
-            long_waits.pop(size.bit_length(), None)
+            long_waits.pop(size_class, None)
 
     def sleep(self, seq: int, timeout: float | None, published: int, rang: bool = False) -> None:
         """Sleeps on the doorbell until response ``seq`` is published (its seq word is ``published``).

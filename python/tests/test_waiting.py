@@ -62,6 +62,20 @@ def spin_ns(monkeypatch):
     return use
 
 
+def spy_polls(ch, seen) -> object:
+    """Calls ``seen(timeout_ms)`` before each sleep of channel ``ch``; returns the real poller, to
+    put back."""
+    real = ch.poller
+
+    class Spy:
+        def poll(self, ms=None):
+            seen(ms)
+            return real.poll(ms)
+
+    ch.poller = Spy()
+    return real
+
+
 def awaken(client) -> None:
     """A quick call: the daemon then spins for this channel a while, whatever it did before."""
     assert client.add(1, 2) == 3
@@ -204,16 +218,7 @@ def test_a_begun_call_sleeps_until_its_response(fresh, monkeypatch):
     fresh.sleep_ms(0)
     ch = fresh._local.ch
     polls: list[tuple[int | None, bool]] = []  # each sleep's timeout, and whether the call had begun
-
-    class Spy:
-        def __init__(self, real):
-            self.real = real
-
-        def poll(self, ms=None):
-            polls.append((ms, ch.words[_channel._W_STARTED] >= ch.seq))
-            return self.real.poll(ms)
-
-    real, ch.poller = ch.poller, Spy(ch.poller)
+    real = spy_polls(ch, lambda ms: polls.append((ms, ch.words[_channel._W_STARTED] >= ch.seq)))
     firsts = []  # the first sleep of each call whose call had begun when it slept
     try:
         for _ in range(50):
@@ -241,16 +246,7 @@ def test_a_client_that_rang_the_daemon_sleeps_until_its_response(tmp_path):
         c.sleep_ms(0)
         ch = c._local.ch
         timeouts: list[int | None] = []
-
-        class Spy:
-            def __init__(self, real):
-                self.real = real
-
-            def poll(self, ms=None):
-                timeouts.append(ms)
-                return self.real.poll(ms)
-
-        ch.poller = Spy(ch.poller)
+        spy_polls(ch, timeouts.append)
         for _ in range(5):
             del timeouts[:]
             c.sleep_ms(5)  # long enough for the 1 ms timeout to fire, were it set
