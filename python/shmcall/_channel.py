@@ -92,7 +92,7 @@ class Channel:
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
-                 "response_capacity", "release_capacity", "slots", "kicks", "i64s", "f64s")
+                 "response_capacity", "release_capacity", "slots", "kicks", "rings", "i64s", "f64s")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -115,6 +115,7 @@ class Channel:
         self.done = 0  # responses consumed
         self.release_tail = 0
         self.kicks = 0  # rings of the kick (SPEC §5.4), for diagnosis
+        self.rings = 0  # the other rings: of a daemon found asleep, for diagnosis
         self.pending: dict[int, Any] = {}  # seq -> (function, call) of abandoned requests
         self.releases = client._heap.pending  # blocks whose Python owner died, to hand back
         self.poller = select.poll()
@@ -175,12 +176,13 @@ class Channel:
         # load sees the whole request.
         self.words[request_word] = seq
         if self.words[_W_DAEMON_WAITING]:
-            os.write(self.req_fd, _ONE)
+            self.ring()
             return True
         return False
 
     def ring(self) -> None:
-        """Wakes the daemon thread of this channel."""
+        """Wakes the daemon thread of this channel, found asleep."""
+        self.rings += 1
         os.write(self.req_fd, _ONE)
 
     def wait_after_first_spin(self, seq: int, timeout: float | None, long_waits: dict[int, int] | None = None,
@@ -274,6 +276,7 @@ class Channel:
                 # this channel's own thread. A spare ring is harmless, but a kick during a long call
                 # wakes a thread that then waits for the call's end: 10-18 µs of a 2 ms `sum`.
                 self.kicks += kick
+                self.rings += not kick
                 os.write(self.req_fd, _ONE)
                 rang = True
             if deadline is None:

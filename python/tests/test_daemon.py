@@ -105,7 +105,10 @@ def test_a_long_call_does_not_stall_another_clients_calls(daemon):
         started = time.monotonic()
         assert [b.add(i, 1) for i in range(300)] == [i + 1 for i in range(300)]
         assert long_call.is_alive(), f"b's calls waited for a's ({time.monotonic() - started:.1f} s)"
-        assert b._local.ch.kicks > 0, "b's channel thread served b's calls only if b kicked it"
+        # b's own thread served them: woken by b's kicks, or by its rings when the daemon slept
+        # between b's calls (a loaded machine), which need no kick.
+        ch = b._local.ch
+        assert ch.kicks + ch.rings > 0, "b's channel thread served b's calls unwoken"
         long_call.join()
 
 
