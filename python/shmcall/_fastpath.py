@@ -37,7 +37,7 @@ def _flat_struct(codec: Any) -> bool:
 
 
 #: Names of the generated code's own variables: a parameter named like one gets no fast path.
-_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rb|rp|rlen|pk|gp|gn|glen|gd|struct)|[bdehnrt]\d+(_\d+)*(_sr|_off|_len)?")
+_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rb|rp|rlen|pk|gp|gn|glen|gd|i64s|f64s|struct)|[bdehknrt]\d+(_\d+)*(_sr|_off|_len)?")
 
 
 def eligible(fn: Any) -> bool:
@@ -51,14 +51,18 @@ def eligible(fn: Any) -> bool:
     return all(type(c) in _NUMBERS + _TEXT + (VecCodec,) or _flat_struct(c) for c, _ in fn.returns)
 
 
+def _leaf_format(codec: Any) -> str:
+    """A number's format, or a shared array's reference (segment, reserved, offset, length) with
+    the reserved word as pad bytes: pack_into writes them as zeros, one argument fewer."""
+    return codec.fmt if type(codec) in _NUMBERS + (BoolCodec,) else "I4xQQ"
+
+
 def _record_format(items: list[tuple[Any, int]], start: int = 0) -> str:
     """A struct format for fixed parts at the given offsets (explicit padding), from ``start``."""
     fmt, pos = "", start
     for codec, off in items:
-        # An inline text reference's segment and reserved word are zero: pad bytes, which pack_into
-        # writes as zeros, so the call passes two arguments fewer (~10 ns).
-        ref = "IIQQ" if type(codec) is SliceCodec else "8xQQ"
-        fmt += "x" * (off - pos) + (codec.fmt if type(codec) in _NUMBERS + (BoolCodec,) else ref)
+        # An inline text reference's segment and reserved word are zero: pad bytes, as above.
+        fmt += "x" * (off - pos) + ("8xQQ" if type(codec) in _TEXT else _leaf_format(codec))
         pos = off + codec.size
     return fmt
 
@@ -75,27 +79,70 @@ def _request_format(leaves: list[tuple[str, Any, int]]) -> str:
     return "<II8x" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves])
 
 
-def _text_packs(record: str, items: list[tuple[Any, int]], args_size: int) -> tuple[dict, Callable[[Any, int], Any]]:
-    """A cache of ``pack_into`` functions writing the request header, the record and its text pieces
-    (each 8-aligned after the record, SPEC §4.1), keyed by the text lengths; and the function that
-    fills it, given the request capacity. Long text, a request beyond the capacity, or a full cache
-    gets None: the caller then copies the text by slicing (or gives up, if it does not fit)."""
-    packs: dict[Any, Any] = {}
-    record_end = max((o + c.size for c, o in items), default=0)
+def _request_runs(fn_id: int, items: list[tuple[Any, int]], args_size: int) -> list[tuple]:
+    """A request's header and argument record as runs for `_text_packs`: ``("leaf", format, i)``
+    for leaf i's own values (a number, an array's reference); ``("fixed", format, values)`` for
+    bytes the text lengths decide (the header, text references, padding between them), a value
+    being an int, ``"end"`` (the request's length) or ``("t", j)``/``("n", j)`` (text j's start
+    and length); ``("pad", format)`` for padding alone."""
+    pieces: list[tuple] = [("fixed", "I", fn_id), ("fixed", "I", "end"), ("pad", "x" * (L.REQUEST_HEADER_SIZE - 8))]
+    pos, j = 0, 0
+    for i, (codec, off) in enumerate(items):
+        pieces.append(("pad", "x" * (off - pos)))
+        if type(codec) in _TEXT:
+            pieces += [("pad", "8x"), ("fixed", "Q", ("t", j)), ("fixed", "Q", ("n", j))]
+            j += 1
+        else:
+            pieces.append(("leaf", _leaf_format(codec), i))
+        pos = off + codec.size
+    pieces.append(("pad", "x" * (args_size - pos)))
+    runs: list[tuple] = []
+    fmt, values = "", []
+    for piece in pieces + [("leaf", "", -1)]:  # a sentinel leaf ends the last run
+        if piece[0] == "leaf":
+            if fmt:
+                runs.append(("fixed", fmt, values) if values else ("pad", fmt))
+            fmt, values = "", []
+            runs.append(piece)
+        else:
+            fmt += piece[1]
+            values += [piece[2]] if piece[0] == "fixed" else []
+    return runs[:-1]
 
-    def packfor(key: Any, capacity: int) -> Any:
+
+def _text_packs(runs: list[tuple], args_size: int) -> tuple[dict, Callable[[Any, int], tuple]]:
+    """A cache of packs writing a whole short-text request in one ``pack_into``, keyed by the text
+    lengths; and the function that fills it, given the request capacity. An entry is ``(pack_into,
+    request length, fixed bytes...)``: the text lengths decide the header, the text references and
+    the padding, so each run of them is packed once and passed as one bytes item (`hello`'s request
+    is then 2 items, not 5: ~20 ns less). Long text, a request beyond the capacity, or a full cache
+    gets the length with None for the rest: the caller then copies the text by slicing (or gives
+    up, if it does not fit)."""
+    packs: dict[Any, tuple] = {}
+    fixed = sum(run[0] == "fixed" for run in runs)
+
+    def packfor(key: Any, capacity: int) -> tuple:
         lengths = key if type(key) is tuple else (key,)
-        if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES:
-            return None
-        fmt, pos = record + "x" * (args_size - record_end), args_size
+        starts, pos = [], args_size
         for n in lengths:
-            start = L.tail_aligned(pos)
-            fmt += "x" * (start - pos) + f"{n}s"
-            pos = start + n
-        if pos > capacity:
-            return None
-        pack = packs[key] = struct.Struct(fmt).pack_into
-        return pack
+            starts.append(L.tail_aligned(pos))
+            pos = starts[-1] + n
+        if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES or pos > capacity:
+            return (None, pos) + (None,) * fixed
+        known = {"end": pos, **{("t", j): t for j, t in enumerate(starts)}, **{("n", j): n for j, n in enumerate(lengths)}}
+        fmt, consts = "<", []
+        for run in runs:
+            if run[0] == "fixed":
+                consts.append(struct.pack("<" + run[1], *(known.get(v, v) for v in run[2])))
+                fmt += f"{len(consts[-1])}s"
+            else:
+                fmt += run[1]
+        end = args_size
+        for t, n in zip(starts, lengths):
+            fmt += "x" * (t - end) + f"{n}s"
+            end = t + n
+        found = packs[key] = (struct.Struct(fmt).pack_into, pos, *consts)
+        return found
 
     return packs, packfor
 
@@ -142,12 +189,15 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # Variable-length data goes inline after the record, each piece 8-aligned (SPEC §4.1).
     values: list[str] = []
     copies: list[tuple[str, str, str]] = []
+    own: dict[int, list[str]] = {}  # a number's or an array's leaf: its values in the request
+    placing: list[str] = []  # where the text goes, for a request whose text is not packed
     sizes: list[str] = []  # the shared arrays' bytes: with the request's, the call's size (`Channel.wait`)
     end = str(fn.args_size)
     cursor = str(L.tail_aligned(fn.args_size))
     for k, (expr, codec, _) in enumerate(leaves):
         if type(codec) in _NUMBERS:
             values.append(expr)
+            own[k] = [expr]
         elif type(codec) is SliceCodec:
             # Our own arrays (or whole views of them) are found by identity; anything else is slow.
             emit(f"    h{k} = _roots.get(id({expr}))")
@@ -156,7 +206,8 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
             emit(f"        h{k} = _roots.get(id(b{k})) if b{k} is not None else None")
             emit(f"        if h{k} is None or h{k}[2] != {expr}.nbytes or not {expr}.flags.c_contiguous:")
             emit("    " + bail)
-            values.extend([f"h{k}[0]", "0", f"h{k}[1]", f"h{k}[2]"])
+            values.extend([f"h{k}[0]", f"h{k}[1]", f"h{k}[2]"])
+            own[k] = values[-3:]
             sizes.append(f"h{k}[2]")
         else:
             if type(codec) is StrCodec:
@@ -170,37 +221,42 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
                 emit(f"    if type(d{k}) is not bytes:")
                 emit(bail)
             emit(f"    n{k} = len(d{k})")
-            emit(f"    t{k} = {cursor}")
-            emit(f"    e{k} = t{k} + n{k}")
+            placing += [f"t{k} = {cursor}", f"e{k} = t{k} + n{k}"]
             values.extend([f"t{k}", f"n{k}"])
             copies.append((f"d{k}", f"t{k}", f"e{k}"))
             cursor = f"((e{k} + 7) & ~7)"
             end = f"e{k}"
     request = _request_format(leaves)
+    ns["_reqrec"] = struct.Struct(request).pack_into
+    header = f"buf, base, {fn.id}, {end}{''.join(', ' + v for v in values)}"
     if copies:
-        # Short text goes into the one pack, with a format cached per tuple of text lengths. A format
-        # is made only for a request that fits the channel's capacity (the same on every channel of
-        # a client), so a cached one needs no capacity check.
+        # Short text goes into the one pack, cached per tuple of text lengths with the bytes those
+        # lengths fix (`_text_packs`). A pack is made only for a request that fits the channel's
+        # capacity (the same on every channel of a client), so a cached one needs no capacity check.
         key = ", ".join(f"n{k}" for k, (_, c, _) in enumerate(leaves) if type(c) in _TEXT)
         key = f"({key},)" if len(copies) > 1 else key
-        ns["_packs"], ns["_packfor"] = _text_packs(request, [(c, o) for _, c, o in leaves], fn.args_size)
+        runs = _request_runs(fn.id, [(c, o) for _, c, o in leaves], fn.args_size)
+        ns["_packs"], ns["_packfor"] = _text_packs(runs, fn.args_size)
+        consts = iter(f"k{i}" for i in range(len(runs)))
+        items = [a for run in runs if run[0] != "pad" for a in ([next(consts)] if run[0] == "fixed" else own[run[2]])]
+        entry = ", ".join(["pk", end] + [a for a in items if a.startswith("k")])
         emit("    try:")
-        emit(f"        pk = _packs[{key}]")
+        emit(f"        {entry} = _packs[{key}]")
         emit("    except KeyError:")
-        emit(f"        pk = _packfor({key}, ch.request_capacity)")
+        emit(f"        {entry} = _packfor({key}, ch.request_capacity)")
         emit(f"        if pk is None and {end} > ch.request_capacity:")
         emit("    " + bail)
     emit("    base, qw, rb, rw = ch.slots[seq % ch.slot_count]")
     emit("    buf = ch.buf")
-    ns["_reqrec"] = struct.Struct(request).pack_into
-    header = f"buf, base, {fn.id}, {end}{''.join(', ' + v for v in values)}"
     # Request header and argument record in one pack (the header's reserved bytes as padding), and
     # short text with them (above).
     emit("    try:")
     if copies:
         emit("        if pk is not None:")
-        emit(f"            pk({header}, {', '.join(d for d, _, _ in copies)})")
+        emit(f"            pk(buf, base, {', '.join(items + [d for d, _, _ in copies])})")
         emit("        else:")
+        for line in placing:
+            emit(f"            {line}")
         emit(f"            _reqrec({header})")
         for data, start, stop in copies:
             emit(f"            buf[base + {L.REQUEST_HEADER_SIZE} + {start}:base + {L.REQUEST_HEADER_SIZE} + {stop}] = {data}")
@@ -215,6 +271,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("    w[qw] = seq")
     # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
     # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
+    _emit_before_response(emit, ns, fn)
     emit(f"    i = {min(FIRST_SPIN, SPIN_ITERATIONS) + 1}")
     emit("    try:")
     # Until the response's seq word is exactly seq (SPEC §5.2): the unpack below need not read it
@@ -269,7 +326,7 @@ def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
             names.extend([f"{var}_sr", f"{var}_off", f"{var}_len"])
         pos = off + codec.size
     numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
-    if numbers_only and all(c.fmt in _WORD_VIEWS and off % 8 == 0 for _, c, off in leaves):
+    if _word_views(fn) is not None:
         _emit_word_results(emit, fn, leaves)
         _emit_results(emit, ns, fn)
         return
@@ -299,6 +356,17 @@ def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
 _WORD_VIEWS = {"q": "i64s", "Q": "words", "d": "f64s"}
 
 
+def _word_views(fn: Any) -> set[str] | None:
+    """The typed views `_emit_word_results` reads the result through (``words`` being ``w``), or
+    None if the result is not all 8-byte numbers at 8-aligned offsets."""
+    leaves = _result_leaves(fn)
+    if not all(type(c) in _NUMBERS for c, _ in fn.returns):
+        return None
+    if not all(c.fmt in _WORD_VIEWS and off % 8 == 0 for _, c, off in leaves):
+        return None
+    return {_WORD_VIEWS[c.fmt] for _, c, _ in leaves} - {"words"}
+
+
 def _emit_word_results(emit: Callable[[str], None], fn: Any, leaves: list[tuple[str, Any, int]]) -> None:
     """Results that are all 8-byte numbers at 8-aligned offsets (``add``'s i64, a ``sum``'s f64): the
     status and length as one word, then each value as one item of a typed view of the channel: `add`
@@ -307,15 +375,10 @@ def _emit_word_results(emit: Callable[[str], None], fn: Any, leaves: list[tuple[
     assert L.OFF_STATUS == 0 and L.OFF_RESPONSE_LEN == 4 and L.OFF_RESPONSE_SEQ == 8
     emit(f"    if w[rw - 1] != {L.tail_aligned(fn.result_size) << 32}:")
     emit("        return _finish(ch, seq)")
-    views = {_WORD_VIEWS[c.fmt] for _, c, _ in leaves} - {"words"}
-    if len(leaves) > 1:
-        for view in views:
-            emit(f"    {view} = ch.{view}")
-    for var, codec, off in leaves:
+    for var, codec, off in leaves:  # the views: loaded by `_emit_before_response`
         word = (L.RESPONSE_HEADER_SIZE + off - L.OFF_RESPONSE_SEQ) // 8
         view = _WORD_VIEWS[codec.fmt]
-        view = "w" if view == "words" else view if len(leaves) > 1 else f"ch.{view}"
-        emit(f"    {var} = {view}[rw + {word}]")
+        emit(f"    {var} = {'w' if view == 'words' else view}[rw + {word}]")
 
 
 def _emit_record_checks(emit: Callable[[str], None], fn: Any, indent: str = "    ") -> None:
@@ -362,8 +425,7 @@ def _emit_guessed_text(emit: Callable[[str], None], ns: dict, fn: Any, record: s
     back to the checks and the slice, and guesses again."""
     var, codec = text
     start = L.tail_aligned(fn.result_size)
-    ns["_guess"], ns["_guessfor"] = _text_guesses(record, start)
-    emit("    gp, gn, glen = _guess")
+    ns["_guess"], ns["_guessfor"] = _text_guesses(record, start)  # loaded by `_emit_before_response`
     emit(f"    {status}{''.join(', ' + n for n in names)}, gd = gp(buf, rb)")
     emit(f"    if st or rlen != glen or {var}_off != {start} or {var}_len != gn or {var}_sr:")
     _emit_record_checks(emit, fn, "        ")
@@ -397,6 +459,21 @@ def _text_guesses(record: str, start: int) -> tuple[tuple, Callable[[int, int], 
     return (struct.Struct(f"{to_text}0s").unpack_from, 0, -1), guess
 
 
+def _emit_before_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
+    """What the response's decoding needs that the response does not: the result's struct objects,
+    the text guess, the channel's typed views. Emitted between publishing the request and waiting for the response: the
+    daemon takes longer to answer than these take (~70 ns an object), so they are off the call's
+    critical path. An object made for a call that fails is simply dropped."""
+    if guessed_text(fn):
+        emit("    gp, gn, glen = _guess")
+    for view in sorted(_word_views(fn) or ()):
+        emit(f"    {view} = ch.{view}")
+    for j, (codec, _) in enumerate(fn.returns):
+        if type(codec) is StructCodec:
+            ns[f"_rcls{j}"] = codec.cls
+            emit(f"    r{j} = _new(_rcls{j})")
+
+
 def _emit_results(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
     """Builds the return value from the leaves (structs field by field, ``Vec``s by their codec)."""
     results = []
@@ -404,9 +481,7 @@ def _emit_results(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
         var = f"r{j}"
         if type(codec) is VecCodec:
             emit(f"    {var} = _fn.returns[{j}][0].read(buf, rp + {off}, ch.resp(rp, rlen))")
-        elif type(codec) is StructCodec:
-            ns[f"_rcls{j}"] = codec.cls
-            emit(f"    {var} = _new(_rcls{j})")
+        elif type(codec) is StructCodec:  # made by `_emit_before_response`
             for k, (name, _, _) in enumerate(codec.fields):
                 emit(f"    {var}.{name} = {var}_{k}")
         results.append(var)

@@ -137,9 +137,73 @@ def test_a_text_format_is_made_only_for_a_request_that_fits_the_capacity(c):
     g = c.hello.__globals__
     for n in (40, 41):
         g["_packs"].pop(n, None)  # made by an earlier test, perhaps
-    assert g["_packfor"](41, 64) is None and 41 not in g["_packs"]
-    assert g["_packfor"](40, 64) is not None and 40 in g["_packs"]
+    assert g["_packfor"](41, 64) == (None, 65, None) and 41 not in g["_packs"]
+    pack, length, fixed = g["_packfor"](40, 64)
+    assert pack is not None and length == 64 and g["_packs"][40] == (pack, length, fixed)
     assert c.hello("x" * 40) == "hello " + "x" * 40
+
+
+LAYOUTS = [  # parameter codecs, in order: the record puts each at its alignment
+    ["str"], ["i64", "str"], ["str", "u8", "bytes", "f64"], ["u16", "str", "slice", "i32", "bytes", "str"],
+    ["slice", "str"], ["str", "str", "i8"],
+]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids="-".join)
+def test_a_packed_short_text_request_matches_the_request_written_piece_by_piece(layout):
+    """A cached pack writes the bytes the text lengths fix (header, text references, padding) as
+    prepacked runs: its request must equal, byte for byte, the one written by the record's format
+    and slice copies, for text of every short length and numbers at every place."""
+    from shmcall import _layout as L
+    from shmcall._types import BytesCodec, Elem, FloatCodec, IntCodec, SliceCodec, StrCodec
+
+    def codec(name):
+        if name == "str":
+            return StrCodec()
+        if name == "bytes":
+            return BytesCodec()
+        if name == "slice":
+            return SliceCodec(Elem(FloatCodec("f64")), False)
+        return (FloatCodec if name[0] == "f" else IntCodec)(name)
+
+    leaves, off = [], 0
+    for i, name in enumerate(layout):
+        c = codec(name)
+        off = (off + c.align - 1) // c.align * c.align
+        leaves.append((f"a{i}", c, off))
+        off += c.size
+    args_size = L.tail_aligned(off)
+    runs = _fastpath._request_runs(7, [(c, o) for _, c, o in leaves], args_size)
+    packs, packfor = _fastpath._text_packs(runs, args_size)
+    reqrec = __import__("struct").Struct(_fastpath._request_format(leaves)).pack_into
+    rng = random.Random(len(layout))
+    for _ in range(200):
+        texts = [rng.randbytes(rng.randrange(40)) for _, c, _ in leaves if type(c) in (StrCodec, BytesCodec)]
+        key = tuple(len(t) for t in texts)
+        pack, end, *fixed = packfor(key if len(key) > 1 else key[0], 4096)
+        own, values, starts, pos = {}, [], [], args_size
+        for i, (_, c, _) in enumerate(leaves):
+            if type(c) in (StrCodec, BytesCodec):
+                starts.append(L.tail_aligned(pos))
+                pos = starts[-1] + len(texts[len(starts) - 1])
+                values += [starts[-1], len(texts[len(starts) - 1])]
+            elif type(c) is SliceCodec:
+                own[i] = [rng.randrange(1, 9), rng.randrange(1 << 40), rng.randrange(1 << 40)]
+                values += own[i]
+            else:
+                own[i] = [rng.uniform(-1e9, 1e9) if c.fmt == "d" else rng.randrange(-(1 << (8 * c.size - 1)), 1 << (8 * c.size - 1))
+                          if c.name[0] == "i" else rng.randrange(1 << (8 * c.size))]
+                values += own[i]
+        assert end == pos
+        # Stale bytes around the request: the pack must write its pads as zeros and nothing past it.
+        expected = bytearray(b"\xee" * 64 + bytes(L.REQUEST_HEADER_SIZE + end) + b"\xee" * (4096 - 64 - L.REQUEST_HEADER_SIZE - end))
+        reqrec(expected, 64, 7, end, *values)
+        for t, data in zip(starts, texts):
+            expected[64 + L.REQUEST_HEADER_SIZE + t:64 + L.REQUEST_HEADER_SIZE + t + len(data)] = data
+        got = bytearray(b"\xee" * 4096)
+        consts = iter(fixed)
+        pack(got, 64, *[a for run in runs if run[0] != "pad" for a in ([next(consts)] if run[0] == "fixed" else own[run[2]])], *texts)
+        assert got == expected, (layout, key)
 
 
 def test_a_channel_with_other_capacities_is_refused(fresh):
