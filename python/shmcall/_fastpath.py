@@ -248,6 +248,11 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         emit("    " + bail)
     emit("    base, qw, rb, rw = ch.slots[seq % ch.slot_count]")
     emit("    buf = ch.buf")
+    # The request is published right after its pack: the daemon polls the slot's line, and a poll
+    # between the pack's stores and the seq store costs the seq store another trip for the line
+    # (`add` 0.58 -> 0.56 µs with `w` loaded here, and `ch.seq` stored after publishing, rather
+    # than both between the pack and the publication).
+    emit("    w = ch.words")
     # Request header and argument record in one pack (the header's reserved bytes as padding), and
     # short text with them (above).
     emit("    try:")
@@ -264,11 +269,12 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         emit(f"        _reqrec({header})")
     emit("    except (struct.error, OverflowError, TypeError):")
     emit(bail)
-    emit("    ch.seq = seq")
-    emit("    w = ch.words")
     # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
     # after the rest of the request half.
     emit("    w[qw] = seq")
+    # No check for signals between the two stores (neither is a call), so an interrupt cannot leave
+    # a published request uncounted; one after the pack leaves it unpublished, and harmless.
+    emit("    ch.seq = seq")
     # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
     # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
     _emit_before_response(emit, ns, fn)
