@@ -37,7 +37,7 @@ def _flat_struct(codec: Any) -> bool:
 
 
 #: Names of the generated code's own variables: a parameter named like one gets no fast path.
-_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rb|rp|rlen|pk|gp|gn|glen|gd|i64s|f64s|struct)|[bdehknrt]\d+(_\d+)*(_sr|_off|_len)?")
+_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rb|rp|rlen|pk|gp|gn|glen|gd|i64s|f64s|struct)|[bdefhknrt]\d+(_\d+)*(_sr|_off|_len)?")
 
 
 def eligible(fn: Any) -> bool:
@@ -167,11 +167,12 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # Parameters flattened to leaves: (expression, codec, offset in the argument record).
     leaves: list[tuple[str, Any, int]] = []
     guard = ["ch.done != seq", "ch.releases"]
+    structs: list[tuple[str, int, list[str]]] = []  # struct parameters: name, index, field variables
     for i, (n, codec, off) in enumerate(fn.params):
         if type(codec) is StructCodec:
             ns[f"_cls{i}"] = codec.cls
-            guard.append(f"type({n}) is not _cls{i}")
-            leaves.extend((f"{n}.{f}", c, off + o) for f, c, o in codec.fields)
+            structs.append((n, i, [f"f{i}_{k}" for k in range(len(codec.fields))]))
+            leaves.extend((f"f{i}_{k}", c, off + o) for k, (_, c, o) in enumerate(codec.fields))
         else:
             if _fast_slice(codec):
                 ns[f"_dt{i}"] = codec.elem.dtype
@@ -184,6 +185,15 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("    seq = ch.seq")
     emit(f"    if {' or '.join(guard)}:")
     emit(bail)
+    # A struct parameter takes an instance of its type or a tuple of its fields in order.
+    for n, i, fields in structs:
+        emit(f"    if type({n}) is _cls{i}:")
+        for var, (name, _, _) in zip(fields, fn.params[i][1].fields):
+            emit(f"        {var} = {n}.{name}")
+        emit(f"    elif type({n}) is tuple and len({n}) == {len(fields)}:")
+        emit(f"        {', '.join(fields)}{',' if len(fields) == 1 else ''} = {n}")
+        emit("    else:")
+        emit(bail)
     emit("    seq += 1")
 
     # Variable-length data goes inline after the record, each piece 8-aligned (SPEC §4.1).

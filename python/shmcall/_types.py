@@ -510,7 +510,12 @@ class StructCodec(Codec):
         return self._dtype
 
     def prep(self, v: Any, call: Any, where: str) -> list:
-        if isinstance(v, dict):
+        if type(v) is tuple:  # the fields in order, as ctypes takes a tuple for a Structure
+            if len(v) != len(self.fields):
+                names = ", ".join(f[0] for f in self.fields)
+                raise TypeError(f"{where}: a tuple for {self.name} needs its {len(self.fields)} fields ({names}), got {len(v)}")
+            v = self.cls(*v)
+        elif isinstance(v, dict):
             v = self.cls(**v)
         elif np is not None and isinstance(v, np.void) and v.dtype == self._dtype:
             v = self.cls(*[v[f[0]] for f in self.fields])

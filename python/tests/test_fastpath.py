@@ -69,7 +69,27 @@ def test_common_signatures_stay_on_the_fast_path(c):
         for age in range(50):
             p = f(T.Person(name="xiaoming", age=age))
             assert (p.name, p.age) == ("xiaohong", age)
+            assert f(("xiaoming", age)) == p  # a tuple of the fields, in order
     assert count.falls == 0
+
+
+def test_a_struct_argument_the_fast_path_cannot_take_goes_the_general_way(c):
+    """A tuple of the wrong length, or any other type, falls to the general path, which raises the
+    precise error; a dict is encoded there."""
+    f = fast(c, "hello_person")
+    f(("warm", 1))
+    with Counting(f) as count:
+        with pytest.raises(TypeError, match=r"Person needs its 2 fields \(name, age\), got 3"):
+            f(("xiaoming", 18, 0))
+        with pytest.raises(TypeError, match=r"got 1"):
+            f(("xiaoming",))
+        with pytest.raises(TypeError, match="expected Person, got list"):
+            f(["xiaoming", 18])
+        with pytest.raises(TypeError, match="age: expected i64"):
+            f(("xiaoming", "18"))
+        assert f({"name": "x", "age": 3}) == c.types.Person("xiaohong", 3)
+    assert count.falls == 5
+    assert f(("xiaoming", 18)).age == 18  # and the channel is fine
 
 
 def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):

@@ -129,8 +129,11 @@ def test_hello_person_and_struct_types_from_the_manifest(c):
     out = c.hello_person(Person(name="xiaoming", age=18))
     assert out == Person(name="xiaohong", age=18)
     assert c.hello_person({"name": "a" * 10_000, "age": -1}) == Person(name="xiaohong", age=-1)
-    with pytest.raises(TypeError):
-        c.hello_person(("x", 1))
+    assert c.hello_person(("a" * 10_000, -2)) == Person(name="xiaohong", age=-2)  # the fields in order
+    with pytest.raises(TypeError, match=r"a tuple for Person needs its 2 fields \(name, age\), got 3"):
+        c.hello_person(("x", 1, 2))
+    with pytest.raises(TypeError, match="expected Person, got list"):
+        c.hello_person(["x", 1])
     with pytest.raises(OverflowError):
         c.hello_person(Person(name="x", age=2**63))
     with pytest.raises(TypeError, match="'nam'"):
@@ -144,6 +147,11 @@ def test_nested_structs_with_text_fixed_arrays_and_bytes(c):
     T = c.types
     team = T.Team(name="Rustaceans", lead=T.Person("Ferris", 7), scores=[10, 20, 30], motto=b"\x00fast\x00")
     assert c.describe_team(team) == "Rustaceans: Ferris (7), 60"
+    # Tuples of the fields in order, nested too.
+    as_tuples = ("Rustaceans", ("Ferris", 7), (10, 20, 30), b"\x00fast\x00")
+    assert c.describe_team(as_tuples) == "Rustaceans: Ferris (7), 60"
+    with pytest.raises(TypeError, match="updated in place"):
+        c.promote(as_tuples)  # an in-out struct must be an instance, to be updated
     c.promote(team)  # in-out struct: updated in place
     assert team.name == "Rustaceans!" and team.lead == T.Person("Ferris", 8) and team.scores == [20, 40, 60]
     assert team.motto == b"\x00fast\x00"
