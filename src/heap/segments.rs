@@ -20,6 +20,24 @@ const SEGMENT_GRANULE: u64 = 2 << 20;
 /// 1 MiB temporary per call cost more in page faults than in copying); huge ones are returned.
 const DECOMMIT_THRESHOLD: u64 = 64 << 20;
 
+/// Commits `range` of `seg`, giving the whole huge pages of `block` (its part of the range, which
+/// no other block shares; empty for none) huge pages where the kernel can, 4 KiB pages elsewhere.
+fn commit(seg: &Segment, range: (u64, u64), block: (u64, u64)) -> io::Result<()> {
+    let (from, end) = (range.0, range.0 + range.1);
+    let (start, stop) = (block.0.max(from), (block.0 + block.1).min(end));
+    match seg.make_huge(start, stop.saturating_sub(start)) {
+        Ok(Some((huge, n))) => {
+            seg.commit(from, huge - from)?;
+            seg.commit(huge + n, end - (huge + n))
+        }
+        Ok(None) => seg.commit(from, end - from),
+        Err(e) => {
+            log::debug!("no huge pages for [{start}, {stop}): {e}");
+            seg.commit(from, end - from)
+        }
+    }
+}
+
 /// Receives each new segment so the client can map it.
 pub trait SegmentSink: Send + Sync {
     /// Sends segment `id` to the client; must complete before the id is used in a response.
@@ -52,6 +70,7 @@ pub struct Heap {
     limit: u64,
     name: String,
     count: AtomicUsize,
+    huge_pages: bool,
 }
 
 impl Heap {
@@ -64,7 +83,14 @@ impl Heap {
             limit,
             name,
             count: AtomicUsize::new(0),
+            huge_pages: true,
         }
+    }
+
+    /// The heap with 4 KiB pages only (`shmcalld serve --no-huge-pages`): see [`Segment::make_huge`].
+    pub fn without_huge_pages(mut self) -> Heap {
+        self.huge_pages = false;
+        self
     }
 
     /// The current segments, index `i` holding segment `i + 1`; channels cache this list.
@@ -96,7 +122,8 @@ impl Heap {
         let i = segment as usize - 1;
         if let Some((from, n)) = inner.committed[i].missing(offset, reserved) {
             let n = n.min(inner.segments[i].len() as u64 - from);
-            if let Err(e) = inner.segments[i].commit(from, n) {
+            let block = if self.huge_pages { (offset, reserved) } else { (0, 0) };
+            if let Err(e) = commit(&inner.segments[i], (from, n), block) {
                 inner.alloc.free(segment, offset).expect("block just allocated");
                 return Err(HeapError::OutOfMemory(format!("cannot commit {reserved} bytes: {e}")));
             }
@@ -181,6 +208,27 @@ mod tests {
         heap.free(1, 0).unwrap();
         assert!(heap.free(1, 0).is_err());
         assert_eq!(heap.usage(), (0, 0));
+    }
+
+    #[test]
+    fn a_large_block_gets_huge_pages_unless_the_heap_has_none() {
+        use crate::sys::mapping::huge_mapped_kib;
+        // Whether the machine can make a huge page just now (it may have no free one).
+        let can = Segment::create("probe", 2 << 20, false).unwrap().make_huge(0, 2 << 20).is_ok();
+        for huge in [true, false] {
+            let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), 0);
+            let heap = if huge { heap } else { heap.without_huge_pages() };
+            let b = heap.alloc(INITIAL_SEGMENT_SIZE * 2).unwrap();
+            let seg = heap.segment(b.segment).unwrap();
+            let kib = huge_mapped_kib(seg.as_ptr());
+            // A fresh segment holds the block at offset 0: every whole 2 MiB of it can be huge.
+            assert_eq!(b.offset, 0);
+            assert_eq!(kib, if huge && can { INITIAL_SEGMENT_SIZE * 2 / 1024 } else { 0 });
+            // SAFETY: the block is ours and this long; committed, so touching it cannot fault for memory.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(seg.as_ptr(), b.length as usize) };
+            bytes.iter_mut().step_by(4096).for_each(|x| *x = 1);
+            heap.free(b.segment, b.offset).unwrap();
+        }
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Shared {
     pub times: Arc<ServiceTimes>,
     /// Per-connection heap limit in bytes (0 = none).
     pub heap_limit: u64,
+    /// Whether large heap blocks get huge pages.
+    pub huge_pages: bool,
 }
 
 /// Sends new heap segments over the connection's socket.
@@ -50,7 +52,8 @@ impl SegmentSink for SocketSink {
 pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
     let conn = Arc::new(conn);
     let name = format!("conn{id}(pid {})", conn.peer_pid().map_or("?".to_owned(), |p| p.to_string()));
-    let heap = Arc::new(Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit));
+    let heap = Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit);
+    let heap = Arc::new(if shared.huge_pages { heap } else { heap.without_huge_pages() });
     let stopping = Arc::new(AtomicBool::new(false));
     let mut channels: Vec<JoinHandle<()>> = Vec::new();
     match serve(&conn, &name, &shared, &heap, &stop, &stopping, &mut channels) {

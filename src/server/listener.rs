@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub spin: SpinPolicy,
     /// Per-connection heap limit in bytes (0 = up to the machine's memory).
     pub heap_limit: u64,
+    /// Whether large heap blocks get huge pages (`--no-huge-pages` turns it off).
+    pub huge_pages: bool,
     /// Channel sizes.
     pub config: ControlConfig,
 }
@@ -57,12 +59,14 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         config: opts.config,
         poller: poller.clone(),
         heap_limit: opts.heap_limit,
+        huge_pages: opts.huge_pages,
     });
     log::info!(
-        "listening on {} ({} functions, spin {:?}, shared memory huge pages: {})",
+        "listening on {} ({} functions, spin {:?}, huge pages for large blocks: {}, shared memory policy: {})",
         listener.path().display(),
         shared.registry.functions().len(),
         opts.spin.budget,
+        if opts.huge_pages { "on" } else { "off" },
         crate::sys::shmem_huge_pages().as_deref().unwrap_or("unknown")
     );
     let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();

@@ -6,12 +6,17 @@
 //!
 //! Pages are committed with `fallocate` when a heap block is handed out ([`Segment::commit`]) so
 //! running out of memory is an `ENOSPC`/`ENOMEM` error at allocation, never a SIGBUS at first touch.
+//! Large blocks get huge pages where the kernel can make them ([`Segment::make_huge`]).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use memmap2::{MmapOptions, MmapRaw};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
+
+use super::mapping::{Mapping, HUGE_PAGE};
+
+/// `madvise` advice (Linux 6.1+): back the range with huge pages now, whatever the sysfs policy.
+const MADV_COLLAPSE: libc::c_int = 25;
 
 /// The kernel's huge page policy for shared memory (`never`, `within_size`, `always`, ...), if it has
 /// one. Under `never` (the common default) every segment has 4 KiB pages: a pass over a large array
@@ -32,7 +37,7 @@ fn selected_policy(text: &str) -> Option<&str> {
 /// One sealed, shared memfd mapping, owned by the daemon and shared with one client.
 pub struct Segment {
     fd: OwnedFd,
-    map: MmapRaw,
+    map: Mapping,
 }
 
 impl Segment {
@@ -49,13 +54,13 @@ impl Segment {
             rustix::fs::fallocate(&fd, FallocateFlags::KEEP_SIZE, 0, size as u64)?;
         }
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
-        let map = MmapOptions::new().len(size).map_raw(&fd)?;
+        let map = Mapping::new(fd.as_fd(), size)?;
         Ok(Segment { fd, map })
     }
 
     /// The first byte of the mapping.
     pub fn as_ptr(&self) -> *mut u8 {
-        self.map.as_mut_ptr()
+        self.map.as_ptr()
     }
 
     /// The mapping's length in bytes.
@@ -79,6 +84,34 @@ impl Segment {
             return Ok(());
         }
         Ok(rustix::fs::fallocate(&self.fd, FallocateFlags::KEEP_SIZE, offset, len)?)
+    }
+
+    /// Backs the whole huge pages inside `[offset, offset + len)` with huge pages, which commits
+    /// them, and returns that range; None if there is none. An error (`EINVAL` before Linux 6.1,
+    /// `EAGAIN`/`ENOMEM` without a free huge page) leaves the caller to commit as usual.
+    ///
+    /// A pass over an array then takes one TLB entry per 2 MiB instead of 512: a large `sum` ran
+    /// 8–10 % faster, level with a private huge-paged array (ARCHITECTURE.md). `MADV_COLLAPSE`
+    /// refuses a range without a single page, so each gets one first (`fallocate`, which keeps a page
+    /// already there); collapsing copies what is present, so contents are kept, and a range with one
+    /// page costs little more than zeroing a huge page.
+    pub fn make_huge(&self, offset: u64, len: u64) -> io::Result<Option<(u64, u64)>> {
+        let huge = HUGE_PAGE as u64;
+        let start = offset.next_multiple_of(huge);
+        let end = offset.saturating_add(len).min(self.len() as u64) / huge * huge;
+        if end <= start {
+            return Ok(None);
+        }
+        for at in (start..end).step_by(HUGE_PAGE) {
+            rustix::fs::fallocate(&self.fd, FallocateFlags::KEEP_SIZE, at, 4096)?;
+        }
+        // SAFETY: the range lies inside our mapping (clamped to its length above); MADV_COLLAPSE
+        // changes only which pages back it, never what it holds.
+        let rc = unsafe { libc::madvise(self.as_ptr().add(start as usize).cast(), (end - start) as usize, MADV_COLLAPSE) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Some((start, end - start)))
     }
 
     /// Returns the pages wholly inside `[offset, offset + len)` to the system; they read as zero after.
@@ -130,6 +163,27 @@ mod tests {
         assert!(rustix::fs::ftruncate(seg.fd(), 1 << 20).is_err(), "grow must be refused");
         let seals = rustix::fs::fcntl_get_seals(seg.fd()).unwrap();
         assert!(seals.contains(SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL));
+    }
+
+    #[test]
+    fn make_huge_backs_the_whole_huge_pages_inside_and_keeps_what_they_hold() {
+        use crate::sys::mapping::{acceptable_refusal, huge_mapped_kib};
+        let seg = Segment::create("test-huge", (6 << 20) + 4096, false).unwrap();
+        // SAFETY: the mapping is ours alone and this long.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(seg.as_ptr(), seg.len()) };
+        bytes[(3 << 20) + 5] = 42; // a page already there, in the middle of a huge page
+        assert_eq!(seg.make_huge(4096, 2 << 20).unwrap(), None, "no whole huge page inside");
+        match seg.make_huge(4096, 6 << 20) {
+            Ok(found) => {
+                assert_eq!(found, Some((2 << 20, 4 << 20)));
+                assert_eq!(huge_mapped_kib(seg.as_ptr()), 4 << 10);
+            }
+            Err(e) => assert!(acceptable_refusal(&e), "MADV_COLLAPSE refused: {e}"),
+        }
+        assert_eq!(bytes[(3 << 20) + 5], 42);
+        assert!(bytes[2 << 20..(3 << 20) + 5].iter().chain(&bytes[(3 << 20) + 6..4 << 20]).all(|&b| b == 0));
+        bytes[(6 << 20) - 1] = 7; // the huge pages are committed: no SIGBUS, no fault for memory
+        assert_eq!(bytes[(6 << 20) - 1], 7);
     }
 
     #[test]
