@@ -247,9 +247,15 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         key = f"({key},)" if len(copies) > 1 else key
         runs = _request_runs(fn.id, [(c, o) for _, c, o in leaves], fn.args_size)
         ns["_packs"], ns["_packfor"] = _text_packs(runs, fn.args_size)
-        consts = iter(f"k{i}" for i in range(len(runs)))
-        items = [a for run in runs if run[0] != "pad" for a in ([next(consts)] if run[0] == "fixed" else own[run[2]])]
-        entry = ", ".join(["pk", end] + [a for a in items if a.startswith("k")])
+        fixed: list[str] = []  # the cached bytes of each fixed run: k0, k1, ...
+        items: list[str] = []  # the pack's arguments after buf and base, text data aside
+        for run in runs:
+            if run[0] == "fixed":
+                fixed.append(f"k{len(fixed)}")
+                items.append(fixed[-1])
+            elif run[0] == "leaf":
+                items += own[run[2]]
+        entry = ", ".join(["pk", end] + fixed)
         emit("    try:")
         emit(f"        {entry} = _packs[{key}]")
         emit("    except KeyError:")

@@ -116,6 +116,21 @@ def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
         c.add(2**63 - 1, 1)
 
 
+@pytest.mark.parametrize("names", [("key", "k"), ("k0", "kind"), ("data", "n")])
+def test_parameter_names_do_not_collide_with_the_generated_code(c, names):
+    """``repeat_bytes(data, n)`` called through its manifest entry with its parameters renamed: a
+    name the generated code also uses (``k0``) gets no fast path, and any other (``key``, ``k``,
+    ``kind``) must not be mistaken for one of its variables."""
+    entry = next(e for e in c.manifest["functions"] if e["name"] == "repeat_bytes")
+    entry = {**entry, "params": [{**p, "name": n} for p, n in zip(entry["params"], names)]}
+    f = make_callable(RemoteFunction(entry, c._structs), c._call, c._local)
+    c.add(0, 0)  # opens this thread's channel (the general path's job)
+    assert (f.__code__.co_filename == "<shmcall fast repeat_bytes>") == ("k0" not in names)
+    for _ in range(3):
+        assert f(b"ab", 3) == b"ababab"
+        assert f(**dict(zip(names, (b"xyz", 2)))) == b"xyzxyz"
+
+
 def test_a_u64_result_is_read_through_the_unsigned_words(c):
     """No built-in returns a lone u64, so ``add`` is called through its manifest entry with the
     result retyped: the daemon's i64 bits, read through ``words``, are the two's complement."""
