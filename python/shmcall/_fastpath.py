@@ -185,13 +185,18 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     emit("    seq = ch.seq")
     emit(f"    if {' or '.join(guard)}:")
     emit(bail)
-    # A struct parameter takes an instance of its type or a tuple of its fields in order.
+    # A struct parameter takes an instance of its type or a tuple of its fields in order (one of
+    # another length raises ValueError as it is unpacked: no len() call).
     for n, i, fields in structs:
-        emit(f"    if type({n}) is _cls{i}:")
+        emit(f"    f{i} = type({n})")
+        emit(f"    if f{i} is _cls{i}:")
         for var, (name, _, _) in zip(fields, fn.params[i][1].fields):
             emit(f"        {var} = {n}.{name}")
-        emit(f"    elif type({n}) is tuple and len({n}) == {len(fields)}:")
-        emit(f"        {', '.join(fields)}{',' if len(fields) == 1 else ''} = {n}")
+        emit(f"    elif f{i} is tuple:")
+        emit("        try:")
+        emit(f"            {', '.join(fields)}{',' if len(fields) == 1 else ''} = {n}")
+        emit("        except ValueError:")
+        emit("    " + bail)
         emit("    else:")
         emit(bail)
     emit("    seq += 1")
@@ -291,9 +296,9 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # No check for signals between the two stores (neither is a call), so an interrupt cannot leave
     # a published request uncounted; one after the pack leaves it unpublished, and harmless.
     emit("    ch.seq = seq")
+    _emit_before_response(emit, ns, fn)
     # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
     # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
-    _emit_before_response(emit, ns, fn)
     emit(f"    i = {min(FIRST_SPIN, SPIN_ITERATIONS) + 1}")
     emit("    try:")
     # Until the response's seq word is exactly seq (SPEC §5.2): the unpack below need not read it
@@ -483,9 +488,9 @@ def _text_guesses(record: str, start: int) -> tuple[tuple, Callable[[int, int], 
 
 def _emit_before_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
     """What the response's decoding needs that the response does not: the result's struct objects,
-    the text guess, the channel's typed views. Emitted between publishing the request and waiting for the response: the
-    daemon takes longer to answer than these take (~70 ns an object), so they are off the call's
-    critical path. An object made for a call that fails is simply dropped."""
+    the text guess, the channel's typed views. Emitted between publishing the request and waiting
+    for the response: the daemon takes longer to answer than these take (~70 ns an object), so they
+    are off the call's critical path. An object made for a call that fails is simply dropped."""
     if guessed_text(fn):
         emit("    gp, gn, glen = _guess")
     for view in sorted(_word_views(fn) or ()):
