@@ -19,9 +19,9 @@ use super::mapping::{Mapping, HUGE_PAGE};
 const MADV_COLLAPSE: libc::c_int = 25;
 
 /// The kernel's huge page policy for shared memory (`never`, `within_size`, `always`, ...), if it has
-/// one. Under `never` (the common default) every segment has 4 KiB pages: a pass over a large array
-/// then runs a few per cent slower than over a private, huge-paged one (ARCHITECTURE.md). The
-/// policies that also cover memory committed by `fallocate` are `within_size` and `always`.
+/// one, for the log. Under `never` (the common default) the kernel makes no huge pages of shared
+/// memory by itself; the daemon makes them for large blocks ([`Segment::make_huge`]) whatever the
+/// policy, where the kernel has `MADV_COLLAPSE`.
 pub fn shmem_huge_pages() -> Option<String> {
     let text = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled").ok()?;
     selected_policy(&text).map(str::to_owned)
