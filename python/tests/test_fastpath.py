@@ -5,6 +5,7 @@ cannot be sure."""
 from __future__ import annotations
 
 import random
+import struct
 import threading
 
 import pytest
@@ -210,7 +211,7 @@ def test_a_packed_short_text_request_matches_the_request_written_piece_by_piece(
     args_size = L.tail_aligned(off)
     runs = _fastpath._request_runs(7, [(c, o) for _, c, o in leaves], args_size)
     packs, packfor = _fastpath._text_packs(runs, args_size)
-    reqrec = __import__("struct").Struct(_fastpath._request_format(leaves)).pack_into
+    reqrec = struct.Struct(_fastpath._request_format(leaves)).pack_into
     rng = random.Random(len(layout))
     for _ in range(200):
         texts = [rng.randbytes(rng.randrange(40)) for _, c, _ in leaves if type(c) in (StrCodec, BytesCodec)]
