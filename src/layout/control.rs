@@ -208,6 +208,15 @@ impl ControlView {
         unsafe { std::ptr::copy_nonoverlapping(self.base.add(src), dst.as_mut_ptr(), dst.len()) }
     }
 
+    /// Starts taking `slot`'s response line (its header and first payload bytes) for writing, ahead
+    /// of the response: while the client spins on that line, each store the daemon makes to it
+    /// otherwise waits for the line to come back, on the call's critical path (SPEC §3.3).
+    pub fn claim_response_line(&self, slot: u32) {
+        let at = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize;
+        // SAFETY: in bounds by construction of slot_size (and a prefetch would not fault anyway).
+        crate::sync::prefetch_for_write(unsafe { self.base.add(at) });
+    }
+
     /// Pointer to `slot`'s response payload (response_capacity bytes), for the response writer.
     pub fn response_payload(&self, slot: u32) -> *mut u8 {
         let at = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize + RESPONSE_HEADER_SIZE;
@@ -262,6 +271,28 @@ mod tests {
         }
         assert_eq!((request + slot::REQUEST_SEQ) / CACHE_LINE, (request + REQUEST_HEADER_SIZE) / CACHE_LINE);
         assert_eq!((response + slot::RESPONSE_SEQ) / CACHE_LINE, (response + RESPONSE_HEADER_SIZE) / CACHE_LINE);
+    }
+
+    #[test]
+    fn claiming_a_response_line_changes_no_byte() {
+        let config = ControlConfig::default();
+        let layout = std::alloc::Layout::from_size_align(config.segment_size(), 4096).unwrap();
+        // SAFETY: a non-zero size; freed below with the same layout.
+        let base = unsafe { std::alloc::alloc(layout) };
+        assert!(!base.is_null());
+        // SAFETY: `base` is valid for segment_size bytes, which are filled before being read.
+        let bytes = unsafe {
+            std::ptr::write_bytes(base, 0xa5, config.segment_size());
+            std::slice::from_raw_parts(base, config.segment_size())
+        };
+        // SAFETY: 4096-aligned, segment_size bytes, outlives the view; the default config is valid.
+        let view = unsafe { ControlView::new(base, config) };
+        for slot in 0..config.slot_count {
+            view.claim_response_line(slot);
+        }
+        assert!(bytes.iter().all(|&b| b == 0xa5));
+        // SAFETY: allocated above with this layout; `bytes` and `view` are not used after this.
+        unsafe { std::alloc::dealloc(base, layout) };
     }
 
     #[test]

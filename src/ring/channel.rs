@@ -274,6 +274,9 @@ impl ChannelServer {
     fn serve_one(&mut self, seq: u64) {
         let slot = self.view.slot_of(seq);
         let (function, len) = self.view.request_header(slot);
+        // Before the call, not as the response is written: `add` 0.73 -> 0.59 µs, `hello_person`
+        // 1.14 -> 0.98 (one client alternating between daemons with and without it).
+        self.view.claim_response_line(slot);
         // Advisory (SPEC §5.4): a client waiting for this request need not kick the channel thread.
         self.view.started().store(seq, Ordering::Relaxed);
         let started = Ticks::now();
