@@ -172,15 +172,19 @@ def test_a_call_the_daemon_has_started_is_not_kicked(tmp_path):
     """A client whose call outlasts its first short sleep kicks its channel thread (SPEC §5.4)
     unless the daemon's `started` word shows the call already being served: a kick would only wake
     a thread that then waits for the call's end (10-18 µs of a 2 ms `sum` on this machine). The
-    kick still comes when it is needed: `test_a_long_call_does_not_stall_another_clients_calls`."""
+    kick still comes when it is needed: `test_a_long_call_does_not_stall_another_clients_calls`.
+
+    A call the daemon has not begun within the client's first short sleep is kicked, rightly: on a
+    loaded machine (another test process beside this one) that happens now and then, so a few
+    kicks are allowed; a client that kicked every long call would make ten."""
     with Daemon(tmp_path / "s.sock") as d, shmcall.connect(d.socket, spawn=False) as c:
         for i in range(100):
             assert c.add(i, 1) == i + 1  # the channel is hot: the poller serves inline
-        for _ in range(5):
+        for _ in range(10):
             c.sleep_ms(20)  # served inline, or by the channel thread once the channel is cold
         ch = c._local.ch
         assert ch.words[L.OFF_STARTED // 8] == ch.seq
-        assert ch.kicks == 0
+        assert ch.kicks <= 3, f"{ch.kicks} of 10 long calls were kicked"
         assert d.stop() == 0
 
 
