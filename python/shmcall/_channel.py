@@ -92,7 +92,7 @@ class Channel:
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
-                 "response_capacity", "release_capacity", "slots", "kicks", "rings", "i64s", "f64s")
+                 "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -152,6 +152,9 @@ class Channel:
             base = slots_offset + ((s - 1) % slot_count) * slot_size
             rb = base + L.REQUEST_HEADER_SIZE + req_cap
             self.slots.append((base, (base + L.OFF_REQUEST_SEQ) // 8, rb, (rb + L.OFF_RESPONSE_SEQ) // 8))
+        # The slot of request seq + 1, kept with every store of `seq`: a fast path reads it instead of
+        # computing it before its request (the modulo and index cost `add` ~15 ns there).
+        self.next_slot = self.slots[1 % slot_count]
 
     # -- publishing and waiting ------------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class Channel:
         if not _STRONG_ORDER:
             _fence()
         self.seq = seq
+        self.next_slot = self.slots[(seq + 1) % self.slot_count]
         # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
         # after the rest of the request half; x86-64 keeps stores in order, so the daemon's Acquire
         # load sees the whole request.

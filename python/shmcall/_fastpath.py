@@ -267,7 +267,7 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
         emit(f"        {entry} = _packfor({key}, ch.request_capacity)")
         emit(f"        if pk is None and {end} > ch.request_capacity:")
         emit("    " + bail)
-    emit("    base, qw, rb, rw = ch.slots[seq % ch.slot_count]")
+    emit("    base, qw, rb, rw = ch.next_slot")
     emit("    buf = ch.buf")
     # The request is published right after its pack: the daemon polls the slot's line, and a poll
     # between the pack's stores and the seq store costs the seq store another trip for the line
@@ -296,6 +296,8 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # No check for signals between the two stores (neither is a call), so an interrupt cannot leave
     # a published request uncounted; one after the pack leaves it unpublished, and harmless.
     emit("    ch.seq = seq")
+    # The next call's slot, in the time the daemon takes anyway (`Channel.next_slot`).
+    emit("    ch.next_slot = ch.slots[(seq + 1) % ch.slot_count]")
     _emit_before_response(emit, ns, fn)
     # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
     # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.

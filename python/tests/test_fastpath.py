@@ -93,6 +93,22 @@ def test_a_struct_argument_the_fast_path_cannot_take_goes_the_general_way(c):
     assert f(("xiaoming", 18)).age == 18  # and the channel is fine
 
 
+def test_fast_and_general_calls_interleave_through_every_slot(c):
+    """Each path leaves the channel's next slot where the other looks for it (`Channel.next_slot`):
+    a request written to another slot would never be answered, so every call has a timeout."""
+    f = fast(c, "hello_person")
+    f(("warm", 1))
+    ch = c._local.ch
+    for i in range(3 * ch.slot_count + 1):
+        if i % 3 == 0:
+            assert f({"name": "x", "age": i}, timeout=5).age == i  # a dict: the general path
+        elif i % 3 == 1:
+            assert f(("x", i), timeout=5).age == i
+        else:
+            assert c.add(i, 1, timeout=5) == i + 1
+        assert ch.next_slot == ch.slots[(ch.seq + 1) % ch.slot_count]
+
+
 def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
     """Results that are all 8-byte numbers are read one word each through a typed view of the
     channel (`_emit_word_results`): i64s keep their sign, f64s their bits, u64s their top bit."""
