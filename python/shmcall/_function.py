@@ -3,6 +3,7 @@ path: check and encode the arguments, publish, wait, decode the results."""
 
 from __future__ import annotations
 
+import inspect
 import keyword
 import struct
 from typing import Any
@@ -143,7 +144,8 @@ def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
     src = f"def remote({params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
     namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
     exec(compile(src, f"<shmcall {fn.name}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
-    f = fast or namespace["remote"]
+    generic = namespace["remote"]
+    f = fast or generic
     f.__name__ = fn.name
     f.__annotations__ = {n: c.annotation() for n, c, _ in fn.params}
     f.__annotations__["timeout"] = "float | None"
@@ -153,6 +155,11 @@ def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
     f.__qualname__ = fn.name
     f.__module__ = "shmcall.remote"
     f.remote = fn
+    if fast is not None:
+        # The fast function takes `timeout` behind a hidden positional parameter (`_fastpath.build`);
+        # help() and inspect show the signature callers have, the generic function's.
+        generic.__annotations__ = f.__annotations__
+        f.__signature__ = inspect.signature(generic)
     if fn.batchable:
         from ._batch import batch
 

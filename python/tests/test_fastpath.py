@@ -4,6 +4,7 @@ cannot be sure."""
 
 from __future__ import annotations
 
+import inspect
 import random
 import struct
 import threading
@@ -107,6 +108,26 @@ def test_fast_and_general_calls_interleave_through_every_slot(c):
         else:
             assert c.add(i, 1, timeout=5) == i + 1
         assert ch.next_slot == ch.slots[(ch.seq + 1) % ch.slot_count]
+
+
+def test_timeout_is_keyword_only_though_the_fast_path_takes_it_by_position(c):
+    """The fast function's hidden `_more` parameter catches a positional argument too many, before
+    anything is sent; help() and inspect show the real signature."""
+    f = fast(c, "add")
+    assert str(inspect.signature(f)) == "(a: 'i64', b: 'i64', *, timeout: 'float | None' = None) -> 'i64'"
+    assert "(*, timeout" in str(inspect.signature(fast(c, "multi_return")))
+    assert f(2, 3, timeout=5) == 5
+    ch = c._local.ch
+    seq = ch.seq
+    for extra in [(3,), (3, 4), (None,)]:
+        with pytest.raises(TypeError, match=r"^add\(\) takes 2 positional arguments; timeout only by keyword$"):
+            f(2, 3, *extra)
+    with pytest.raises(TypeError, match="positional arguments but 5 were given"):
+        f(2, 3, 4, 5, 6)
+    with pytest.raises(TypeError, match=r"^hello\(\) takes 1 positional argument; timeout only by keyword$"):
+        fast(c, "hello")("x", 1.0)
+    assert ch.seq == seq
+    assert f(2, 3) == 5
 
 
 def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
