@@ -30,6 +30,11 @@ def test_the_sum_target_is_judged_by_the_interleaved_ratio_when_there_is_one():
     assert value == "1.02× ctypes time, interleaved; 1.30× in the tables below, timed minutes apart"
 
 
+def test_a_latency_just_over_its_target_shows_by_how_much():
+    targets = report._targets(report._index([row("shmcall", "hello_person", 1, 1.0012)]), ["shmcall"])
+    assert ("hello_person p50 ≤ 1.0 µs", "1.001 µs", False) in targets
+
+
 def test_interleaved_rows_get_their_own_table_and_no_section_of_their_own(tmp_path):
     rows = [row("shmcall", "add", 1, 0.7), row("ctypes", "add", 1, 1.1),
             row("shmcall", "interleaved add", 1, 0.7), row("ctypes", "interleaved add", 1, 1.4)]
