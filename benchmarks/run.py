@@ -216,14 +216,18 @@ def run_alternative(name: str, mod: str, cls: str, quick: bool, big: bool, rows:
             for op, xs in taken.items():
                 report(op, 1, percentile(xs, 0.5), percentile(xs, 0.99), len(xs), *cpu[op])
 
-        warm_up(lambda: s.add(1, 2), WARM_UP_S * scale)
+        # Each call as a caller holding it makes it: bound once, as in a loop. CPython 3.11 looks up
+        # `s.add` fast for a method of the session's class (ctypes') but not for a callable the
+        # session keeps as an attribute (shmcall's: `Session`), which cost that ~30 ns a call.
+        add, hello, hello_person, multi_return = s.add, s.hello, s.hello_person, s.multi_return
+        warm_up(lambda: add(1, 2), WARM_UP_S * scale)
         record_rounds({
-            "add": lambda: s.add(1, 2),
-            "hello": lambda: s.hello("Python"),
+            "add": lambda: add(1, 2),
+            "hello": lambda: hello("Python"),
             # Arguments written out, as above: star-unpacking a tuple into the method (`*person`, as
             # until 2026-11-24) cost every approach ~0.1 µs more in CPython 3.11.
-            "hello_person": lambda: s.hello_person("xiaoming", 18),
-            "multi_return": lambda: s.multi_return(),  # a lambda, as the timer's overhead
+            "hello_person": lambda: hello_person("xiaoming", 18),
+            "multi_return": lambda: multi_return(),  # a lambda, as the timer's overhead
         }, 100_000, 4)
         sizes = [1_000, 1_000_000, 10_000_000] + ([100_000_000] if big else [])
         for n in sizes:

@@ -14,11 +14,11 @@ from typing import Any
 class Session(abc.ABC):
     """One client of an approach. All methods do one real call (or one batch) each.
 
-    The runner times ``s.add(1, 2)``, ``s.hello(...)`` and ``s.multi_return()``: where one callable
-    of the approach is the whole operation (shmcall's ``c.add``, not several ctypes calls plus
-    checks), a session binds it in ``__init__`` as an instance attribute of the same name, shadowing
-    the method, so the figure is the call and not a method forwarding to it (one more Python call,
-    ~80 ns). ``hello_person`` always stays a method: building and unpacking the struct is part of it.
+    The runner takes ``s.add``, ``s.hello``, ``s.hello_person`` and ``s.multi_return`` once and
+    times calls of them: where one callable of the approach is the whole operation (shmcall's
+    ``c.add``, not several ctypes calls plus checks), a session binds it in ``__init__`` as an
+    instance attribute of the same name, shadowing the method, so the figure is the call and not a
+    method forwarding to it (one more Python call, ~80 ns). ``hello_person`` always stays a method: building and unpacking the struct is part of it.
     An operation an approach does not have raises NotImplementedError (at verification, before
     anything is timed); the runner then skips it for that approach with a note.
     """

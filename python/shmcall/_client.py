@@ -218,6 +218,15 @@ class Client:
     _private: Any = None
     _forked = False
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Each client is born an instance of a class of its own, which gets the remote functions as
+        # methods once the manifest is read (`_handshake`): CPython 3.11 specializes `c.add(...)` only
+        # for a function on the class, and only for an instance made as one of it (assigning
+        # `__class__` afterwards leaves the lookup generic): `c.add(1, 2)` 0.556 -> 0.521 µs.
+        own = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                                          "__doc__": cls.__doc__})
+        return object.__new__(own)
+
     def __init__(self, socket_path: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -329,18 +338,18 @@ class Client:
             structs[s["name"]] = codec
             setattr(self.types, s["name"], _make_struct_type(codec, s.get("doc", "")))
         self._structs = structs
-        self.functions = types.SimpleNamespace()
+        remote: dict[str, Any] = {}  # name -> method (the client its first argument)
         for entry in self.manifest["functions"]:
             fn = RemoteFunction(entry, structs)
-            f = make_callable(fn, self._call, self._local)
-            setattr(self.functions, fn.name, f)
-            if not hasattr(type(self), fn.name):
-                self.__dict__[fn.name] = f
-        for base, members in _families(vars(self.functions)).items():
-            f = _make_family(base, members)
-            setattr(self.functions, base, f)
-            if not hasattr(type(self), base):
-                self.__dict__[base] = f
+            remote[fn.name] = make_callable(fn, self._call, self._local)
+        for base, members in _families(remote).items():
+            remote[base] = _make_family(base, members)
+        self.functions = types.SimpleNamespace(**{name: types.MethodType(f, self) for name, f in remote.items()})
+        # Methods of this client's own class (`__new__`); one whose name a method of Client already
+        # has is reached through `c.functions`.
+        for name, f in remote.items():
+            if not hasattr(Client, name):
+                setattr(type(self), name, f)
 
     # -- channels and calls ----------------------------------------------------------------------
 
@@ -535,11 +544,11 @@ def _element_name(xs: Any) -> str:
 def _make_family(base: str, members: dict[str, Any]) -> Any:
     """One callable for a family, choosing the member by the first argument's element type."""
 
-    def family(xs: Any, *args: Any, **kwargs: Any) -> Any:
+    def family(client: Any, xs: Any, *args: Any, **kwargs: Any) -> Any:
         member = members.get(_element_name(xs))
         if member is None:
             raise TypeError(f"{base}() takes arrays of {', '.join(sorted(members))}; got {_element_name(xs)}")
-        return member(xs, *args, **kwargs)
+        return member(client, xs, *args, **kwargs)
 
     family.__name__ = family.__qualname__ = base
     family.__module__ = "shmcall.remote"

@@ -171,8 +171,9 @@ def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = No
     # but not in the code: CPython 3.11 specializes no call of a function with keyword-only
     # parameters, and the generic call fills their defaults from a dict (`add` 0.62 -> 0.59 µs).
     # A positional argument beyond the parameters lands in `_more` and raises, so `c.add(1, 2, 3)`
-    # cannot pass for a timeout of 3 s.
-    lines = [f"def remote({args}{', ' if args else ''}_more=_NO_MORE, timeout=None):"]
+    # cannot pass for a timeout of 3 s. `_client` is the client the function is a method of
+    # (`make_callable`); the function does not need it.
+    lines = [f"def remote(_client, {args}{', ' if args else ''}_more=_NO_MORE, timeout=None):"]
     if guessed_text(fn):
         lines.append("    global _guess  # rebound when a response's text length changes")
     emit = lines.append

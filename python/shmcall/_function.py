@@ -134,14 +134,17 @@ class RemoteFunction:
 
 
 def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
-    """A Python function with the remote function's real signature, name and docstring; a generated
-    fast path (``_fastpath``) when the signature allows one."""
+    """A method of the client (its first parameter the client, unused) with the remote function's
+    real signature, name and docstring; a generated fast path (``_fastpath``) when the signature
+    allows one. A method rather than an attribute of the instance: CPython 3.11 specializes
+    `c.add(...)` only for a function found on the class (`Client.__new__`)."""
     from . import _fastpath
 
     names = [n for n, _, _ in fn.params]
     fast = _fastpath.build(fn, local, call, call.__self__._heap.roots) if local is not None else None
     params = "".join(f"{n}, " for n in names)
-    src = f"def remote({params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
+    me = "self" if "self" not in names else "_shmcall_self_"
+    src = f"def remote({me}, {params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
     namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
     exec(compile(src, f"<shmcall {fn.name}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
     generic = namespace["remote"]

@@ -8,6 +8,7 @@ import inspect
 import random
 import struct
 import threading
+import types
 
 import pytest
 
@@ -122,12 +123,24 @@ def test_timeout_is_keyword_only_though_the_fast_path_takes_it_by_position(c):
     for extra in [(3,), (3, 4), (None,)]:
         with pytest.raises(TypeError, match=r"^add\(\) takes 2 positional arguments; timeout only by keyword$"):
             f(2, 3, *extra)
-    with pytest.raises(TypeError, match="positional arguments but 5 were given"):
+    with pytest.raises(TypeError, match=r"positional arguments but \d+ were given"):  # Python's own
         f(2, 3, 4, 5, 6)
     with pytest.raises(TypeError, match=r"^hello\(\) takes 1 positional argument; timeout only by keyword$"):
         fast(c, "hello")("x", 1.0)
     assert ch.seq == seq
     assert f(2, 3) == 5
+
+
+def test_remote_functions_are_methods_of_a_class_of_each_clients_own(c):
+    """On the class, so CPython specializes the lookup in `c.add(...)`; one class per client, since
+    each client's functions are its own."""
+    assert "add" in type(c).__dict__ and "add" not in vars(c)
+    assert isinstance(c, shmcall.Client) and type(c) is not shmcall.Client
+    assert c.add.__self__ is c and c.functions.add.__self__ is c
+    with shmcall.connect(c.socket_path, spawn=False) as other:
+        assert type(other) is not type(c)
+        assert other.add(2, 3) == c.add(2, 3) == 5
+        assert other.add.__func__ is not c.add.__func__
 
 
 def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
@@ -161,7 +174,7 @@ def test_parameter_names_do_not_collide_with_the_generated_code(c, names):
     ``kind``) must not be mistaken for one of its variables."""
     entry = next(e for e in c.manifest["functions"] if e["name"] == "repeat_bytes")
     entry = {**entry, "params": [{**p, "name": n} for p, n in zip(entry["params"], names)]}
-    f = make_callable(RemoteFunction(entry, c._structs), c._call, c._local)
+    f = types.MethodType(make_callable(RemoteFunction(entry, c._structs), c._call, c._local), c)
     c.add(0, 0)  # opens this thread's channel (the general path's job)
     assert (f.__code__.co_filename == "<shmcall fast repeat_bytes>") == ("k0" not in names)
     for _ in range(3):
@@ -174,7 +187,7 @@ def test_a_u64_result_is_read_through_the_unsigned_words(c):
     result retyped: the daemon's i64 bits, read through ``words``, are the two's complement."""
     entry = next(e for e in c.manifest["functions"] if e["name"] == "add")
     entry = {**entry, "returns": [{**entry["returns"][0], "type": "u64"}]}
-    f = make_callable(RemoteFunction(entry, c._structs), c._call, c._local)
+    f = types.MethodType(make_callable(RemoteFunction(entry, c._structs), c._call, c._local), c)
     c.add(0, 0)  # opens this thread's channel (the general path's job)
     assert f.__code__.co_filename == "<shmcall fast add>"
     with Counting(f) as count:
