@@ -212,14 +212,19 @@ impl ControlView {
     /// of the response: while the client spins on that line, each store the daemon makes to it
     /// otherwise waits for the line to come back, on the call's critical path (SPEC §3.3).
     pub fn claim_response_line(&self, slot: u32) {
-        let at = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize;
+        let at = self.response_half(slot);
         // SAFETY: in bounds by construction of slot_size (and a prefetch would not fault anyway).
         crate::sync::prefetch_for_write(unsafe { self.base.add(at) });
     }
 
+    /// Offset of `slot`'s response half (its header, on a line of its own).
+    fn response_half(&self, slot: u32) -> usize {
+        self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize
+    }
+
     /// Pointer to `slot`'s response payload (response_capacity bytes), for the response writer.
     pub fn response_payload(&self, slot: u32) -> *mut u8 {
-        let at = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize + RESPONSE_HEADER_SIZE;
+        let at = self.response_half(slot) + RESPONSE_HEADER_SIZE;
         // SAFETY: in bounds by construction of slot_size.
         unsafe { self.base.add(at) }
     }
@@ -227,7 +232,7 @@ impl ControlView {
     /// Writes `slot`'s response header and publishes response `seq` (SPEC §5.2 "response published"),
     /// after the caller has written the payload.
     pub fn publish_response(&self, slot: u32, status: u32, len: u32, seq: u64) {
-        let b = self.slot_base(slot) + REQUEST_HEADER_SIZE + self.config.request_capacity as usize;
+        let b = self.response_half(slot);
         self.u32_at(b + slot::STATUS).store(status, Ordering::Relaxed);
         self.u32_at(b + slot::RESPONSE_LEN).store(len, Ordering::Relaxed);
         // ORDERING (SPEC §5.2 "response published"): Release; pairs with the client's load of this
