@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from . import _layout as L
-from ._errors import CorruptResponse, VersionMismatch, status_error
+from ._errors import ConnectionLost, CorruptResponse, VersionMismatch, status_error
 from ._types import Resp
 
 __all__: list[str] = []
@@ -87,15 +87,18 @@ def _fence() -> None:
 
 
 class Channel:
-    """One ring. Used only by the thread that opened it."""
+    """One ring. Used only by the thread that opened it (its owner)."""
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
-                 "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s")
+                 "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s", "owner",
+                 "closed")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
+        self.owner = threading.get_ident()
+        self.closed = False
         self.client = client
         self.id = channel_id
         try:
@@ -304,6 +307,9 @@ class Channel:
                 events = self.poller.poll(wait_ms)
             finally:
                 words[_W_CLIENT_WAITING] = 0
+            if self.closed:  # by another thread, which woke this one (`close`)
+                self.release()
+                raise ConnectionLost("the client was closed while this call waited for its response")
             for fd, _ in events:
                 if fd == self.resp_fd:
                     try:
@@ -419,17 +425,44 @@ class Channel:
         self.seq = -2
 
     def close(self) -> None:
+        """Refuses every later call, and frees the channel if the calling thread owns it.
+
+        Another thread's channel may be in use right now (between two bytecodes of a call, or
+        sleeping in one): its memory and descriptors stay, and its owner is woken. A sleeping
+        call then frees the channel and raises ConnectionLost (`sleep`); a later call frees it and
+        is refused (`Client._call`); a spinning one sees its response or sleeps. Else the
+        channel is freed when it dies with its thread or client."""
         self.poison()
-        try:
-            os.close(self.req_fd)
-            os.close(self.resp_fd)
-        except OSError:
-            pass
+        self.closed = True
+        if self.owner == threading.get_ident():
+            self.release()
+        elif self.req_fd >= 0:
+            try:
+                os.write(self.resp_fd, _ONE)
+            except OSError:
+                pass
+
+    def release(self) -> None:
+        """Closes the channel's descriptors and mapping (idempotent); only its owner may, once closed."""
+        if self.req_fd < 0:
+            return
+        for fd in (self.req_fd, self.resp_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.req_fd = self.resp_fd = -1
         try:
             for view in (self.words, self.i64s, self.f64s, self.buf):
                 view.release()
             self.mm.close()
         except (BufferError, ValueError):
+            pass
+
+    def __del__(self) -> None:
+        try:
+            self.release()
+        except Exception:
             pass
 
 

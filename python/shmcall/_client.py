@@ -261,6 +261,8 @@ class Client:
     def _pump(self, block: bool) -> bool:
         """Reads one control message if there is one (or waits for it); False if none was ready."""
         with self._sock_lock:
+            if self._sock is None:
+                raise ConnectionLost("the client was closed")
             try:
                 data, anc, flags, _ = self._sock.recvmsg(_MAX_MESSAGE, _FDS_SPACE, 0 if block else socket.MSG_DONTWAIT)
             except BlockingIOError:
@@ -276,7 +278,7 @@ class Client:
             if not data:
                 for fd in fds:
                     os.close(fd)
-                raise ConnectionLost("the daemon closed the connection")
+                raise ConnectionLost("the client was closed" if self._closed else "the daemon closed the connection")
             if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
                 for fd in fds:
                     os.close(fd)
@@ -386,6 +388,9 @@ class Client:
 
     def _call(self, fn: RemoteFunction, args: tuple, timeout: float | None) -> Any:
         if self._closed or self._forked:
+            ch = getattr(self._local, "ch", None)
+            if ch is not None and ch.closed:
+                ch.release()  # closed by another thread (`Channel.close`): this thread frees it
             self._open_channel()  # raises the reason
         try:
             ch = self._local.ch
@@ -471,6 +476,8 @@ class Client:
         """Closes the connection (the daemon frees this client's memory) and stops a private daemon.
 
         Idempotent. Arrays still referenced stay readable: their mappings close when they die.
+        A call another thread is waiting on raises ConnectionLost (the daemon may still run it), and
+        every later call raises ShmcallError.
         """
         if self._sock is None:
             return
@@ -478,6 +485,11 @@ class Client:
         for ch in getattr(self, "_channels", []):
             ch.close()
         self._channels = []
+        try:
+            if not self._forked:  # a fork's child shares the socket with its parent
+                self._sock.shutdown(socket.SHUT_RDWR)  # ends another thread's wait for a message
+        except OSError:
+            pass
         try:
             self._sock.close()
         finally:
@@ -575,6 +587,7 @@ def _check_struct_layout(codec: StructCodec) -> None:
 def _after_fork() -> None:
     for client in list(_clients):
         client._forked = True
+        client._private = None  # the parent's daemon: closing the child's copy must not stop it
         for ch in client._channels:
             ch.poison()  # the parent still uses these rings: the child must never touch them
         client._channels = []

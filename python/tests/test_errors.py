@@ -17,7 +17,7 @@ import pytest
 import shmcall
 from shmcall import _errors, _layout
 
-from conftest import Daemon, REPO
+from conftest import Daemon, REPO, daemon_binary
 
 
 def test_remote_error_carries_the_message(c):
@@ -145,6 +145,84 @@ def test_closed_client_refuses_calls(daemon):
     c.close()  # idempotent
     with pytest.raises(shmcall.ShmcallError, match="closed"):
         c.add(1, 2)
+
+
+def test_closing_a_client_ends_the_calls_other_threads_are_waiting_on(tmp_path):
+    """A call waiting for its response when another thread closes the client raises ConnectionLost
+    at once, not when the daemon answers (nor a ValueError from memory released under it)."""
+    with Daemon(tmp_path / "s.sock") as d:  # its own: the long call keeps running in the daemon
+        _closed_while_waiting(shmcall.connect(d.socket, spawn=False))
+
+
+def _closed_while_waiting(c: shmcall.Client) -> None:
+    outcome: list[BaseException] = []
+
+    def long_call() -> None:
+        try:
+            c.sleep_ms(30_000)
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+
+    t = threading.Thread(target=long_call)
+    t.start()
+    time.sleep(0.3)  # the call sleeps on its doorbell
+    c.close()
+    t.join(timeout=10)
+    assert not t.is_alive(), "the call waited for the daemon's answer"
+    assert isinstance(outcome[0], shmcall.ConnectionLost) and "closed" in str(outcome[0]), outcome
+
+
+def test_closing_a_client_under_busy_threads_gives_each_a_clear_error(daemon):
+    """Threads calling in a loop while the client is closed: each call before the close is right,
+    and each thread then gets a shmcall error (never a ValueError from released memory, never a
+    hang), whatever bytecode it was at."""
+    for _ in range(3):
+        c = shmcall.connect(daemon.socket, spawn=False)
+        errors: list[BaseException] = []
+        calls = [0] * 4
+
+        def work(k: int) -> None:
+            try:
+                shared = c.zeros(1000)
+                shared[:] = k
+                for i in range(1_000_000):
+                    assert c.add(i, k) == i + k
+                    assert c.hello(str(i)) == f"hello {i}"
+                    assert c.sum(shared) == 1000 * k
+                    calls[k] += 1
+            except shmcall.ShmcallError as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.2)
+        c.close()
+        for t in threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in threads), "a thread hangs"
+        assert len(errors) == 4 and all("closed" in str(e) for e in errors), errors
+        assert all(calls), calls
+
+
+def test_a_fork_child_closing_its_copy_leaves_the_parents_daemon_alone(tmp_path, monkeypatch):
+    """The child of a fork has a copy of its parent's client: closing it (or leaving a `with`
+    block) must not stop the parent's private daemon nor end the parent's connection."""
+    monkeypatch.setenv("SHMCALLD", daemon_binary())
+    with shmcall.connect(str(tmp_path / "nobody-here.sock")) as c:
+        assert c.add(1, 2) == 3
+        pid = os.fork()
+        if pid == 0:
+            try:
+                c.close()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        proc, tmp = c._private
+        assert proc.poll() is None, "the child stopped the parent's daemon"
+        assert os.path.exists(os.path.join(tmp, "shmcalld.sock")), "the child removed the daemon's socket"
+        assert c.add(2, 3) == 5 and c.hello("x") == "hello x"
 
 
 def test_fork_child_must_reconnect(daemon):
