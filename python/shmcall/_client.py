@@ -356,10 +356,8 @@ class Client:
     # -- channels and calls ----------------------------------------------------------------------
 
     def _open_channel(self) -> Channel:
-        if self._forked:
-            raise ShmcallError("this client was connected before fork(); call shmcall.connect() again in the child")
-        if self._closed:
-            raise ShmcallError("the client is closed")
+        if self._closed or self._forked:
+            self._refuse()
         with self._sock_lock:
             self._send({"op": "open_channel"})
             msg, fds = self._reply("channel")
@@ -380,7 +378,19 @@ class Client:
         self._channels.append(ch)
         return ch
 
+    def _refuse(self) -> None:
+        """Raises why this client takes no more calls (closed, or connected before a fork). A
+        channel closed by another thread (`Channel.close`) is freed here, by its own thread."""
+        ch = getattr(self._local, "ch", None)
+        if ch is not None and ch.closed:
+            ch.release()
+        if self._forked:
+            raise ShmcallError("this client was connected before fork(); call shmcall.connect() again in the child")
+        raise ShmcallError("the client is closed")
+
     def _channel(self) -> Channel:
+        if self._closed or self._forked:
+            self._refuse()
         try:
             return self._local.ch
         except AttributeError:
@@ -388,10 +398,7 @@ class Client:
 
     def _call(self, fn: RemoteFunction, args: tuple, timeout: float | None) -> Any:
         if self._closed or self._forked:
-            ch = getattr(self._local, "ch", None)
-            if ch is not None and ch.closed:
-                ch.release()  # closed by another thread (`Channel.close`): this thread frees it
-            self._open_channel()  # raises the reason
+            self._refuse()
         try:
             ch = self._local.ch
         except AttributeError:

@@ -205,6 +205,38 @@ def test_closing_a_client_under_busy_threads_gives_each_a_clear_error(daemon):
         assert all(calls), calls
 
 
+def test_a_thread_whose_channel_another_closed_is_refused_every_kind_of_call(daemon):
+    """After another thread closed the client, each way in refuses with the reason (never a request
+    on the closed ring), and the first refusal frees the thread's channel."""
+    c = shmcall.connect(daemon.socket, spawn=False)
+    closed = threading.Event()
+    refusals: list[str] = []
+    channel: list = []
+
+    def work() -> None:
+        assert c.add(1, 2) == 3
+        channel.append(c._local.ch)
+        closed.wait(10)
+        for attempt in (lambda: c.add(1, 2), lambda: c.hello("x"), lambda: c.zeros(10), c.ping,
+                        lambda: c.add.map([1], [2]), lambda: c.sum([1.0, 2.0])):
+            try:
+                attempt()
+                refusals.append("answered")
+            except shmcall.ShmcallError as e:
+                refusals.append(str(e))
+
+    t = threading.Thread(target=work)
+    t.start()
+    while not channel:
+        time.sleep(0.01)
+    c.close()
+    assert channel[0].req_fd >= 0, "close freed another thread's channel under it"
+    closed.set()
+    t.join(timeout=10)
+    assert refusals == ["the client is closed"] * 6, refusals
+    assert channel[0].req_fd == -1, "the thread's channel was not freed"
+
+
 def test_a_fork_child_closing_its_copy_leaves_the_parents_daemon_alone(tmp_path, monkeypatch):
     """The child of a fork has a copy of its parent's client: closing it (or leaving a `with`
     block) must not stop the parent's private daemon nor end the parent's connection."""
