@@ -241,15 +241,26 @@ def test_a_begun_call_sleeps_until_its_response(fresh, monkeypatch):
 
 def test_a_client_that_rang_the_daemon_sleeps_until_its_response(tmp_path):
     """A kick is for waking the channel's own thread; a client that rang it for its request (the
-    daemon was asleep: always, with `--spin-us 0`) has done that, and sets no 1 ms timeout."""
+    daemon was asleep: with `--spin-us 0`, unless its thread has not yet gone back to sleep from the
+    call before, as on a loaded machine) has done that, and sets no 1 ms timeout."""
     with Daemon(tmp_path / "s.sock", "--spin-us", "0") as d, shmcall.connect(d.socket, spawn=False) as c:
         c.sleep_ms(0)
         ch = c._local.ch
-        timeouts: list[int | None] = []
-        spy_polls(ch, timeouts.append)
-        for _ in range(5):
-            del timeouts[:]
+        polls: list[tuple[int | None, int]] = []  # each sleep's timeout, and the rings so far
+        spy_polls(ch, lambda ms: polls.append((ms, ch.rings)))
+        rang_calls = 0
+        for _ in range(40):
+            del polls[:]
+            rings = ch.rings
+            kicks = ch.kicks
             c.sleep_ms(5)  # long enough for the 1 ms timeout to fire, were it set
-            assert timeouts == [None]
-        assert ch.kicks == 0
+            if polls and polls[0][1] > rings:  # rang before its first sleep
+                rang_calls += 1
+                # More than one sleep is fine: a ring for the call before may be left in the doorbell.
+                assert all(ms is None for ms, _ in polls), polls
+                assert ch.kicks == kicks
+                if rang_calls == 5:
+                    break
+        if not rang_calls:
+            pytest.skip("the daemon's thread was never asleep when a call came (a loaded machine)")
         assert d.stop() == 0
