@@ -92,8 +92,8 @@ class Channel:
     # Slots, not a __dict__: the generated fast paths read several of these per call.
     __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
-                 "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s", "owner",
-                 "closed")
+                 "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s",
+                 "owner", "closed")
 
     def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
@@ -430,7 +430,7 @@ class Channel:
         Another thread's channel may be in use right now (between two bytecodes of a call, or
         sleeping in one): its memory and descriptors stay, and its owner is woken. A sleeping
         call then frees the channel and raises ConnectionLost (`sleep`); a later call frees it and
-        is refused (`Client._call`); a spinning one sees its response or sleeps. Else the
+        is refused (`Client._refuse`); a spinning one sees its response or sleeps. Else the
         channel is freed when it dies with its thread or client."""
         self.poison()
         self.closed = True
