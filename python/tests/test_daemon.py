@@ -88,15 +88,22 @@ def test_private_daemon_is_started_and_stopped_by_the_client(tmp_path, monkeypat
     assert proc.poll() == 0
 
 
-def _poller_is_sleeping(pid: int) -> bool:
-    """Whether the daemon's poller thread is inside a sleep (running a `sleep_ms` call inline)."""
+def _threads_named(pid: int, name: str, read: str) -> list[str]:
+    """The /proc file ``read`` of each of the daemon's threads called ``name`` (threads that end
+    meanwhile are skipped)."""
+    out = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            if (task / "comm").read_text().strip() == "shmcall-poller":
-                return "nanosleep" in (task / "wchan").read_text()  # hrtimer_nanosleep, do_nanosleep
+            if (task / "comm").read_text().strip() == name:
+                out.append((task / read).read_text())
         except FileNotFoundError:
             continue
-    return False
+    return out
+
+
+def _poller_is_sleeping(pid: int) -> bool:
+    """Whether the daemon's poller thread is inside a sleep (running a `sleep_ms` call inline)."""
+    return any("nanosleep" in wchan for wchan in _threads_named(pid, "shmcall-poller", "wchan"))
 
 
 def test_a_long_call_does_not_stall_another_clients_calls(tmp_path):
@@ -183,13 +190,9 @@ def test_shutdown_is_bounded_while_a_long_call_runs(tmp_path):
 def _thread_cpu_s(pid: int, name: str) -> float:
     """CPU time (user + system) of the daemon's threads called ``name``, from /proc."""
     total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            if (task / "comm").read_text().strip() == name:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        except FileNotFoundError:
-            continue  # the thread ended meanwhile
+    for stat in _threads_named(pid, name, "stat"):
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
     return total / os.sysconf("SC_CLK_TCK")
 
 
