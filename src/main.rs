@@ -25,7 +25,7 @@ serve options:
                        else /tmp/shmcall-<uid>/shmcalld.sock)
   --spin-us N          microseconds the poller keeps spinning for a channel after its last request (default 100; 0 = never spin)
   --heap-limit BYTES   cap on each client's shared heap (default: none, up to the machine's memory)
-  --slots N            ring slots per channel: calls one thread can have in flight (default 64)
+  --slots N            ring slots per channel: calls one thread can have in flight (default 2)
   --no-huge-pages      4 KiB pages only; by default large arrays get 2 MiB pages, which makes passes
                        over them 8-12 % faster but their first allocation slower where free memory is
                        cold (a VM that hands freed memory back to its host)

@@ -176,11 +176,11 @@ fn default_config_is_the_spec_worked_example() {
     cfg.validate().unwrap();
     assert_eq!(
         (cfg.slot_count, cfg.request_capacity, cfg.response_capacity, cfg.release_capacity),
-        (64, 1008, 1008, 1024)
+        (2, 1008, 1008, 1024)
     );
     assert_eq!(cfg.slot_size(), 2048);
     assert_eq!(cfg.slots_offset(), 20480);
-    assert_eq!(cfg.segment_size(), 151_552);
+    assert_eq!(cfg.segment_size(), 24_576);
     // Both halves of every slot start on a cache line, and each half's seq word shares that line
     // with its header and the first 48 payload bytes (SPEC §3.3).
     let response = c::REQUEST_HEADER_SIZE + 1008;

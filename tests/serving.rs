@@ -19,18 +19,26 @@ struct Ring {
     add: u32,
 }
 
+/// Slots of the test ring: more than the default two, as a client that pipelines would ask for
+/// (`shmcalld serve --slots N`), so that several requests can be in flight.
+const SLOTS: u32 = 8;
+
+fn config() -> ControlConfig {
+    ControlConfig { slot_count: SLOTS, ..Default::default() }
+}
+
 impl Ring {
     fn new() -> Ring {
         let registry = Arc::new(Registry::builtin());
         let add = registry.id("add").expect("add is built in");
         let times = Arc::new(ServiceTimes::new(registry.functions().len()));
-        let channel = Arc::new(Channel::create(0, Default::default(), "shmcall-serving").expect("channel"));
+        let channel = Arc::new(Channel::create(0, config(), "shmcall-serving").expect("channel"));
         let server = ChannelServer::new(channel.clone(), registry, heap(), times, "test".into(), Duration::ZERO);
         Ring { channel, server, add }
     }
 
     fn slot_base(&self, seq: u64) -> usize {
-        let cfg = ControlConfig::default();
+        let cfg = config();
         cfg.slots_offset() + ((seq - 1) % cfg.slot_count as u64) as usize * cfg.slot_size()
     }
 
@@ -62,7 +70,7 @@ fn a_request_is_served_only_when_its_seq_word_holds_its_seq() {
     let mut ring = Ring::new();
     ring.server.serve_pending(false);
     assert_eq!(ring.server.consumed(), 0, "a fresh ring has no request");
-    let n = c::DEFAULT_SLOT_COUNT as u64;
+    let n = SLOTS as u64;
     // Written but not published: zero (as pack_into leaves it), the next lap's seq, garbage.
     for word in [0, 1 + n, u64::MAX] {
         ring.write_add(1, 2, 3, word);
@@ -81,7 +89,7 @@ fn a_request_is_served_only_when_its_seq_word_holds_its_seq() {
 #[test]
 fn pipelined_requests_are_served_in_one_pass_and_a_gap_stops_it() {
     let mut ring = Ring::new();
-    let n = c::DEFAULT_SLOT_COUNT as u64;
+    let n = SLOTS as u64;
     // Two laps of the ring, a few requests at a time: 1..=3 published, 4 written but not published.
     let mut seq = 1;
     while seq <= 2 * n {
@@ -101,7 +109,7 @@ fn pipelined_requests_are_served_in_one_pass_and_a_gap_stops_it() {
 #[test]
 fn a_full_lap_is_served_and_the_ring_wraps_around() {
     let mut ring = Ring::new();
-    let n = c::DEFAULT_SLOT_COUNT as u64;
+    let n = SLOTS as u64;
     for s in 1..=n {
         ring.write_add(s, 1, 1, s);
     }

@@ -144,6 +144,24 @@ def test_a_long_call_does_not_stall_another_clients_calls(tmp_path):
         pytest.skip("the poller never took the long call in five attempts: a loaded machine")
 
 
+@pytest.mark.parametrize("slots", ["1", "64"])
+def test_any_slot_count_serves_every_call(tmp_path, slots):
+    """The client takes the ring's size from the control header: one slot, or the 64 a pipelining
+    client would ask for, serve fast and general calls over several laps, and a late response
+    after a timeout."""
+    with Daemon(tmp_path / "s.sock", "--slots", slots) as d, shmcall.connect(d.socket, spawn=False) as c:
+        assert c.add(0, 0) == 0 and c._local.ch.slot_count == int(slots)
+        for i in range(200):
+            assert c.add(i, 1) == i + 1
+            assert c.hello(str(i)) == f"hello {i}"
+            assert c.hello_person((str(i), i)).age == i
+        with pytest.raises(TimeoutError):
+            c.sleep_ms(300, timeout=0.05)
+        assert c.add(2, 3) == 5  # after the late response is consumed
+        assert list(c.add.map([1, 2, 3], [10, 20, 30])) == [11, 22, 33]
+        assert d.stop() == 0
+
+
 def test_never_spinning_daemon_serves_every_call(tmp_path):
     """With --spin-us 0 there is no poller: each channel thread does the sleep handshake itself and
     every call is a doorbell ring. Several threads, each with its own channel, check every result."""

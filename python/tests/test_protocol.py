@@ -194,7 +194,7 @@ def test_control_header_default() -> None:
     align = lambda n, a: (n + a - 1) // a * a  # noqa: E731
     slots_offset = align(L.RELEASE_OFFSET + d["release_capacity"] * L.RELEASE_ENTRY_SIZE, L.SLOTS_ALIGN)
     segment_size = align(slots_offset + d["slot_count"] * slot_size, L.SLOTS_ALIGN)
-    assert (slot_size, slots_offset, segment_size) == (2048, 20480, 151552)
+    assert (slot_size, slots_offset, segment_size) == (2048, 20480, 24576)
     assert (f["slot_size"], f["slots_offset"], f["segment_size"]) == (slot_size, slots_offset, segment_size)
     # The client line, the daemon line and the reserved line start zero.
     assert v["bytes"][L.CACHE_LINE :] == bytes(L.HEADER_SIZE - L.CACHE_LINE)

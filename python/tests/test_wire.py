@@ -27,17 +27,23 @@ def test_slots_hold_the_golden_conversation(daemon):
     def conversation() -> None:  # a thread of its own: a fresh channel, seq 1 in slot 0
         try:
             with shmcall.connect(daemon.socket, spawn=False) as c:
+
+                def keep() -> None:  # the last call's slot, before a later call reuses it
+                    ch = c._local.ch
+                    base, _, rb, _ = ch.slots[ch.seq % ch.slot_count]
+                    halves[ch.seq] = (bytes(ch.buf[base:rb]), bytes(ch.buf[rb:base + ch.slot_size]))
+
                 assert c.add(2, 3) == 5
+                keep()
                 assert c.hello("Python") == "hello Python"
+                keep()
                 c.hello_person(c.types.Person("xiaoming", 18))
+                keep()
                 try:
                     c.add(2**63 - 1, 1)
                 except shmcall.RemoteError:
                     pass
-                ch = c._local.ch
-                for seq in range(1, 5):
-                    base, _, rb, _ = ch.slots[seq % ch.slot_count]
-                    halves[seq] = (bytes(ch.buf[base:rb]), bytes(ch.buf[rb:base + ch.slot_size]))
+                keep()
         except BaseException as e:  # noqa: BLE001 - reported by the test thread
             failure.append(e)
 

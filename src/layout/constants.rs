@@ -39,7 +39,7 @@ pub const RELEASE_ENTRY_SIZE: usize = 16;
 pub const SLOTS_ALIGN: usize = 4096;
 
 /// Defaults the daemon uses when creating a channel.
-pub const DEFAULT_SLOT_COUNT: u32 = 64;
+pub const DEFAULT_SLOT_COUNT: u32 = 2;
 /// Default request payload capacity per slot (16 less than a multiple of 64: SPEC §3.3).
 pub const DEFAULT_REQUEST_CAPACITY: u32 = 1008;
 /// Default response payload capacity per slot.

@@ -251,7 +251,7 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.slot_size(), 2048);
         assert_eq!(c.slots_offset(), 20480);
-        assert_eq!(c.segment_size(), 20480 + 64 * 2048);
+        assert_eq!(c.segment_size(), 20480 + 2 * 2048);
     }
 
     #[test]
