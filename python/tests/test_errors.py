@@ -151,25 +151,22 @@ def test_closing_a_client_ends_the_calls_other_threads_are_waiting_on(tmp_path):
     """A call waiting for its response when another thread closes the client raises ConnectionLost
     at once, not when the daemon answers (nor a ValueError from memory released under it)."""
     with Daemon(tmp_path / "s.sock") as d:  # its own: the long call keeps running in the daemon
-        _closed_while_waiting(shmcall.connect(d.socket, spawn=False))
+        c = shmcall.connect(d.socket, spawn=False)
+        outcome: list[BaseException] = []
 
+        def long_call() -> None:
+            try:
+                c.sleep_ms(30_000)
+            except BaseException as e:  # noqa: BLE001 - checked below
+                outcome.append(e)
 
-def _closed_while_waiting(c: shmcall.Client) -> None:
-    outcome: list[BaseException] = []
-
-    def long_call() -> None:
-        try:
-            c.sleep_ms(30_000)
-        except BaseException as e:  # noqa: BLE001 - checked below
-            outcome.append(e)
-
-    t = threading.Thread(target=long_call)
-    t.start()
-    time.sleep(0.3)  # the call sleeps on its doorbell
-    c.close()
-    t.join(timeout=10)
-    assert not t.is_alive(), "the call waited for the daemon's answer"
-    assert isinstance(outcome[0], shmcall.ConnectionLost) and "closed" in str(outcome[0]), outcome
+        t = threading.Thread(target=long_call)
+        t.start()
+        time.sleep(0.3)  # the call sleeps on its doorbell
+        c.close()
+        t.join(timeout=10)
+        assert not t.is_alive(), "the call waited for the daemon's answer"
+        assert isinstance(outcome[0], shmcall.ConnectionLost) and "closed" in str(outcome[0]), outcome
 
 
 def test_closing_a_client_under_busy_threads_gives_each_a_clear_error(daemon):
