@@ -31,7 +31,10 @@ _SMALL = [
 
 
 def _arrays(big: bool) -> list[tuple[str, int, Callable, int, int]]:
-    sizes = [(1_000_000, 20, 30), (10_000_000, 5, 30)] + ([(100_000_000, 2, 10)] if big else [])
+    # Rounds enough that the median of per-round ratios settles: with 30 rounds of 1e7, runs of one
+    # daemon against ctypes gave 0.99-1.15x (pooled p50s) and 1.00-1.04x (per-round) as the VM
+    # switched between speeds 1.6x apart. A round of 1e7 takes about 30 ms.
+    sizes = [(1_000_000, 20, 60), (10_000_000, 5, 100)] + ([(100_000_000, 2, 20)] if big else [])
     out = []
     for n, block, rounds in sizes:
         out.append(("sum", n, lambda s, xs: lambda: s.sum(xs), block, rounds))
@@ -100,11 +103,15 @@ def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, r
             medians[name].append(statistics.median(xs))
     ratios = [a / b for a, b in zip(medians["shmcall"], medians["ctypes"]) if b > 0]
     p50s = {name: percentile(pooled[name], 0.5) for name in names}
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     for name, p50 in p50s.items():
         rows.append(dict(alternative=name, label=labels[name], op=f"interleaved {op}", size=size, p50_us=p50,
                          p99_us=percentile(pooled[name], 0.99), calls_per_s=1e6 / p50 if p50 else 0,
                          samples=len(pooled[name]), client_cpu_us=0, server_cpu_us=0))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        if name == "shmcall":
+            # The paired comparison: each round's shmcall block over the ctypes block beside it. The
+            # pooled p50s above mix the VM's fast and slow spells in whatever share each side drew.
+            rows[-1].update(round_ratio_p50=statistics.median(ratios), round_ratio_q1=q[0], round_ratio_q3=q[2])
     print(f"[interleaved] {op:<13} {size:>11,}  shmcall {p50s['shmcall']:10.2f} µs  "
           f"ctypes {p50s['ctypes']:10.2f} µs  ratio per round: median {statistics.median(ratios):.2f} "
           f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)

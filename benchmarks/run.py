@@ -325,7 +325,8 @@ def main() -> int:
     block_csv = out / "block" / "results.csv"
     if block_csv.exists():
         rows.extend(csv.DictReader(block_csv.open()))
-    fields = ["alternative", "label", "op", "size", "p50_us", "p99_us", "calls_per_s", "samples", "client_cpu_us", "server_cpu_us"]
+    fields = ["alternative", "label", "op", "size", "p50_us", "p99_us", "calls_per_s", "samples", "client_cpu_us", "server_cpu_us",
+              "round_ratio_p50", "round_ratio_q1", "round_ratio_q3"]
     with (out / "results.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
