@@ -42,8 +42,9 @@ def _targets(idx: dict, alts: list[str]) -> list[tuple[str, str, bool | None]]:
     if paired is not None or pooled is not None:
         sequential = f"; {shm_sum / ffi_sum:.2f}× in the tables below, timed minutes apart" if shm_sum and ffi_sum else ""
         if paired is not None:
-            (p50, q1, q3), how = paired, "× ctypes time, interleaved: median of the paired rounds"
-            text = f"{{:.3f}}{how} (quartiles {q1:.2f}–{q3:.2f}); pooled p50s {pooled:.2f}×" if pooled else f"{{:.3f}}{how}"
+            p50, q1, q3 = paired
+            text = ("{:.3f}× ctypes time, interleaved: median of the paired rounds"
+                    f" (quartiles {q1:.2f}–{q3:.2f})" + (f"; pooled p50s {pooled:.2f}×" if pooled else ""))
         else:
             p50, text = pooled, "{:.2f}× ctypes time, interleaved (pooled p50s)"
         check("sum 1e7 no slower than in-process ctypes", p50, lambda v: v <= 1.05, text + sequential)
@@ -69,7 +70,7 @@ def _ratio(get: Any, op: str, size: int) -> float | None:
 
 def _round_ratio(idx: dict, op: str, size: int) -> tuple[float, float, float] | None:
     """The median and quartiles of shmcall's per-round ratios to ctypes for an interleaved operation
-    (each round's blocks side by side; absent from runs before 2026-11-25)."""
+    (each round's blocks side by side; absent from runs before 2026-11-24-v8-1)."""
     r = idx.get(("shmcall", op, size))
     if not r or not r.get("round_ratio_p50"):
         return None
