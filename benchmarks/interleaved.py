@@ -103,6 +103,7 @@ def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, r
             medians[name].append(statistics.median(xs))
     ratios = [a / b for a, b in zip(medians["shmcall"], medians["ctypes"]) if b > 0]
     p50s = {name: percentile(pooled[name], 0.5) for name in names}
+    mid = statistics.median(ratios)
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     for name, p50 in p50s.items():
         rows.append(dict(alternative=name, label=labels[name], op=f"interleaved {op}", size=size, p50_us=p50,
@@ -111,7 +112,7 @@ def _time(op: str, size: int, calls: dict[str, Callable[[], Any]], block: int, r
         if name == "shmcall":
             # The paired comparison: each round's shmcall block over the ctypes block beside it. The
             # pooled p50s above mix the VM's fast and slow spells in whatever share each side drew.
-            rows[-1].update(round_ratio_p50=statistics.median(ratios), round_ratio_q1=q[0], round_ratio_q3=q[2])
+            rows[-1].update(round_ratio_p50=mid, round_ratio_q1=q[0], round_ratio_q3=q[2])
     print(f"[interleaved] {op:<13} {size:>11,}  shmcall {p50s['shmcall']:10.2f} µs  "
-          f"ctypes {p50s['ctypes']:10.2f} µs  ratio per round: median {statistics.median(ratios):.2f} "
+          f"ctypes {p50s['ctypes']:10.2f} µs  ratio per round: median {mid:.2f} "
           f"(quartiles {q[0]:.2f}-{q[2]:.2f})", flush=True)
