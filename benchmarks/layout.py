@@ -2,7 +2,7 @@
 """The layout experiment: what one call's cache-line layout costs a pure-Python client, apart from
 any protocol work. Times the same busy-polled `add` echo (``servers/src/bin/layout_echo.rs``) over
 three layouts, interleaved in one process, and repeats that with a fresh server and client process
-each round, because this VM runs a whole process at one of two speeds (ARCHITECTURE.md):
+each round, because this VM runs a whole process at one of two speeds (docs/performance-notes.md):
 
 - one line each way: the raw floor (sequence word beside the arguments, and beside the result);
 - protocol v1: ``req_seq`` and ``resp_seq`` on lines of their own, the slot's header and data on

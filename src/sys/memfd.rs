@@ -91,7 +91,7 @@ impl Segment {
     /// `EAGAIN`/`ENOMEM` without a free huge page) leaves the caller to commit as usual.
     ///
     /// A pass over an array then takes one TLB entry per 2 MiB instead of 512: a large `sum` ran
-    /// 8–10 % faster, level with a private huge-paged array (ARCHITECTURE.md). `MADV_COLLAPSE`
+    /// 8–10 % faster, level with a private huge-paged array (docs/performance-notes.md). `MADV_COLLAPSE`
     /// refuses a range without a single page, so each gets one first (`fallocate`, which keeps a page
     /// already there); collapsing copies what is present, so contents are kept, and a range with one
     /// page costs little more than zeroing a huge page.
