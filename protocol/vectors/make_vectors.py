@@ -78,6 +78,11 @@ def align_up(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
+def slot_of(seq: int) -> int:
+    """The slot request ``seq`` uses with the default configuration (SPEC §3.3)."""
+    return (seq - 1) % C["defaults"]["slot_count"]
+
+
 # --- SPEC §3: control segment ---------------------------------------------------------------------
 
 ctl, slot, buf = C["control"], C["slot"], C["buf"]
@@ -238,7 +243,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "request_hello_python",
         "kind": "request",
-        "description": "The request half of slot 1 for hello(\"Python\") (seq 2): the argument record is one "
+        "description": f"The request half of slot {slot_of(2)} for hello(\"Python\") (seq 2): the argument record is "
+                       "one "
                        "buffer reference (24 bytes) to inline text; the text follows the record at the next "
                        "multiple of 8, offset 24, counted from the start of the payload area.",
         "fields": {
@@ -253,7 +259,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "response_hello",
         "kind": "response",
-        "description": "The response half of slot 1 answering request_hello_python: the result record is one "
+        "description": f"The response half of slot {slot_of(2)} answering request_hello_python: the result record is "
+                       "one "
                        "buffer reference to inline text \"hello Python\" (12 bytes) at offset 24; "
                        "response_len 36.",
         "fields": {
@@ -270,7 +277,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "request_hello_person",
         "kind": "request",
-        "description": "The request half of slot 2 for hello_person(Person{name: \"xiaoming\", age: 18}) "
+        "description": f"The request half of slot {slot_of(3)} for "
+                       "hello_person(Person{name: \"xiaoming\", age: 18}) "
                        "(seq 3): the record is one Person (size 32: name buffer reference @0, age i64 @24); "
                        "the name's bytes follow the 32-byte record at offset 32.",
         "fields": {
@@ -285,7 +293,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "response_hello_person",
         "kind": "response",
-        "description": "The response half of slot 2 answering request_hello_person: a Person{name: "
+        "description": f"The response half of slot {slot_of(3)} answering request_hello_person: a "
+                       "Person{name: "
                        "\"xiaohong\", age: 18}, laid out as in the request; response_len 40.",
         "fields": {
             "function": "hello_person", "args": {"p": {"name": person_in, "age": 18}},
@@ -300,7 +309,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "response_error",
         "kind": "response",
-        "description": "The response half of slot 3 answering add(9223372036854775807, 1) (seq 4): status 1 "
+        "description": f"The response half of slot {slot_of(4)} answering add(9223372036854775807, 1) (seq 4): "
+                       "status 1 "
                        "(error); the whole payload is the UTF-8 message, no record, no terminator.",
         "fields": {
             "function": "add", "args": {"a": 9223372036854775807, "b": 1},
@@ -313,7 +323,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "request_alloc_800",
         "kind": "request",
-        "description": "The request half of slot 4 for the reserved function alloc (id 0xFFFF0001) asking for "
+        "description": f"The request half of slot {slot_of(5)} for the reserved function alloc (id 0xFFFF0001) "
+                       "asking for "
                        "an 800-byte heap block (seq 5): the payload is one u64 size.",
         "fields": {
             "function": "alloc", "function_id": C["functions"]["alloc"], "request_len": 8, "seq": 5,
@@ -325,7 +336,8 @@ def vectors() -> list[dict[str, Any]]:
     v.append({
         "name": "response_alloc_800",
         "kind": "response",
-        "description": "The response half of slot 4 answering request_alloc_800 on a connection whose heap is "
+        "description": f"The response half of slot {slot_of(5)} answering request_alloc_800 on a connection whose "
+                       "heap is "
                        "still empty: a buffer reference to the first block of heap segment 1 {1, 0, offset 0, "
                        "length 800}. The client owns the block until it releases it.",
         "fields": {
@@ -473,9 +485,10 @@ def readme(vecs: list[dict[str, Any]], blobs: dict[str, bytes]) -> str:
         "directly by `request_len` / `response_len` payload bytes (SPEC §3.3). The header's `seq` is the",
         "word that publishes the half (SPEC §5.2): its writer stores it last, with one 8-byte store. The",
         "vectors are one conversation on a fresh channel with the default configuration: seq 1..5 in",
-        "slots 0..4. Function ids are those of the built-in manifest when the vectors were made; they are",
-        "not part of what the vectors pin down. Padding bytes are zero here; a reader must not depend on",
-        "that (SPEC §1.3).",
+        f"slots {', '.join(str(slot_of(seq)) for seq in range(1, 6))} (seq s in slot (s - 1) mod slot_count). "
+        "Function ids",
+        "are those of the built-in manifest when the vectors were made; they are not part of what the",
+        "vectors pin down. Padding bytes are zero here; a reader must not depend on that (SPEC §1.3).",
         "",
     ]
     for vec in vecs:
