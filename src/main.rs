@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use shmcall::kernels;
 use shmcall::layout::ControlConfig;
 use shmcall::registry::manifest::Manifest;
 use shmcall::ring::SpinPolicy;
@@ -114,10 +115,10 @@ fn run() -> anyhow::Result<()> {
     match parse()? {
         Command::Help => print!("{USAGE}"),
         Command::Version => println!("shmcalld {} (protocol {})", env!("CARGO_PKG_VERSION"), shmcall::layout::constants::PROTOCOL_VERSION),
-        Command::Functions { json } => print_functions(&Registry::builtin(), json),
+        Command::Functions { json } => print_functions(&kernels::registry(), json),
         Command::Serve(opts) => {
             let socket = opts.socket.clone();
-            serve(opts, Registry::builtin()).with_context(|| format!("serving on {}", socket.display()))?;
+            serve(opts, kernels::registry()).with_context(|| format!("serving on {}", socket.display()))?;
         }
     }
     Ok(())

@@ -1,4 +1,7 @@
-//! The atomics every shared word is accessed through, from one place so a model checker can swap them.
+//! The atomics every shared word is accessed through (std's, re-exported so shared-memory code takes
+//! them from one place), and a prefetch hint. Nothing swaps them for loom's under `cfg(loom)`: the
+//! control views cast raw shared memory to these atomics, and loom's atomics cannot be overlaid on
+//! memory, so `tests/handshake.rs` models the handshake on a copy instead.
 
 pub use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 

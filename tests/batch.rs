@@ -2,13 +2,14 @@
 //! one call per record in order, failures named by index, records checked against their count.
 
 use shmcall::codec::Failure;
-use shmcall::registry::{Registry, Rows};
+use shmcall::kernels;
+use shmcall::registry::Rows;
 
 use crate::support;
 
 /// Runs builtin `name` over `args` (records `stride` apart) and returns the result bytes.
 fn run(name: &str, count: usize, args: &[u8]) -> Result<Vec<u8>, (usize, Failure)> {
-    let registry = Registry::builtin();
+    let registry = kernels::registry();
     let f = registry.get(registry.id(name).unwrap()).unwrap();
     assert!(f.batchable);
     let (stride, rstride) = (f.args.fixed_size.next_multiple_of(8), f.results.fixed_size.next_multiple_of(8));

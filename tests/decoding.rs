@@ -4,9 +4,9 @@
 
 use proptest::prelude::*;
 use shmcall::codec::Failure;
+use shmcall::kernels;
 use shmcall::layout::constants::DEFAULT_RESPONSE_CAPACITY;
 use shmcall::layout::BufRef;
-use shmcall::Registry;
 
 use crate::support::{call, heap};
 
@@ -34,7 +34,7 @@ proptest! {
 
     #[test]
     fn arbitrary_payloads_never_panic(payload in payload_strategy()) {
-        let registry = Registry::builtin();
+        let registry = kernels::registry();
         let heap = heap();
         heap.alloc(4096).unwrap(); // segment 1 exists, so references into it are checked for real
         for f in registry.functions() {
@@ -52,7 +52,7 @@ proptest! {
 
 #[test]
 fn short_records_are_bad_requests() {
-    let registry = Registry::builtin();
+    let registry = kernels::registry();
     let heap = heap();
     assert!(matches!(call(&registry, &heap, "add", &[0u8; 15]), Err(Failure::BadRequest(_))));
     let mut ok = vec![0u8; 16];

@@ -1,11 +1,13 @@
 //! Loom models of the sleep handshake (SPEC §5.4 "no lost wake-up") as the daemon runs it: a
 //! client, the poller letting a channel go cold, and the channel's own thread woken by a ring.
 //!
-//! The models use loom's atomics and mutex in place of the shared words and the channel lock, and
-//! an atomic counter for an eventfd. Loom runs every interleaving (and every outcome the C++ memory
+//! The models restate, on loom's atomics and mutex with an atomic counter for each eventfd, the
+//! steps `ring/channel.rs`, `ring/poller.rs` and `ring/channel_thread.rs` take: a copy, because the
+//! daemon's atomics are cast onto shared memory, where loom's cannot go (`src/sync.rs`); a change to
+//! those steps must be made here too. Loom runs every interleaving (and every outcome the C++ memory
 //! model allows); each model asserts that a published request is served, or a ring is left pending
-//! for a thread that would serve it on waking. They check the argument of the spec, step by step as
-//! `ring/poller.rs` and `ring/channel.rs` take it; the code itself is exercised by the stress tests.
+//! for a thread that would serve it on waking. The real code is exercised by the stress tests
+//! (`python/tests/test_stress.py`).
 
 use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use loom::sync::{Arc, Mutex};
@@ -130,7 +132,7 @@ fn a_request_published_while_the_poller_lets_the_channel_go_cold_is_served() {
 fn a_channel_thread_that_gave_up_on_a_busy_lock_would_lose_the_request() {
     // The counter-model: a channel thread that only try_locks, and goes back to sleep when the poller
     // holds the lock, can miss a request published during the poller's cold transition. This is why
-    // `ChannelServer::run` waits for the lock.
+    // `run_channel_thread` waits for the lock.
     let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let found = lost.clone();
     model(move || {

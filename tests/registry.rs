@@ -1,6 +1,7 @@
 //! A function author's view: exporting functions and structs of one's own in a few lines, and what
 //! the registry and manifest then say about them.
 
+use shmcall::kernels;
 use shmcall::layout::constants as c;
 use shmcall::registry::manifest::Manifest;
 use shmcall::registry::{CallError, Result};
@@ -115,7 +116,7 @@ fn duplicate_names_are_refused_at_start_up() {
 
 #[test]
 fn builtin_manifest_names_every_article_example() {
-    let r = Registry::builtin();
+    let r = kernels::registry();
     for name in ["add", "hello", "hello_person", "change_int", "return_int_array", "return_int_slice", "expand_slice", "multi_return", "divmod"] {
         assert!(r.id(name).is_some(), "{name} is built in");
     }

@@ -1,8 +1,8 @@
 //! One test per fixed bug, named by what broke.
 
 use shmcall::codec::Failure;
+use shmcall::kernels;
 use shmcall::layout::BufRef;
-use shmcall::Registry;
 
 use crate::support::{call, heap};
 
@@ -11,7 +11,7 @@ use crate::support::{call, heap};
 fn divmod_min_by_minus_one_is_an_error() {
     let mut payload = i64::MIN.to_le_bytes().to_vec();
     payload.extend_from_slice(&(-1i64).to_le_bytes());
-    assert!(matches!(call(&Registry::builtin(), &heap(), "divmod", &payload), Err(Failure::Error(_))));
+    assert!(matches!(call(&kernels::registry(), &heap(), "divmod", &payload), Err(Failure::Error(_))));
 }
 
 /// Found by `decoding::arbitrary_payloads_never_panic`: `circle_points(3_000_000_000)` made the
@@ -19,7 +19,7 @@ fn divmod_min_by_minus_one_is_an_error() {
 #[test]
 fn client_chosen_sizes_cannot_abort_the_daemon() {
     let payload = 3_000_000_000u32.to_le_bytes();
-    assert!(matches!(call(&Registry::builtin(), &heap(), "circle_points", &payload), Err(Failure::Error(_))));
+    assert!(matches!(call(&kernels::registry(), &heap(), "circle_points", &payload), Err(Failure::Error(_))));
 }
 
 /// Found by `decoding::arbitrary_payloads_never_panic` (a debug-build run spinning for 15 minutes):
@@ -32,7 +32,7 @@ fn repeat_bytes_of_nothing_returns_at_once() {
     payload[24..].copy_from_slice(&u64::MAX.to_le_bytes());
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(call(&Registry::builtin(), &heap(), "repeat_bytes", &payload));
+        let _ = done.send(call(&kernels::registry(), &heap(), "repeat_bytes", &payload));
     });
     let out = finished.recv_timeout(std::time::Duration::from_secs(30)).expect("repeat_bytes returns");
     let out = out.expect("an empty result");

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shmcall::kernels;
 use shmcall::layout::constants::{self as c, off, slot};
 use shmcall::layout::ControlConfig;
 use shmcall::ring::{Channel, ChannelServer, ServiceTimes};
-use shmcall::Registry;
 
 use crate::support::{heap, read_segment, write_segment};
 
@@ -29,7 +29,7 @@ fn config() -> ControlConfig {
 
 impl Ring {
     fn new() -> Ring {
-        let registry = Arc::new(Registry::builtin());
+        let registry = Arc::new(kernels::registry());
         let add = registry.id("add").expect("add is built in");
         let times = Arc::new(ServiceTimes::new(registry.functions().len()));
         let channel = Arc::new(Channel::create(0, config(), "shmcall-serving").expect("channel"));

@@ -8,6 +8,7 @@
 //! - `registry`: `export!`/`shm_struct!` signatures, layouts and the manifest.
 //! - `serving`: the daemon's end of a ring on a real channel: what publishes a request.
 //! - `regression`: one test per fixed bug, named by what broke.
+//! - `tiers`: the tiers of `src/lib.rs` hold in the source: no upward use, no cycle between files.
 //! - `support`: helpers: invoking a registered function on a payload without a client; a test heap;
 //!   copying bytes in and out of a shared segment.
 
@@ -19,4 +20,5 @@ mod registry;
 mod regression;
 mod serving;
 mod support;
+mod tiers;
 mod vectors;

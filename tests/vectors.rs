@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use shmcall::codec::{ArgReader, Failure, RetWriter, Scratch};
+use shmcall::kernels;
 use shmcall::kernels::article::Person;
 use shmcall::layout::constants::{self as c, off};
 use shmcall::layout::{BufRef, ControlConfig, ControlView};
@@ -140,11 +141,6 @@ impl Control {
     }
 }
 
-
-fn builtin() -> Registry {
-    Registry::builtin()
-}
-
 fn function<'r>(registry: &'r Registry, name: &str) -> &'r Function {
     registry.get(registry.id(name).unwrap_or_else(|| panic!("no built-in {name}"))).unwrap()
 }
@@ -265,7 +261,7 @@ fn release_entry_is_read_by_the_daemon_view() {
 
 #[test]
 fn requests_are_read_by_the_daemon_view_and_decoder() {
-    let registry = builtin();
+    let registry = kernels::registry();
     for v in vectors_of("request") {
         let f = &v.fields;
         let (function_id, request_len, seq) = (u32_of(&f["function_id"]), u32_of(&f["request_len"]), u64_of(&f["seq"]));
@@ -324,7 +320,7 @@ fn requests_are_read_by_the_daemon_view_and_decoder() {
 
 #[test]
 fn responses_are_what_the_daemon_writes() {
-    let registry = builtin();
+    let registry = kernels::registry();
     let heap = heap();
     for v in vectors_of("response") {
         let f = &v.fields;

@@ -10,7 +10,14 @@ pub mod values;
 
 use crate::registry::Registry;
 
-/// Registers every built-in function.
+/// A registry with every built-in function: what `shmcalld` serves.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    register(&mut r);
+    r
+}
+
+/// Adds every built-in function to `registry`.
 pub fn register(registry: &mut Registry) {
     article::register(registry);
     values::register(registry);

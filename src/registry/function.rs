@@ -77,13 +77,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry with every built-in function.
-    pub fn builtin() -> Registry {
-        let mut r = Registry::new();
-        crate::kernels::register(&mut r);
-        r
-    }
-
     /// Adds a function.
     ///
     /// # Panics

@@ -1,4 +1,4 @@
-//! One channel: its control segment, its two doorbells, and the loop that serves it (SPEC §5).
+//! One channel: its control segment, its two doorbells, and the serving of its requests (SPEC §5).
 //!
 //! Requests are served in order; each is published by the seq word in its slot's request line and
 //! answered by the seq word in the slot's response line (SPEC §5.2). The ring is
@@ -7,13 +7,11 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::poller::{Poller, ServiceTimes, Watched};
+use super::service_times::ServiceTimes;
 use super::spin::SpinWindows;
 use super::ticks::Ticks;
 use crate::codec::{ArgReader, Failure, RetWriter, Scratch};
@@ -22,7 +20,6 @@ use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
 use crate::layout::{BufRef, ControlConfig, ControlView};
 use crate::registry::{Registry, Rows};
 use crate::sync::{fence, Ordering};
-use crate::sys::doorbell::Wake;
 use crate::sys::{Doorbell, Segment};
 
 /// A channel's shared resources; handed to the client as three descriptors.
@@ -57,7 +54,7 @@ impl Channel {
 }
 
 /// Serves one channel: decodes its requests, calls the functions, publishes the responses. Driven by
-/// the channel's own thread (`run`) and, for quick calls, by the daemon's poller (`poller.rs`).
+/// the channel's own thread (`channel_thread.rs`) and, for quick calls, by the daemon's poller (`poller.rs`).
 pub struct ChannelServer {
     channel: Arc<Channel>,
     view: ControlView,
@@ -127,48 +124,9 @@ impl ChannelServer {
         }
     }
 
-    /// The channel thread: serves until `stop` becomes readable (or hangs up) or `stopping` is set.
-    ///
-    /// After serving, the channel goes to the `poller` (which spins for it and serves quick calls)
-    /// and this thread sleeps on the request doorbell: the poller rings it for a slow call, the
-    /// client rings it once the poller has let the channel go cold. Without a poller (a spin budget
-    /// of zero), or while the channel's spin window is zero, the thread does the sleep handshake itself.
-    pub fn run(self, stop: BorrowedFd<'_>, stopping: &AtomicBool, poller: Option<&Poller>) -> io::Result<()> {
-        let channel = self.channel.clone();
-        let watched = Arc::new(Watched::new(channel.clone(), self));
-        let result = (|| loop {
-            {
-                // Waits for the lock if the poller holds it: a ring that arrives while the poller lets
-                // the channel go cold must still be served (`tests/handshake.rs` shows the request
-                // a try_lock here would lose).
-                let mut server = watched.lock();
-                server.set_daemon_waiting(false);
-                server.adapt_spin();
-                let before = server.consumed;
-                server.serve_pending(false);
-                watched.consumed.store(server.consumed, Ordering::Relaxed);
-                if let (Some(p), true) = (poller, server.consumed > before) {
-                    p.thread_served(&watched);
-                }
-                let window = server.spin_window();
-                match poller {
-                    Some(p) if !window.is_zero() => p.watch(&watched, window),
-                    _ => {
-                        if !server.announce_sleep() {
-                            continue; // a request arrived during the handshake
-                        }
-                    }
-                }
-            }
-            if stopping.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            if channel.request_bell.wait(Some(stop), None)? == Wake::Other || stopping.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-        })();
-        watched.closed.store(true, Ordering::Relaxed);
-        result
+    /// The channel served.
+    pub fn channel(&self) -> &Arc<Channel> {
+        &self.channel
     }
 
     /// Requests answered so far.
@@ -219,7 +177,7 @@ impl ChannelServer {
 
     /// If the channel has slept since its last response: adapts the spin window of the function
     /// served last to how long the client paused after it (up to now).
-    fn adapt_spin(&mut self) {
+    pub(super) fn adapt_spin(&mut self) {
         if std::mem::take(&mut self.asleep) {
             let pause = self.last_served.elapsed();
             let caught = std::mem::take(&mut self.caught);

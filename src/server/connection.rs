@@ -14,7 +14,7 @@ use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
-use crate::ring::{Channel, ChannelServer, Poller, ServiceTimes};
+use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller, ServiceTimes};
 use crate::sys::{poll, Doorbell, Segment, SeqConn};
 
 /// Channels (and so daemon threads) one connection may open: a bound on what one client can take.
@@ -148,7 +148,7 @@ fn serve(
                 let (stop, stopping, poller) = (stop.clone(), stopping.clone(), shared.poller.clone());
                 let log_name = format!("{name}/ch{id}");
                 channels.push(std::thread::Builder::new().name(format!("shmcall-ch{id}")).spawn(move || {
-                    if let Err(e) = server.run(stop.fd(), &stopping, poller.as_deref()) {
+                    if let Err(e) = run_channel_thread(server, stop.fd(), &stopping, poller.as_deref()) {
                         log::warn!("{log_name}: {e}");
                     }
                 })?);
