@@ -1,16 +1,16 @@
 //! The protocol constants (SPEC §3, `protocol/constants.toml`) against the daemon's: every value in the TOML
-//! file equals the Rust constant of the same name, the layout hash covers exactly the hashed keys and equals
-//! the golden vector, the default geometry is the spec's worked example, and every `SPEC §` reference in the
-//! code points at a section (and ordering label) that exists.
+//! file equals the generated Rust constant of the same key, the layout hash covers exactly the hashed keys and
+//! equals the golden vector, the default geometry is the spec's worked example, and every `SPEC §` reference
+//! in the code points at a section (and ordering label) that exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use shmcall::kernels;
 use shmcall::kernels::article::Person;
-use shmcall::layout::constants::{self as c, off, slot, status};
-use shmcall::layout::ControlConfig;
+use shmcall::layout::constants::{self as c, off, slot};
+use shmcall::layout::{BufRef, ControlConfig};
 use shmcall::registry::manifest::Manifest;
-use shmcall::Registry;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,69 +33,11 @@ fn toml_constants() -> BTreeMap<String, u64> {
     out
 }
 
-/// Every Rust constant, by its constants.toml name (defaults included).
+/// Every generated Rust constant by its constants.toml name (`constants::ALL` names the constants, so a hand
+/// edit of a value in constants.rs shows here).
 fn rust_constants() -> BTreeMap<String, u64> {
-    let entries: &[(&str, u64)] = &[
-        ("protocol.version", c::PROTOCOL_VERSION as u64),
-        ("protocol.magic", c::MAGIC),
-        ("protocol.cache_line", c::CACHE_LINE as u64),
-        ("control.header_size", c::HEADER_SIZE as u64),
-        ("control.off_magic", off::MAGIC as u64),
-        ("control.off_version", off::VERSION as u64),
-        ("control.off_header_size", off::HEADER_SIZE as u64),
-        ("control.off_layout_hash", off::LAYOUT_HASH as u64),
-        ("control.off_slot_count", off::SLOT_COUNT as u64),
-        ("control.off_slot_size", off::SLOT_SIZE as u64),
-        ("control.off_request_capacity", off::REQUEST_CAPACITY as u64),
-        ("control.off_response_capacity", off::RESPONSE_CAPACITY as u64),
-        ("control.off_release_capacity", off::RELEASE_CAPACITY as u64),
-        ("control.off_channel_id", off::CHANNEL_ID as u64),
-        ("control.off_segment_size", off::SEGMENT_SIZE as u64),
-        ("control.off_slots_offset", off::SLOTS_OFFSET as u64),
-        ("control.off_client_waiting", off::CLIENT_WAITING as u64),
-        ("control.off_release_tail", off::RELEASE_TAIL as u64),
-        ("control.off_started", off::STARTED as u64),
-        ("control.off_daemon_waiting", off::DAEMON_WAITING as u64),
-        ("control.off_release_head", off::RELEASE_HEAD as u64),
-        ("control.release_offset", c::RELEASE_OFFSET as u64),
-        ("control.release_entry_size", c::RELEASE_ENTRY_SIZE as u64),
-        ("control.slots_align", c::SLOTS_ALIGN as u64),
-        ("defaults.slot_count", c::DEFAULT_SLOT_COUNT as u64),
-        ("defaults.request_capacity", c::DEFAULT_REQUEST_CAPACITY as u64),
-        ("defaults.response_capacity", c::DEFAULT_RESPONSE_CAPACITY as u64),
-        ("defaults.release_capacity", c::DEFAULT_RELEASE_CAPACITY as u64),
-        ("slot.request_header_size", c::REQUEST_HEADER_SIZE as u64),
-        ("slot.response_header_size", c::RESPONSE_HEADER_SIZE as u64),
-        ("slot.off_function_id", slot::FUNCTION_ID as u64),
-        ("slot.off_request_len", slot::REQUEST_LEN as u64),
-        ("slot.off_request_seq", slot::REQUEST_SEQ as u64),
-        ("slot.off_status", slot::STATUS as u64),
-        ("slot.off_response_len", slot::RESPONSE_LEN as u64),
-        ("slot.off_response_seq", slot::RESPONSE_SEQ as u64),
-        ("buf.size", c::BUF_SIZE as u64),
-        ("buf.align", c::BUF_ALIGN as u64),
-        // The buffer reference's field offsets have no named Rust constant: BufRef::encode hard-codes them.
-        // tests/vectors.rs checks that encoding against the golden bytes; here they are pinned to the spec.
-        ("buf.off_segment", 0),
-        ("buf.off_reserved", 4),
-        ("buf.off_offset", 8),
-        ("buf.off_length", 16),
-        ("buf.inline_segment", c::INLINE_SEGMENT as u64),
-        ("buf.tail_align", c::TAIL_ALIGN as u64),
-        ("heap.block_align", c::BLOCK_ALIGN as u64),
-        ("heap.initial_segment_size", c::INITIAL_SEGMENT_SIZE),
-        ("functions.nop", c::FN_NOP as u64),
-        ("functions.alloc", c::FN_ALLOC as u64),
-        ("functions.batch", c::FN_BATCH as u64),
-        ("status.ok", status::OK as u64),
-        ("status.error", status::ERROR as u64),
-        ("status.panic", status::PANIC as u64),
-        ("status.bad_request", status::BAD_REQUEST as u64),
-        ("status.unknown_function", status::UNKNOWN_FUNCTION as u64),
-        ("status.out_of_memory", status::OUT_OF_MEMORY as u64),
-    ];
-    let map: BTreeMap<String, u64> = entries.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
-    assert_eq!(map.len(), entries.len(), "a key is listed twice in rust_constants()");
+    let map: BTreeMap<String, u64> = c::ALL.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+    assert_eq!(map.len(), c::ALL.len(), "ALL lists a key twice");
     map
 }
 
@@ -120,8 +62,13 @@ fn vector_layout_hash() -> u64 {
 fn every_toml_constant_equals_the_rust_constant() {
     let toml = toml_constants();
     let rust = rust_constants();
+    // Sorted like HASHED, so a key added by hand out of place shows too.
+    for w in c::ALL.windows(2) {
+        assert!(w[0].0 < w[1].0, "ALL must be sorted by key: {:?} before {:?}", w[0].0, w[1].0);
+    }
     let only_toml: Vec<&String> = toml.keys().filter(|k| !rust.contains_key(*k)).collect();
     let only_rust: Vec<&String> = rust.keys().filter(|k| !toml.contains_key(*k)).collect();
+    // Either means constants.rs is stale: run `python3 protocol/generate.py`.
     assert!(only_toml.is_empty(), "constants.toml keys with no Rust constant: {only_toml:?}");
     assert!(only_rust.is_empty(), "Rust constants missing from constants.toml: {only_rust:?}");
     let differ: Vec<String> = toml
@@ -140,6 +87,9 @@ fn hashed_covers_exactly_the_toml_constants_except_defaults() {
     assert_eq!(hashed.len(), c::HASHED.len(), "HASHED lists a key twice");
     assert_eq!(hashed.keys().collect::<BTreeSet<_>>(), toml.keys().collect::<BTreeSet<_>>());
     assert_eq!(hashed, toml, "HASHED values differ from constants.toml");
+    // Generated from the same names as ALL: every hashed entry is the ALL entry of its key.
+    let all = rust_constants();
+    assert!(hashed.iter().all(|(k, v)| all.get(k) == Some(v)), "HASHED and ALL disagree");
     // `layout_hash()` hashes HASHED in array order; SPEC §3.2 hashes in key order: they agree only if sorted.
     for w in c::HASHED.windows(2) {
         assert!(w[0].0 < w[1].0, "HASHED must be sorted by key: {:?} before {:?}", w[0].0, w[1].0);
@@ -164,7 +114,7 @@ fn layout_hash_follows_the_spec_definition_and_the_vector() {
 
 #[test]
 fn manifest_carries_version_and_hash() {
-    let m = Manifest::of(&Registry::builtin());
+    let m = Manifest::of(&kernels::registry());
     assert_eq!(m.protocol, c::PROTOCOL_VERSION);
     assert_eq!(m.layout_hash, format!("{:016x}", c::LAYOUT_HASH));
     assert_eq!(m.layout_hash.len(), 16);
@@ -244,6 +194,18 @@ fn header_fields_are_aligned_and_writers_have_their_own_lines() {
     }
     assert_eq!(c::RELEASE_OFFSET, c::HEADER_SIZE, "the release queue follows the header");
     assert_eq!(c::MAGIC.to_le_bytes(), *b"SHMCALL\0");
+}
+
+#[test]
+fn buf_ref_fields_sit_at_the_generated_offsets() {
+    // BufRef::encode writes the fields by position; the offsets it must agree with are generated.
+    let mut bytes = [0u8; c::BUF_SIZE];
+    BufRef { segment: 3, offset: 4096, length: 800 }.encode(&mut bytes);
+    assert_eq!(bytes[c::BUF_OFF_SEGMENT..][..4], 3u32.to_le_bytes());
+    assert_eq!(bytes[c::BUF_OFF_RESERVED..][..4], [0; 4]);
+    assert_eq!(bytes[c::BUF_OFF_OFFSET..][..8], 4096u64.to_le_bytes());
+    assert_eq!(bytes[c::BUF_OFF_LENGTH..][..8], 800u64.to_le_bytes());
+    assert_eq!(c::BUF_OFF_LENGTH + 8, c::BUF_SIZE);
 }
 
 #[test]

@@ -1,17 +1,21 @@
-"""The client's layout (``shmcall._layout``) against ``protocol/constants.toml`` and the golden vectors.
+"""The client's layout (``shmcall._constants``, ``shmcall._layout``) against ``protocol/constants.toml`` and the
+golden vectors.
 
-Every constant must equal the TOML file, ``HASHED`` must cover exactly its keys outside ``[defaults]``, the
-layout hash must equal the vector's, and the precompiled ``struct.Struct`` objects must reproduce the
-vectors' bytes (SPEC §3, §4.3, §9). The vectors themselves must be what ``make_vectors.py`` writes.
+The generated constants must be what ``protocol/generate.py`` writes and each must equal the TOML file under the
+name the generator gives it; ``HASHED`` must cover exactly the keys outside ``[defaults]``, the layout hash must
+equal the vector's, and the precompiled ``struct.Struct`` objects must reproduce the vectors' bytes (SPEC §3,
+§4.3, §9). The vectors themselves must be what ``make_vectors.py`` writes.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,6 +25,7 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from shmcall import _constants as C
 from shmcall import _layout as L
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,39 +35,19 @@ VECTORS = PROTOCOL / "vectors" / str(L.PROTOCOL_VERSION)
 with (PROTOCOL / "constants.toml").open("rb") as _f:
     TOML: dict[str, dict[str, int]] = tomllib.load(_f)
 
-# Every constants.toml key -> the _layout name that mirrors it.
-NAMES: dict[str, str] = {
-    "protocol.version": "PROTOCOL_VERSION",
-    "protocol.magic": "MAGIC",
-    "protocol.cache_line": "CACHE_LINE",
-    "control.header_size": "HEADER_SIZE",
-    "control.release_offset": "RELEASE_OFFSET",
-    "control.release_entry_size": "RELEASE_ENTRY_SIZE",
-    "control.slots_align": "SLOTS_ALIGN",
-    "slot.request_header_size": "REQUEST_HEADER_SIZE",
-    "slot.response_header_size": "RESPONSE_HEADER_SIZE",
-    "buf.size": "BUF_SIZE",
-    "buf.align": "BUF_ALIGN",
-    "buf.off_segment": "BUF_OFF_SEGMENT",
-    "buf.off_reserved": "BUF_OFF_RESERVED",
-    "buf.off_offset": "BUF_OFF_OFFSET",
-    "buf.off_length": "BUF_OFF_LENGTH",
-    "buf.inline_segment": "INLINE_SEGMENT",
-    "buf.tail_align": "TAIL_ALIGN",
-    "heap.block_align": "BLOCK_ALIGN",
-    "heap.initial_segment_size": "INITIAL_SEGMENT_SIZE",
-    "functions.nop": "FN_NOP",
-    "functions.alloc": "FN_ALLOC",
-    "functions.batch": "FN_BATCH",
-}
-for _key in TOML["control"]:
-    if _key.startswith("off_"):
-        NAMES[f"control.{_key}"] = _key.upper()
-for _key in TOML["slot"]:
-    if _key.startswith("off_"):
-        NAMES[f"slot.{_key}"] = _key.upper()
-for _key in TOML["status"]:
-    NAMES[f"status.{_key}"] = f"STATUS_{_key.upper()}"
+
+def load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("protocol_generate", PROTOCOL / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATE = load_generator()
+# Every constants.toml key -> the name the generator gives it in _constants.
+NAMES: dict[str, str] = {c.toml_key: c.python_name for c in GENERATE.constants(GENERATE.read_sections())}
 
 
 def toml_constants(*, defaults: bool) -> dict[str, int]:
@@ -97,20 +82,32 @@ def vectors_of(kind: str) -> list[dict[str, Any]]:
 # --- constants --------------------------------------------------------------------------------------
 
 
-def test_every_hashed_toml_constant_has_a_layout_name() -> None:
-    assert set(NAMES) == set(toml_constants(defaults=False))
+def test_generated_files_are_current() -> None:
+    # A hand edit of src/layout/constants.rs or _constants.py, or a TOML edit without regenerating, fails here.
+    done = subprocess.run([sys.executable, str(PROTOCOL / "generate.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("key", sorted(toml_constants(defaults=False)))
+def test_every_toml_constant_has_a_generated_name() -> None:
+    assert set(NAMES) == set(toml_constants(defaults=True))
+    assert sorted(C.__all__) == sorted([*NAMES.values(), "HASHED"])
+    assert {name for name in vars(C) if not name.startswith("_")} - {"Final"} == set(C.__all__)
+
+
+@pytest.mark.parametrize("key", sorted(toml_constants(defaults=True)))
 def test_constant_equals_toml(key: str) -> None:
     section, name = key.split(".")
+    assert getattr(C, NAMES[key]) == TOML[section][name], key
+    # _layout re-exports every constant: the rest of the client names them _layout.X.
     assert getattr(L, NAMES[key]) == TOML[section][name], key
 
 
 def test_hashed_covers_exactly_the_toml_constants_except_defaults() -> None:
-    assert L.HASHED == toml_constants(defaults=False)
-    for key, value in L.HASHED.items():
-        assert getattr(L, NAMES[key]) == value, f"HASHED[{key!r}] differs from _layout.{NAMES[key]}"
+    assert L.HASHED is C.HASHED
+    assert C.HASHED == toml_constants(defaults=False)
+    assert list(C.HASHED) == sorted(C.HASHED)
+    for key, value in C.HASHED.items():
+        assert getattr(C, NAMES[key]) == value, f"HASHED[{key!r}] differs from _constants.{NAMES[key]}"
 
 
 def test_defaults_are_not_layout() -> None:

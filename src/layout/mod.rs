@@ -1,9 +1,12 @@
-//! The shared-memory layout of protocol version 1 (`protocol/SPEC.md`): named constants, the
-//! control-segment view and the buffer-reference record. Nothing here allocates or talks to the OS.
+//! The shared-memory layout (`protocol/SPEC.md`) of the protocol version in
+//! [`constants::PROTOCOL_VERSION`]: the constants generated from `protocol/constants.toml`, what is derived
+//! from them, the control-segment view and the buffer-reference record. Nothing here allocates or talks to
+//! the OS.
 
 pub mod buf;
 pub mod constants;
 pub mod control;
+mod derived;
 pub mod plain;
 
 pub use buf::BufRef;
