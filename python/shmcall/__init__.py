@@ -11,7 +11,8 @@ the wire format and ``README.md`` for the tour.
 
 from __future__ import annotations
 
-from ._client import Client, connect, default_socket_path
+from ._client import Client, connect
+from ._daemon import default_socket_path
 from ._errors import (
     ConnectionLost,
     CorruptResponse,

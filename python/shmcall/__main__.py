@@ -1,5 +1,6 @@
 """``python -m shmcall``: ``functions`` (list what the daemon serves), ``bench`` (p50/p99 of a few
-calls, to check every change quickly) and ``tour`` (every built-in, called once, with its result).
+calls, to check every change quickly), ``tour`` (every built-in, called once, with its result) and
+``source NAME`` (the Python the client generated to call a function: its ``source`` attribute).
 
 Each command takes ``--socket PATH``; without it, it attaches to the default daemon or starts a
 private one.
@@ -47,7 +48,7 @@ def measure(fn: Callable[[], Any], *, calls: int, batch: int = 1) -> tuple[float
 
 
 def bench(c: Client, calls: int) -> None:
-    from ._heap import np
+    from ._numpy import HAVE_NUMPY, np
 
     Person = c.types.Person
     p = Person(name="xiaoming", age=18)
@@ -66,17 +67,19 @@ def bench(c: Client, calls: int) -> None:
     p50, _ = measure(lambda: add(1, 2), calls=calls, batch=100)
     print(f"{'add, mean of 100-call runs':<30}{p50:>10.2f}{'':>10}   ({1e6 / p50:,.0f} calls/s)")
     n = 100_000
-    a = list(range(n)) if np is None else np.arange(n)
-    b = [1] * n if np is None else np.ones(n, dtype=np.int64)
+    a = np.arange(n) if HAVE_NUMPY else list(range(n))
+    b = np.ones(n, dtype=np.int64) if HAVE_NUMPY else [1] * n
     per_call, _ = measure(lambda: add.map(a, b), calls=20)
     print(f"{'add.map, 100k calls batched':<30}{per_call / n:>10.3f}{'':>10}   ({n * 1e6 / per_call:,.0f} calls/s)")
 
 
 def tour(c: Client) -> None:
-    from ._heap import np
+    from ._numpy import HAVE_NUMPY
+
+    def show(label: str, value: object) -> None:
+        print(f"  {label:<44} -> {value!r}")
 
     T = c.types
-    show = lambda label, value: print(f"  {label:<44} -> {value!r}")  # noqa: E731
     print(f"connected: {c!r} ({c.daemon_version})")
     print("the article's examples:")
     show("add(2, 3)", c.add(2, 3))
@@ -103,7 +106,7 @@ def tour(c: Client) -> None:
     c.promote(team)
     show("promote(team) -> team", team)
     pts = c.circle_points(4)
-    show("circle_points(4)", [(round(float(p["x"] if np else p.x), 3), round(float(p["y"] if np else p.y), 3)) for p in pts])
+    show("circle_points(4)", [(round(float(p["x"] if HAVE_NUMPY else p.x), 3), round(float(p["y"] if HAVE_NUMPY else p.y), 3)) for p in pts])
     for name in ("sum", "sha256", "encrypt", "prng_fill"):
         if not hasattr(c.functions, name):
             print(f"  ({name} not served by this daemon)")
@@ -125,8 +128,10 @@ def tour(c: Client) -> None:
         c.decrypt(msg, key, nonce, b"", tag)
         show("decrypt(...) in place", bytes(msg))
     print("errors arrive as exceptions:")
-    for label, thunk in (("add(2**63 - 1, 1)", lambda: c.add(2**63 - 1, 1)), ("panic('boom')", lambda: c.panic("boom")),
-                         ("add(1 << 63, 0)", lambda: c.add(1 << 63, 0))):
+    failing: list[tuple[str, Callable[[], object]]] = [
+        ("add(2**63 - 1, 1)", lambda: c.add(2**63 - 1, 1)), ("panic('boom')", lambda: c.panic("boom")),
+        ("add(1 << 63, 0)", lambda: c.add(1 << 63, 0))]
+    for label, thunk in failing:
         try:
             thunk()
         except Exception as e:  # noqa: BLE001 - shown, not handled
@@ -134,9 +139,23 @@ def tour(c: Client) -> None:
     show("the daemon keeps serving: add(1, 1)", c.add(1, 1))
 
 
+def print_source(c: Client, name: str | None, parser: argparse.ArgumentParser) -> None:
+    """The Python the client generated to call function ``name`` (``c.NAME.source``)."""
+    f = getattr(c.functions, name or "", None)
+    if f is None:
+        parser.error(f"source needs the name of a function the daemon serves, not {name!r} (see `functions`)")
+    members = getattr(f, "members", None)
+    if members is not None:  # a family (`sum`): one function per element type
+        names = ", ".join(sorted(member.__name__ for member in members.values()))
+        print(f"# {name} calls one of {names}, by the element type of its first argument: see their source")
+        return
+    print(f.source, end="")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shmcall", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["functions", "bench", "tour"])
+    parser.add_argument("command", choices=["functions", "bench", "tour", "source"])
+    parser.add_argument("name", nargs="?", help="the function whose generated call code `source` prints")
     parser.add_argument("--socket", help="daemon socket (default: the default daemon, or a private one)")
     parser.add_argument("--calls", type=int, default=100_000, help="calls per benchmark case")
     args = parser.parse_args(argv)
@@ -144,8 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "functions":
             for name in sorted(vars(c.functions)):
                 f = getattr(c.functions, name)
-                print(f.remote.signature_text())
-                print("    " + (f.remote.doc.splitlines() or [""])[0])
+                remote = getattr(f, "remote", None)
+                if remote is None:  # a family (`sum`): its doc names its members
+                    print(f.__doc__.splitlines()[0])
+                    remote = next(iter(f.members.values())).remote
+                else:
+                    print(remote.signature_text())
+                print("    " + (remote.doc.splitlines() or [""])[0])
+        elif args.command == "source":
+            print_source(c, args.name, parser)
         elif args.command == "bench":
             bench(c, args.calls)
         else:

@@ -11,22 +11,30 @@ and that have no in-out parameters can be batched (the manifest's ``batchable``)
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _layout as L
+from ._call import CHECKING, NO_RESP
 from ._channel import LateBlock
+from ._codecs import ArrayCodec, BoolCodec, ComplexCodec, FloatCodec, IntCodec, StructCodec, dtype_of
 from ._errors import CorruptResponse
-from ._heap import np
-from ._types import ArrayCodec, BoolCodec, ComplexCodec, FloatCodec, IntCodec, Resp, StructCodec, _dtype
+from ._numpy import HAVE_NUMPY, np
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ._codecs import Codec
+    from ._connection import Connection
+    from ._function import RemoteFunction
 
 __all__: list[str] = []
 
 
-def _check_column(col: Any, codec: Any, name: str) -> Any:
+def _check_column(col: Any, codec: Codec, name: str) -> NDArray[Any]:
     """The column as an array of the parameter's dtype, refusing lossy conversions."""
     src = np.asarray(col)
     rule = _column_rule(codec, src.dtype)
-    if rule == "scan":
+    if rule == "scan" and isinstance(codec, IntCodec):
         if src.size and (int(src.min()) < codec.lo or int(src.max()) > codec.hi):
             raise OverflowError(f"{name}: values outside {codec.name} [{codec.lo}, {codec.hi}]")
     elif rule:
@@ -35,15 +43,15 @@ def _check_column(col: Any, codec: Any, name: str) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def _column_rule(codec: Any, dtype: Any) -> str:
+def _column_rule(codec: Codec, dtype: np.dtype[Any]) -> str:
     """What a column of ``dtype`` needs to be a parameter of ``codec``'s type: nothing (""), a scan of
     its values for ones out of range ("scan"), or why it is refused. Worked out once per pair: for
     a 10-call batch, the checks cost as much as the calls."""
-    target = _dtype(codec)
+    target = dtype_of(codec)
     if isinstance(codec, StructCodec) or isinstance(codec, ArrayCodec):
         return "" if dtype == target else f"expected an array of dtype {target}, got {dtype}"
     kind = dtype.kind
-    if type(codec) is IntCodec:
+    if isinstance(codec, IntCodec):
         if kind not in "iub":
             return f"expected integers for {codec.name}, got {dtype}"
         # No scan where the column's type has no value out of range (int64 for an i64).
@@ -58,45 +66,38 @@ def _column_rule(codec: Any, dtype: Any) -> str:
     return ""
 
 
-def _strides(fn: Any) -> tuple[int, int]:
+def _strides(fn: RemoteFunction) -> tuple[int, int]:
     """The bytes from one argument record to the next in a batch, and from one result record to the
     next: each record's size rounded up to 8 (SPEC §3.3, batch)."""
     return (fn.args_size + 7) // 8 * 8, (fn.result_size + 7) // 8 * 8
 
 
-class _Records:
-    """A function's batch record types, made once per function: a structured dtype costs ~5 µs to
-    build and a class ~10 µs, a third of a 1,000-call batch's client time."""
+class BatchRecords:
+    """A function's batch record types (numpy), made at its first batch rather than per batch: a
+    structured dtype costs ~5 µs to build."""
 
-    def __init__(self, fn: Any) -> None:
+    def __init__(self, fn: RemoteFunction) -> None:
         stride, rstride = _strides(fn)
-        self.args = np.dtype({"names": [n for n, _, _ in fn.params], "formats": [_dtype(c) for _, c, _ in fn.params],
+        self.args = np.dtype({"names": [n for n, _, _ in fn.params], "formats": [dtype_of(c) for _, c, _ in fn.params],
                               "offsets": [o for _, _, o in fn.params], "itemsize": stride})
-        results = self.results = np.dtype({"names": [f"r{j}" for j in range(len(fn.returns))],
-                                           "formats": [_dtype(c) for c, _ in fn.returns],
-                                           "offsets": [o for _, o in fn.returns], "itemsize": rstride})
+        self.results = np.dtype({"names": [f"r{j}" for j in range(len(fn.returns))],
+                                 "formats": [dtype_of(c) for c, _ in fn.returns],
+                                 "offsets": [o for _, o in fn.returns], "itemsize": rstride})
 
-        class Rows:  # adapts the heap's wrap() to the result records
-            size = rstride
-            name = fn.name
-            dtype = results
-
-            @staticmethod
-            def wrap(raw: memoryview, count: Any = None) -> Any:
-                return np.frombuffer(raw, dtype=results)
-
-        self.rows = Rows
+    def wrap(self, raw: memoryview) -> NDArray[Any]:
+        """The result records in ``raw`` (for `Heap.own`)."""
+        return np.frombuffer(raw, dtype=self.results)
 
 
-def _records(fn: Any) -> _Records:
+def _records(fn: RemoteFunction) -> BatchRecords:
     """``fn``'s batch record types, made at its first batch."""
-    records = fn.__dict__.get("_batch_records")
+    records = fn.batch_records
     if records is None:
-        records = fn._batch_records = _Records(fn)
+        records = fn.batch_records = BatchRecords(fn)
     return records
 
 
-def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
+def batch(connection: Connection, fn: RemoteFunction, columns: tuple[Any, ...], timeout: float | None) -> Any:
     """Runs ``fn`` once per row of ``columns`` (one sequence per parameter) in one request."""
     if not fn.batchable:
         raise TypeError(f"{fn.name} cannot be batched: it has variable-size or in-out values")
@@ -107,8 +108,8 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
         raise ValueError(f"{fn.name}.map(): columns differ in length: {sorted(lengths)}")
     count = lengths.pop() if lengths else 0
     stride, rstride = _strides(fn)
-    types = _records(fn) if np is not None else None
-    ch = client._channel()
+    records = _records(fn) if HAVE_NUMPY else None
+    ch = connection.channel()
     if count == 0:
         return _empty_result(fn)
     nbytes = count * stride
@@ -121,17 +122,17 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
         block = ch.buf[start : start + nbytes]
     else:
         seg, off = ch.alloc(nbytes)
-        block = client._heap.span(seg, off, nbytes)
+        block = connection.heap.span(seg, off, nbytes)
     try:
-        if np is not None:
-            records = np.frombuffer(block, dtype=types.args, count=count)
+        if records is not None:
+            table = np.frombuffer(block, dtype=records.args, count=count)
             for (name, codec, _), col, where in zip(fn.params, columns, fn.where):
-                records[name] = _check_column(col, codec, where)
-            del records
+                table[name] = _check_column(col, codec, where)
+            del table
         else:
             for i, row in enumerate(zip(*columns)):
                 for (_, codec, o), value, where in zip(fn.params, row, fn.where):
-                    codec.write(block, i * stride + o, codec.prep(value, None, f"{where}[{i}]"), None)
+                    codec.write(block, i * stride + o, codec.prep(value, CHECKING, f"{where}[{i}]"), CHECKING)
         if not inline:
             seq = ch.next_seq(timeout)
         L.BATCH.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, fn.id, 0, count, seg, 0, off, nbytes)
@@ -145,28 +146,29 @@ def batch(client: Any, fn: Any, columns: tuple, timeout: float | None) -> Any:
     rseg, rsv, roff, rlength = L.BUF.unpack_from(ch.buf, payload)
     if rlength != count * rstride or rsv:
         raise CorruptResponse(f"{fn.name}.map(): {rlength} result bytes for {count} calls")
-    if np is None:
-        data = Resp(ch.buf, payload, rlen, client).bytes_at(payload)
+    if records is None:
+        data = ch.resp(payload, rlen).bytes_at(payload)
         mv = memoryview(data)
-        rows = [tuple(c.read(mv, i * rstride + o, None) for c, o in fn.returns) for i in range(count)]
+        rows = [tuple(c.read(mv, i * rstride + o, NO_RESP) for c, o in fn.returns) for i in range(count)]
         if len(fn.returns) == 1:
             return [r[0] for r in rows]
         return list(zip(*rows)) if fn.returns else None
+    results: NDArray[Any]
     if rseg == L.INLINE_SEGMENT:
         start = payload + roff
-        table = np.frombuffer(bytearray(ch.buf[start : start + rlength]), dtype=types.results)
+        results = np.frombuffer(bytearray(ch.buf[start : start + rlength]), dtype=records.results)
     else:
-        table = client._need_segment(rseg).own(rseg, roff, rlength, types.rows)
+        results = connection.mapped(rseg).own(rseg, roff, rlength, records)
     if not fn.returns:
         return None
-    cols = tuple(table[f"r{j}"] for j in range(len(fn.returns)))
+    cols = tuple(results[f"r{j}"] for j in range(len(fn.returns)))
     return cols[0] if len(cols) == 1 else cols
 
 
-def _empty_result(fn: Any) -> Any:
+def _empty_result(fn: RemoteFunction) -> Any:
     if not fn.returns:
         return None
-    if np is None:
+    if not HAVE_NUMPY:
         return [] if len(fn.returns) == 1 else tuple([] for _ in fn.returns)
-    cols = tuple(np.empty(0, dtype=_dtype(c)) for c, _ in fn.returns)
+    cols = tuple(np.empty(0, dtype=dtype_of(c)) for c, _ in fn.returns)
     return cols[0] if len(cols) == 1 else cols

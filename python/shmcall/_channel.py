@@ -15,17 +15,21 @@ import platform
 import select
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
 from . import _layout as L
+from ._call import Call, Resp
 from ._errors import ConnectionLost, CorruptResponse, VersionMismatch, status_error
-from ._types import Resp
+
+if TYPE_CHECKING:
+    from ._connection import Connection
 
 __all__: list[str] = []
 
 _ONE = (1).to_bytes(8, "little")
 _FENCE = threading.Lock()
-_STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
+#: Plain stores and loads are ordered as the protocol needs (x86 TSO); elsewhere a fence orders them.
+STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
 
 # Word indexes (8-byte words) of the shared words in the control header; the seq words that publish
 # requests and responses are in the slots (`Channel.slots`).
@@ -80,6 +84,26 @@ def spin_length_ns(words: memoryview) -> int:
     return _SPIN_LENGTH_NS[0]
 
 
+#: Where request ``seq``'s slot is, at ``slots[seq % slot_count]``: ``(request half offset, index of
+#: its seq word in `Channel.words`, response half offset, index of its seq word)``. Plain tuples:
+#: the fast paths unpack one per call, and CPython unpacks a tuple subclass three times slower.
+Slot: TypeAlias = tuple[int, int, int, int]
+
+
+class Discards(Protocol):
+    """Releases the heap blocks a response owns without decoding it."""
+
+    def discard(self, ch: Channel, payload: int, length: int) -> None: ...
+
+
+class Abandoned(NamedTuple):
+    """A request whose caller gave up waiting (timeout, interrupt): what its late response needs."""
+
+    decoder: Discards | None  # releases the response's blocks
+    call: Call | None  # the call's temporary blocks, released once the response is in
+    keep: object  # arguments whose memory the daemon may still use
+
+
 def _fence() -> None:
     """A full memory barrier: acquiring a lock executes a locked (serializing) instruction."""
     _FENCE.acquire()
@@ -90,16 +114,17 @@ class Channel:
     """One ring. Used only by the thread that opened it (its owner)."""
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
-    __slots__ = ("client", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
+    __slots__ = ("connection", "heap", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
                  "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s",
                  "owner", "closed")
 
-    def __init__(self, client: Any, channel_id: int, fds: list[int], size: int) -> None:
+    def __init__(self, connection: Connection, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
         self.owner = threading.get_ident()
         self.closed = False
-        self.client = client
+        self.connection = connection
+        self.heap = connection.heap
         self.id = channel_id
         try:
             actual = os.fstat(ctl).st_size
@@ -119,11 +144,11 @@ class Channel:
         self.release_tail = 0
         self.kicks = 0  # rings of the kick (SPEC §5.4), for diagnosis
         self.rings = 0  # the other rings: of a daemon found asleep, for diagnosis
-        self.pending: dict[int, Any] = {}  # seq -> (function, call) of abandoned requests
-        self.releases = client._heap.pending  # blocks whose Python owner died, to hand back
+        self.pending: dict[int, Abandoned] = {}  # by seq
+        self.releases = self.heap.pending  # blocks whose Python owner died, to hand back
         self.poller = select.poll()
         self.poller.register(self.resp_fd, select.POLLIN)
-        self.poller.register(client._sock.fileno(), select.POLLIN)
+        self.poller.register(connection.fileno(), select.POLLIN)
 
     def _check_header(self, size: int) -> None:
         (magic, version, header_size, layout_hash, slot_count, slot_size, req_cap, resp_cap, rel_cap, _chan,
@@ -143,14 +168,12 @@ class Channel:
                 or L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE > slots_offset
                 or slots_offset + slot_count * slot_size > size):
             raise CorruptResponse("control segment header is inconsistent with its size")
-        self.slot_count = slot_count
-        self.slot_size = slot_size
-        self.request_capacity = req_cap
-        self.response_capacity = resp_cap
-        self.release_capacity = rel_cap
-        # slots[seq % slot_count] locates request seq's slot: (request half, index of its seq word in
-        # `words`, response half, index of its seq word).
-        self.slots = []
+        self.slot_count: int = slot_count
+        self.slot_size: int = slot_size
+        self.request_capacity: int = req_cap
+        self.response_capacity: int = resp_cap
+        self.release_capacity: int = rel_cap
+        self.slots: list[Slot] = []
         for s in range(slot_count):
             base = slots_offset + ((s - 1) % slot_count) * slot_size
             rb = base + L.REQUEST_HEADER_SIZE + req_cap
@@ -174,7 +197,7 @@ class Channel:
             self.flush_releases()
         base, request_word, _, _ = self.slots[seq % self.slot_count]
         L.REQUEST_HEADER.pack_into(self.buf, base, function_id, length)
-        if not _STRONG_ORDER:
+        if not STRONG_ORDER:
             _fence()
         self.seq = seq
         self.next_slot = self.slots[(seq + 1) % self.slot_count]
@@ -316,15 +339,17 @@ class Channel:
                         os.read(self.resp_fd, 8)
                     except BlockingIOError:
                         pass
-                else:
-                    self.client._pump(block=False)
+                elif words[published] < seq:
+                    # A response published before the daemon hung up still counts: reading the
+                    # socket first would raise ConnectionLost for a call that completed.
+                    self.connection.pump(False)
             if words[published] >= seq:
                 return
 
     def response(self, seq: int) -> tuple[int, int, int]:
         """``(status, payload offset, length)`` of response ``seq``, checked."""
         base = self.slots[seq % self.slot_count][2]
-        if not _STRONG_ORDER:
+        if not STRONG_ORDER:
             _fence()
         status, length, rseq = L.RESPONSE_HEADER.unpack_from(self.buf, base)
         if rseq != seq:
@@ -342,18 +367,17 @@ class Channel:
             self.wait(seq, timeout)
             entry = self.pending.pop(seq, None)
             if entry is not None:
-                fn, call, _ = entry
                 status, payload, length = self.response(seq)
-                if status == L.STATUS_OK and fn is not None:
-                    fn.discard(self, payload, length)
-                if call is not None:
-                    self.client._heap.pending.extend(call.temps)
+                if status == L.STATUS_OK and entry.decoder is not None:
+                    entry.decoder.discard(self, payload, length)
+                if entry.call is not None:
+                    self.releases.extend(entry.call.temps)
             self.done = seq
 
-    def abandon(self, seq: int, fn: Any, call: Any, keep: Any = None) -> None:
+    def abandon(self, seq: int, fn: Discards | None, call: Call | None, keep: object = None) -> None:
         """Keeps a request's arguments (``call``, ``keep``) alive until its late response is consumed:
         the daemon may still be reading or writing their memory."""
-        self.pending[seq] = (fn, call, keep)
+        self.pending[seq] = Abandoned(fn, call, keep)
 
     def flush_releases(self) -> None:
         """Writes queued block releases into the release ring (SPEC §5.3 "release published")."""
@@ -368,7 +392,7 @@ class Channel:
             tail += 1
             wrote = True
         if wrote:
-            if not _STRONG_ORDER:
+            if not STRONG_ORDER:
                 _fence()
             self.release_tail = tail
             # ORDERING (SPEC §5.3 "release published"): after the entries, one aligned 8-byte store.
@@ -381,7 +405,8 @@ class Channel:
         return self.seq + 1
 
     def roundtrip(self, seq: int, function_id: int, length: int, timeout: float | None, name: str,
-                  fn: Any = None, call: Any = None, keep: Any = None, long_waits: dict[int, int] | None = None,
+                  fn: Discards | None = None, call: Call | None = None, keep: object = None,
+                  long_waits: dict[int, int] | None = None,
                   size: int = 0) -> tuple[int, int]:
         """Publishes request ``seq`` (its payload already written), waits for the response and
         returns ``(payload offset, length)``; an error status raises its exception. If the wait is
@@ -409,7 +434,7 @@ class Channel:
         seg, _, off, got = L.BUF.unpack_from(self.buf, payload)
         if got != nbytes or seg == L.INLINE_SEGMENT:
             raise CorruptResponse(f"alloc of {nbytes} bytes answered {seg}:{off}+{got}")
-        self.client._need_segment(seg)
+        self.connection.mapped(seg)
         return seg, off
 
     def ping(self) -> None:
@@ -417,7 +442,7 @@ class Channel:
         self.roundtrip(self.next_seq(None), L.FN_NOP, 0, None, "ping")
 
     def resp(self, payload: int, length: int) -> Resp:
-        return Resp(self.buf, payload, length, self.client)
+        return Resp(self.buf, payload, length, self.connection)
 
     def poison(self) -> None:
         """Makes every later call on this channel take the slow path, which refuses it."""
@@ -430,7 +455,7 @@ class Channel:
         Another thread's channel may be in use right now (between two bytecodes of a call, or
         sleeping in one): its memory and descriptors stay, and its owner is woken. A sleeping
         call then frees the channel and raises ConnectionLost (`sleep`); a later call frees it and
-        is refused (`Client._refuse`); a spinning one sees its response or sleeps. Else the
+        is refused (`Session.refuse`); a spinning one sees its response or sleeps. Else the
         channel is freed when it dies with its thread or client."""
         self.poison()
         self.closed = True

@@ -7,18 +7,35 @@ is read in the same unpack as the response header, at the length the previous re
 Anything unusual (first call on a thread, a pending late response, queued releases, a value that
 needs checking, data too large to go inline, an error status) falls back to
 ``RemoteFunction.invoke``, which handles every case; the fast path only ever takes the common road.
+
+Reading it: ``c.add.source`` (or ``python -m shmcall source add``) is the generated code, and
+tracebacks show its lines (`define` registers it with ``linecache``). The code is written from the
+templates below (`_FUNCTION` and its parts), whose words are the function's own names: `_Names`
+renames any that a parameter has, so a parameter can be called anything. Its globals:
+``_this_thread`` (the client's thread-local: ``ch``, this thread's channel), ``_function`` (the
+``RemoteFunction``), ``_general_call`` and ``_general_result`` (the general path, before sending and
+for the response), ``_pack_request``/``_unpack_response`` (``struct`` methods for the request and
+the result record), ``_text_packs``/``_text_guess`` (text formats cached per length), and the struct
+types and dtypes the arguments are checked against.
 """
 
 from __future__ import annotations
 
+import builtins
+import keyword
+import linecache
 import re
 import struct
-from typing import Any, Callable
+import textwrap
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeGuard
 
 from . import _layout as L
-from ._channel import FIRST_SPIN, SPIN_ITERATIONS, _STRONG_ORDER
-from ._heap import np
-from ._types import BoolCodec, BytesCodec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
+from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
+from ._numpy import HAVE_NUMPY, np
+from ._codecs import BoolCodec, BytesCodec, Codec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
+
+if TYPE_CHECKING:
+    from ._function import RemoteFunction
 
 __all__: list[str] = []
 
@@ -26,43 +43,55 @@ _NUMBERS = (IntCodec, FloatCodec)
 _TEXT = (StrCodec, BytesCodec)
 
 
-def _fast_slice(codec: Any) -> bool:
+def _is_number(codec: Codec) -> TypeGuard[IntCodec | FloatCodec]:
+    """An integer or a float (exactly: not a bool, whose codec is a number codec too)."""
+    return type(codec) in _NUMBERS
+
+
+def _is_text(codec: Codec) -> TypeGuard[StrCodec | BytesCodec]:
+    return type(codec) in _TEXT
+
+
+def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
     """A ``&[T]`` or ``&mut [T]`` of numbers: shared numpy arrays go by reference on the fast path."""
-    return type(codec) is SliceCodec and np is not None and codec.elem.format != ""
+    return type(codec) is SliceCodec and HAVE_NUMPY and codec.elem.format != ""
 
 
-def _flat_struct(codec: Any) -> bool:
+def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
     """A struct whose fields are all numbers or text: encoded field by field on the fast path."""
-    return type(codec) is StructCodec and all(type(c) in _NUMBERS + _TEXT for _, c, _ in codec.fields)
+    return type(codec) is StructCodec and all(_is_number(c) or _is_text(c) for _, c, _ in codec.fields)
 
 
-#: Names of the generated code's own variables: a parameter named like one gets no fast path.
-_LOCALS = re.compile(r"_.*|(ch|seq|base|qw|rw|buf|w|i|sl|st|rb|rp|rlen|pk|gp|gn|glen|gd|i64s|f64s|struct)|[bdefhknrt]\d+(_\d+)*(_sr|_off|_len)?")
-
-
-def eligible(fn: Any) -> bool:
-    """True when every parameter and result has a fast encoding (and no parameter name would
-    shadow a variable of the generated code)."""
-    if fn.outs or not _STRONG_ORDER or any(_LOCALS.fullmatch(n) for n, _, _ in fn.params):
+def eligible(fn: RemoteFunction) -> bool:
+    """True when every parameter and result has a fast encoding (and plain stores are ordered, as
+    the fast path's publication assumes)."""
+    if fn.outs or not STRONG_ORDER:
         return False
-    for _, codec, _ in fn.params:
-        if not (type(codec) in _NUMBERS + _TEXT or _fast_slice(codec) or _flat_struct(codec)):
-            return False
-    return all(type(c) in _NUMBERS + _TEXT + (VecCodec,) or _flat_struct(c) for c, _ in fn.returns)
+    if not all(_is_number(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) for _, c, _ in fn.params):
+        return False
+    return all(_is_number(c) or _is_text(c) or type(c) is VecCodec or _flat_struct(c) for c, _ in fn.returns)
 
 
-def _leaf_format(codec: Any) -> str:
+# -- the request's formats -------------------------------------------------------------------------
+
+
+def _number_format(codec: Codec) -> str:
+    assert codec.fmt is not None
+    return codec.fmt
+
+
+def _leaf_format(codec: Codec) -> str:
     """A number's format, or a shared array's reference (segment, reserved, offset, length) with
     the reserved word as pad bytes: pack_into writes them as zeros, one argument fewer."""
-    return codec.fmt if type(codec) in _NUMBERS + (BoolCodec,) else "I4xQQ"
+    return _number_format(codec) if type(codec) in (*_NUMBERS, BoolCodec) else "I4xQQ"
 
 
-def _record_format(items: list[tuple[Any, int]], start: int = 0) -> str:
+def _record_format(items: list[tuple[Codec, int]], start: int = 0) -> str:
     """A struct format for fixed parts at the given offsets (explicit padding), from ``start``."""
     fmt, pos = "", start
     for codec, off in items:
         # An inline text reference's segment and reserved word are zero: pad bytes, as above.
-        fmt += "x" * (off - pos) + ("8xQQ" if type(codec) in _TEXT else _leaf_format(codec))
+        fmt += "x" * (off - pos) + ("8xQQ" if _is_text(codec) else _leaf_format(codec))
         pos = off + codec.size
     return fmt
 
@@ -72,45 +101,53 @@ PACKED_TEXT_LIMIT = 256
 _PACK_CACHE_ENTRIES = 512
 
 
-def _request_format(leaves: list[tuple[str, Any, int]]) -> str:
+def _request_format(leaves: Sequence[tuple[str, Codec, int]]) -> str:
     """The format of a request's header and argument record. The seq word is pad bytes: pack_into
     zeroes it with the rest before writing the fields, and the request is published by a separate
     8-byte store (SPEC §5.2)."""
     return "<II8x" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves])
 
 
-def _request_runs(fn_id: int, items: list[tuple[Any, int]], args_size: int) -> list[tuple]:
-    """A request's header and argument record as runs for `_text_packs`: ``("leaf", format, i)``
-    for leaf i's own values (a number, an array's reference); ``("fixed", format, values)`` for
-    bytes the text lengths decide (the header, text references, padding between them), a value
-    being an int, ``"end"`` (the request's length) or ``("t", j)``/``("n", j)`` (text j's start
-    and length); ``("pad", format)`` for padding alone."""
-    pieces: list[tuple] = [("fixed", "I", fn_id), ("fixed", "I", "end"), ("pad", "x" * (L.REQUEST_HEADER_SIZE - 8))]
+class _Run(NamedTuple):
+    """A stretch of a request for `_text_packs`. ``("leaf", format, i)``: leaf i's own values (a
+    number, an array's reference). ``("fixed", format, values)``: bytes the text lengths decide (the
+    header, text references, padding between them), a value being an int, ``"end"`` (the request's
+    length) or ``("t", j)``/``("n", j)`` (text j's start and length). ``("pad", format, None)``:
+    padding alone."""
+
+    kind: str
+    format: str
+    values: Any
+
+
+def _request_runs(fn_id: int, items: list[tuple[Codec, int]], args_size: int) -> list[_Run]:
+    """A request's header and argument record as runs (`_Run`), the leaves' in order."""
+    pieces: list[_Run] = [_Run("fixed", "I", fn_id), _Run("fixed", "I", "end"), _Run("pad", "x" * (L.REQUEST_HEADER_SIZE - 8), None)]
     pos, j = 0, 0
     for i, (codec, off) in enumerate(items):
-        pieces.append(("pad", "x" * (off - pos)))
-        if type(codec) in _TEXT:
-            pieces += [("pad", "8x"), ("fixed", "Q", ("t", j)), ("fixed", "Q", ("n", j))]
+        pieces.append(_Run("pad", "x" * (off - pos), None))
+        if _is_text(codec):
+            pieces += [_Run("pad", "8x", None), _Run("fixed", "Q", ("t", j)), _Run("fixed", "Q", ("n", j))]
             j += 1
         else:
-            pieces.append(("leaf", _leaf_format(codec), i))
+            pieces.append(_Run("leaf", _leaf_format(codec), i))
         pos = off + codec.size
-    pieces.append(("pad", "x" * (args_size - pos)))
-    runs: list[tuple] = []
-    fmt, values = "", []
-    for piece in pieces + [("leaf", "", -1)]:  # a sentinel leaf ends the last run
-        if piece[0] == "leaf":
+    pieces.append(_Run("pad", "x" * (args_size - pos), None))
+    runs: list[_Run] = []
+    fmt, values = "", list[Any]()
+    for piece in pieces + [_Run("leaf", "", -1)]:  # a sentinel leaf ends the last run
+        if piece.kind == "leaf":
             if fmt:
-                runs.append(("fixed", fmt, values) if values else ("pad", fmt))
+                runs.append(_Run("fixed", fmt, values) if values else _Run("pad", fmt, None))
             fmt, values = "", []
             runs.append(piece)
         else:
-            fmt += piece[1]
-            values += [piece[2]] if piece[0] == "fixed" else []
+            fmt += piece.format
+            values += [piece.values] if piece.kind == "fixed" else []
     return runs[:-1]
 
 
-def _text_packs(runs: list[tuple], args_size: int) -> tuple[dict, Callable[[Any, int], tuple]]:
+def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, ...]], Callable[[Any, int], tuple[Any, ...]]]:
     """A cache of packs writing a whole short-text request in one ``pack_into``, keyed by the text
     lengths; and the function that fills it, given the request capacity. An entry is ``(pack_into,
     request length, fixed bytes...)``: the text lengths decide the header, the text references and
@@ -118,10 +155,10 @@ def _text_packs(runs: list[tuple], args_size: int) -> tuple[dict, Callable[[Any,
     is then 2 items, not 5: ~20 ns less). Long text, a request beyond the capacity, or a full cache
     gets the length with None for the rest: the caller then copies the text by slicing (or gives
     up, if it does not fit)."""
-    packs: dict[Any, tuple] = {}
-    fixed = sum(run[0] == "fixed" for run in runs)
+    packs: dict[Any, tuple[Any, ...]] = {}
+    fixed = sum(run.kind == "fixed" for run in runs)
 
-    def packfor(key: Any, capacity: int) -> tuple:
+    def packfor(key: Any, capacity: int) -> tuple[Any, ...]:
         lengths = key if type(key) is tuple else (key,)
         starts, pos = [], args_size
         for n in lengths:
@@ -129,14 +166,14 @@ def _text_packs(runs: list[tuple], args_size: int) -> tuple[dict, Callable[[Any,
             pos = starts[-1] + n
         if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES or pos > capacity:
             return (None, pos) + (None,) * fixed
-        known = {"end": pos, **{("t", j): t for j, t in enumerate(starts)}, **{("n", j): n for j, n in enumerate(lengths)}}
+        known: dict[Any, int] = {"end": pos, **{("t", j): t for j, t in enumerate(starts)}, **{("n", j): n for j, n in enumerate(lengths)}}
         fmt, consts = "<", []
         for run in runs:
-            if run[0] == "fixed":
-                consts.append(struct.pack("<" + run[1], *(known.get(v, v) for v in run[2])))
+            if run.kind == "fixed":
+                consts.append(struct.pack("<" + run.format, *(known.get(v, v) for v in run.values)))
                 fmt += f"{len(consts[-1])}s"
             else:
-                fmt += run[1]
+                fmt += run.format
         end = args_size
         for t, n in zip(starts, lengths):
             fmt += "x" * (t - end) + f"{n}s"
@@ -147,339 +184,43 @@ def _text_packs(runs: list[tuple], args_size: int) -> tuple[dict, Callable[[Any,
     return packs, packfor
 
 
-#: The default of a fast function's hidden `_more` parameter (`build`).
-_NO_MORE = object()
+# -- the response's formats ------------------------------------------------------------------------
 
 
-def _too_many(fn: Any) -> None:
-    n = len(fn.params)
-    raise TypeError(f"{fn.name}() takes {n} positional argument{'' if n == 1 else 's'}; timeout only by keyword")
-
-
-def build(fn: Any, local: Any, slow: Callable[..., Any], roots: dict | None = None) -> Callable[..., Any] | None:
-    """The fast call function for ``fn``, or None if it is not eligible. ``roots`` is the heap's
-    owner-array table (``Heap.roots``)."""
-    if not eligible(fn):
-        return None
-    names = [n for n, _, _ in fn.params]
-    args = ", ".join(names)
-    argtuple = f"({args}{',' if args else ''})"
-    ns: dict[str, Any] = {"_local": local, "_slow": slow, "_fn": fn, "_finish": fn.finish, "struct": struct,
-                          "_new": object.__new__, "_long_waits": fn.long_waits,
-                          "_encode": str.encode, "_decode": bytes.decode, "_NO_MORE": _NO_MORE, "_too_many": _too_many}
-    # `timeout` is keyword-only to its callers (the signature `make_callable` gives the function),
-    # but not in the code: CPython 3.11 specializes no call of a function with keyword-only
-    # parameters, and the generic call fills their defaults from a dict (`add` 0.62 -> 0.59 µs).
-    # A positional argument beyond the parameters lands in `_more` and raises, so `c.add(1, 2, 3)`
-    # cannot pass for a timeout of 3 s. `_client` is the client the function is a method of
-    # (`make_callable`); the function does not need it.
-    lines = [f"def remote(_client, {args}{', ' if args else ''}_more=_NO_MORE, timeout=None):"]
-    if guessed_text(fn):
-        lines.append("    global _guess  # rebound when a response's text length changes")
-    emit = lines.append
-    emit("    if _more is not _NO_MORE:")
-    emit("        _too_many(_fn)")
-    bail = f"        return _slow(_fn, {argtuple}, timeout)"
-
-    # Parameters flattened to leaves: (expression, codec, offset in the argument record).
-    leaves: list[tuple[str, Any, int]] = []
-    guard = ["ch.done != seq", "ch.releases"]
-    structs: list[tuple[str, int, list[str]]] = []  # struct parameters: name, index, field variables
-    for i, (n, codec, off) in enumerate(fn.params):
-        if type(codec) is StructCodec:
-            ns[f"_cls{i}"] = codec.cls
-            structs.append((n, i, [f"f{i}_{k}" for k in range(len(codec.fields))]))
-            leaves.extend((f"f{i}_{k}", c, off + o) for k, (_, c, o) in enumerate(codec.fields))
-        else:
-            if _fast_slice(codec):
-                ns[f"_dt{i}"] = codec.elem.dtype
-                guard.append(f"type({n}) is not _ndarray or {n}.dtype is not _dt{i}")
-            leaves.append((n, codec, off))
-    emit("    try:")
-    emit("        ch = _local.ch")
-    emit("    except AttributeError:")
-    emit(bail)
-    emit("    seq = ch.seq")
-    emit(f"    if {' or '.join(guard)}:")
-    emit(bail)
-    # A struct parameter takes an instance of its type or a tuple of its fields in order (one of
-    # another length raises ValueError as it is unpacked: no len() call).
-    for n, i, fields in structs:
-        emit(f"    f{i} = type({n})")
-        emit(f"    if f{i} is _cls{i}:")
-        for var, (name, _, _) in zip(fields, fn.params[i][1].fields):
-            emit(f"        {var} = {n}.{name}")
-        emit(f"    elif f{i} is tuple:")
-        emit("        try:")
-        emit(f"            {', '.join(fields)}{',' if len(fields) == 1 else ''} = {n}")
-        emit("        except ValueError:")
-        emit("    " + bail)
-        emit("    else:")
-        emit(bail)
-    emit("    seq += 1")
-
-    # Variable-length data goes inline after the record, each piece 8-aligned (SPEC §4.1).
-    values: list[str] = []
-    copies: list[tuple[str, str, str]] = []
-    own: dict[int, list[str]] = {}  # a number's or an array's leaf: its values in the request
-    placing: list[str] = []  # where the text goes, for a request whose text is not packed
-    sizes: list[str] = []  # the shared arrays' bytes: with the request's, the call's size (`Channel.wait`)
-    end = str(fn.args_size)
-    cursor = str(L.tail_aligned(fn.args_size))
-    for k, (expr, codec, _) in enumerate(leaves):
-        if type(codec) in _NUMBERS:
-            values.append(expr)
-            own[k] = [expr]
-        elif type(codec) is SliceCodec:
-            # Our own arrays (or whole views of them) are found by identity; anything else is slow.
-            emit(f"    h{k} = _roots.get(id({expr}))")
-            emit(f"    if h{k} is None or h{k}[2] != {expr}.nbytes:")
-            emit(f"        b{k} = {expr}.base")
-            emit(f"        h{k} = _roots.get(id(b{k})) if b{k} is not None else None")
-            emit(f"        if h{k} is None or h{k}[2] != {expr}.nbytes or not {expr}.flags.c_contiguous:")
-            emit("    " + bail)
-            values.extend([f"h{k}[0]", f"h{k}[1]", f"h{k}[2]"])
-            own[k] = values[-3:]
-            sizes.append(f"h{k}[2]")
-        else:
-            if type(codec) is StrCodec:
-                # str.encode unbound: a TypeError for anything not a str, with no separate type check.
-                emit("    try:")
-                emit(f"        d{k} = _encode({expr})")
-                emit("    except (TypeError, UnicodeError):")
-                emit(bail)
-            else:
-                emit(f"    d{k} = {expr}")
-                emit(f"    if type(d{k}) is not bytes:")
-                emit(bail)
-            emit(f"    n{k} = len(d{k})")
-            placing += [f"t{k} = {cursor}", f"e{k} = t{k} + n{k}"]
-            values.extend([f"t{k}", f"n{k}"])
-            copies.append((f"d{k}", f"t{k}", f"e{k}"))
-            cursor = f"((e{k} + 7) & ~7)"
-            end = f"e{k}"
-    request = _request_format(leaves)
-    ns["_reqrec"] = struct.Struct(request).pack_into
-    header = f"buf, base, {fn.id}, {end}{''.join(', ' + v for v in values)}"
-    if copies:
-        # Short text goes into the one pack, cached per tuple of text lengths with the bytes those
-        # lengths fix (`_text_packs`). A pack is made only for a request that fits the channel's
-        # capacity (the same on every channel of a client), so a cached one needs no capacity check.
-        key = ", ".join(f"n{k}" for k, (_, c, _) in enumerate(leaves) if type(c) in _TEXT)
-        key = f"({key},)" if len(copies) > 1 else key
-        runs = _request_runs(fn.id, [(c, o) for _, c, o in leaves], fn.args_size)
-        ns["_packs"], ns["_packfor"] = _text_packs(runs, fn.args_size)
-        fixed: list[str] = []  # the cached bytes of each fixed run: k0, k1, ...
-        items: list[str] = []  # the pack's arguments after buf and base, text data aside
-        for run in runs:
-            if run[0] == "fixed":
-                fixed.append(f"k{len(fixed)}")
-                items.append(fixed[-1])
-            elif run[0] == "leaf":
-                items += own[run[2]]
-        entry = ", ".join(["pk", end] + fixed)
-        emit("    try:")
-        emit(f"        {entry} = _packs[{key}]")
-        emit("    except KeyError:")
-        emit(f"        {entry} = _packfor({key}, ch.request_capacity)")
-        emit(f"        if pk is None and {end} > ch.request_capacity:")
-        emit("    " + bail)
-    emit("    base, qw, rb, rw = ch.next_slot")
-    emit("    buf = ch.buf")
-    # The request is published right after its pack: the daemon polls the slot's line, and a poll
-    # between the pack's stores and the seq store costs the seq store another trip for the line
-    # (`add` 0.58 -> 0.56 µs with `w` loaded here, and `ch.seq` stored after publishing, rather
-    # than both between the pack and the publication).
-    emit("    w = ch.words")
-    # Request header and argument record in one pack (the header's reserved bytes as padding), and
-    # short text with them (above).
-    emit("    try:")
-    if copies:
-        emit("        if pk is not None:")
-        emit(f"            pk(buf, base, {', '.join(items + [d for d, _, _ in copies])})")
-        emit("        else:")
-        for line in placing:
-            emit(f"            {line}")
-        emit(f"            _reqrec({header})")
-        for data, start, stop in copies:
-            emit(f"            buf[base + {L.REQUEST_HEADER_SIZE} + {start}:base + {L.REQUEST_HEADER_SIZE} + {stop}] = {data}")
-    else:
-        emit(f"        _reqrec({header})")
-    emit("    except (struct.error, OverflowError, TypeError):")
-    emit(bail)
-    # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
-    # after the rest of the request half.
-    emit("    w[qw] = seq")
-    # No check for signals between the two stores (neither is a call), so an interrupt cannot leave
-    # a published request uncounted; one after the pack leaves it unpublished, and harmless.
-    emit("    ch.seq = seq")
-    # The next call's slot, in the time the daemon takes anyway (`Channel.next_slot`).
-    emit("    ch.next_slot = ch.slots[(seq + 1) % ch.slot_count]")
-    _emit_before_response(emit, ns, fn)
-    # daemon_waiting is loaded only if the first spin finds no response (SPEC §5.4): a hot daemon
-    # answers within it, and a sleeping one loses half a microsecond of the tens it needs to wake.
-    emit(f"    i = {min(FIRST_SPIN, SPIN_ITERATIONS) + 1}")
-    emit("    try:")
-    # Until the response's seq word is exactly seq (SPEC §5.2): the unpack below need not read it
-    # again (~25 ns). A later value is a corrupt daemon's, which `wait_after_first_spin` reports.
-    emit("        while w[rw] != seq:")
-    emit("            i -= 1")
-    emit("            if not i:")
-    emit(f"                ch.wait_after_first_spin(seq, timeout, _long_waits, {' + '.join([end] + sizes)})")
-    emit("                break")
-    emit("    except BaseException:")
-    emit(f"        ch.abandon(seq, _fn, None, {argtuple})")
-    emit("        raise")
-    emit("    ch.done = seq")
-    _emit_response(emit, ns, fn)
-    if any(_fast_slice(c) for _, c, _ in fn.params):
-        ns["_ndarray"] = np.ndarray
-        ns["_roots"] = roots
-    exec(compile("\n".join(lines) + "\n", f"<shmcall fast {fn.name}>", "exec"), ns)  # noqa: S102 - identifiers only
-    return ns["remote"]
-
-
-def _result_leaves(fn: Any) -> list[tuple[str, Any, int]]:
-    """The result record's fixed leaves (numbers and text references) as ``(variable, codec, offset)``;
+def _result_fields(fn: RemoteFunction) -> list[tuple[Codec, int]]:
+    """The result record's fixed leaves (numbers and text references) as ``(codec, offset)``:
     structs contribute their fields, ``Vec`` results none (they are read by their codec)."""
-    leaves: list[tuple[str, Any, int]] = []
-    for j, (codec, off) in enumerate(fn.returns):
+    fields: list[tuple[Codec, int]] = []
+    for codec, off in fn.returns:
         if type(codec) is StructCodec:
-            leaves.extend((f"r{j}_{k}", c, off + o) for k, (_, c, o) in enumerate(codec.fields))
+            fields.extend((c, off + o) for _, c, o in codec.fields)
         elif type(codec) is not VecCodec:
-            leaves.append((f"r{j}", codec, off))
-    return leaves
+            fields.append((codec, off))
+    return fields
 
 
-def _emit_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
-    """Decodes the response with one unpack of its header and every fixed leaf of the result record.
-
-    For an all-numbers result the header's status and length are read as one u64 (status in the low
-    half), so it is accepted with one comparison: status 0 with exactly the record's length (the seq
-    word was checked by the spin). Other results read them as two u32s: arithmetic on a u64 above 2^32 (a two-digit int in
-    CPython) cost 40 ns more than the extra item. A result with one piece of text reads that too in
-    the same unpack, guessing its length (`_text_guesses`). Anything unexpected is left to
-    ``_finish``, which decodes (or raises) the general way."""
-    leaves = _result_leaves(fn)
-    names, fmt, pos = [], "", 0
-    for var, codec, off in leaves:
-        fmt += "x" * (off - pos)
-        if type(codec) in _NUMBERS:
-            fmt += codec.fmt
-            names.append(var)
-        else:  # a buffer reference: segment and reserved as one word, then offset and length
-            fmt += "QQQ"
-            names.extend([f"{var}_sr", f"{var}_off", f"{var}_len"])
-        pos = off + codec.size
-    numbers_only = all(type(c) in _NUMBERS for c, _ in fn.returns)
-    if _word_views(fn) is not None:
-        _emit_word_results(emit, fn, leaves)
-        _emit_results(emit, ns, fn)
-        return
-    header = "<Q8x" if numbers_only else "<II8x"  # the seq word: checked by the spin
-    record = header + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt
-    status = "sl" if numbers_only else "st, rlen"
-    texts = [(var, codec) for var, codec, _ in leaves if type(codec) not in _NUMBERS]
-    if guessed_text(fn):
-        _emit_guessed_text(emit, ns, fn, record, status, names, texts[0])
-        _emit_results(emit, ns, fn)
-        return
-    ns["_resprec"] = struct.Struct(record).unpack_from
-    emit(f"    {status}{''.join(', ' + n for n in names)} = _resprec(buf, rb)")
-    if numbers_only:
-        exact = L.tail_aligned(fn.result_size)
-        emit(f"    if sl != {exact << 32}:")
-        emit("        return _finish(ch, seq)")
-    else:
-        _emit_record_checks(emit, fn)
-    for var, codec in texts:
-        _emit_text_checks(emit, var)
-        _emit_text(emit, var, codec, f"ch.mm[rp + {var}_off:rp + {var}_off + {var}_len]")
-    _emit_results(emit, ns, fn)
+def guessed_text(fn: RemoteFunction) -> bool:
+    """True if the result has exactly one piece of text (str or bytes, maybe a struct's field) and no
+    ``Vec``: its response is read with a guessed text length (`_text_guesses`)."""
+    if any(type(c) is VecCodec for c, _ in fn.returns):
+        return False
+    return sum(not _is_number(c) for c, _ in _result_fields(fn)) == 1
 
 
-#: Channel views that read an 8-byte result field as one item, by struct format (`_emit_word_results`).
+#: Channel views that read an 8-byte result field as one item, by struct format.
 _WORD_VIEWS = {"q": "i64s", "Q": "words", "d": "f64s"}
 
 
-def _word_views(fn: Any) -> set[str] | None:
-    """The typed views `_emit_word_results` reads the result through (``words`` being ``w``), or
-    None if the result is not all 8-byte numbers at 8-aligned offsets."""
-    leaves = _result_leaves(fn)
-    if not all(type(c) in _NUMBERS for c, _ in fn.returns):
+def _word_views(fn: RemoteFunction) -> set[str] | None:
+    """The typed views of the channel a result of 8-byte numbers at 8-aligned offsets is read
+    through (``add``'s i64, a ``sum``'s f64), or None for any other result. One item of a view
+    took 41 ns less than an ``unpack_from`` of the same words and its tuple."""
+    if not all(_is_number(c) for c, _ in fn.returns):
         return None
-    if not all(c.fmt in _WORD_VIEWS and off % 8 == 0 for _, c, off in leaves):
+    fields = _result_fields(fn)
+    if not all(_number_format(c) in _WORD_VIEWS and off % 8 == 0 for c, off in fields):
         return None
-    return {_WORD_VIEWS[c.fmt] for _, c, _ in leaves} - {"words"}
-
-
-def _emit_word_results(emit: Callable[[str], None], fn: Any, leaves: list[tuple[str, Any, int]]) -> None:
-    """Results that are all 8-byte numbers at 8-aligned offsets (``add``'s i64, a ``sum``'s f64): the
-    status and length as one word, then each value as one item of a typed view of the channel: `add`
-    took 41 ns less than with an ``unpack_from`` of the same words and its tuple."""
-    # Status (low half) and length as one word, accepted with one comparison as in `_emit_response`.
-    assert L.OFF_STATUS == 0 and L.OFF_RESPONSE_LEN == 4 and L.OFF_RESPONSE_SEQ == 8
-    emit(f"    if w[rw - 1] != {L.tail_aligned(fn.result_size) << 32}:")
-    emit("        return _finish(ch, seq)")
-    for var, codec, off in leaves:  # the views: loaded by `_emit_before_response`
-        word = (L.RESPONSE_HEADER_SIZE + off - L.OFF_RESPONSE_SEQ) // 8
-        view = _WORD_VIEWS[codec.fmt]
-        emit(f"    {var} = {'w' if view == 'words' else view}[rw + {word}]")
-
-
-def _emit_record_checks(emit: Callable[[str], None], fn: Any, indent: str = "    ") -> None:
-    """Status 0 and a length from the record's to the response area's."""
-    emit(f"{indent}if st or rlen < {fn.result_size} or rlen > ch.response_capacity:")
-    emit(f"{indent}    return _finish(ch, seq)")
-    emit(f"{indent}rp = rb + {L.RESPONSE_HEADER_SIZE}")
-
-
-def _emit_text_checks(emit: Callable[[str], None], var: str, indent: str = "    ") -> None:
-    """A text reference inline (segment 0) and within the response's length."""
-    emit(f"{indent}if {var}_sr or {var}_off + {var}_len > rlen:")
-    emit(f"{indent}    return _finish(ch, seq)")
-
-
-def _emit_text(emit: Callable[[str], None], var: str, codec: Any, data: str) -> None:
-    """``var`` from the bytes expression ``data``: decoded if the codec is text."""
-    if type(codec) is StrCodec:
-        emit("    try:")
-        emit(f"        {var} = _decode({data})  # UTF-8, strict; ~50 ns less than str(b, 'utf-8')")
-        emit("    except UnicodeDecodeError:")
-        emit("        return _finish(ch, seq)")
-    else:
-        emit(f"    {var} = {data}")
-
-
-def guessed_text(fn: Any) -> bool:
-    """True if the result has exactly one piece of text (str or bytes, maybe a struct's field) and no
-    ``Vec``: its response is read with a guessed text length (`_emit_guessed_text`)."""
-    if any(type(c) is VecCodec for c, _ in fn.returns):
-        return False
-    return sum(type(c) not in _NUMBERS for _, c, _ in _result_leaves(fn)) == 1
-
-
-def _emit_guessed_text(emit: Callable[[str], None], ns: dict, fn: Any, record: str, status: str,
-                       names: list[str], text: tuple[str, Any]) -> None:
-    """The response of a result with one piece of text, read by one unpack that also takes the text
-    at its usual place (first after the record) with the length the previous response had.
-
-    Slicing the text out of the mmap after the unpack cost ~110 ns of `hello`'s 1.1 µs (a slice
-    object, the mmap's subscript, a bytes object). A guess is taken only when the header, the
-    reference and the length all match a response that passed every check before (`_text_guesses`),
-    so a hit needs no other check (a client's channels share one response capacity); a miss falls
-    back to the checks and the slice, and guesses again."""
-    var, codec = text
-    start = L.tail_aligned(fn.result_size)
-    ns["_guess"], ns["_guessfor"] = _text_guesses(record, start)  # loaded by `_emit_before_response`
-    emit(f"    {status}{''.join(', ' + n for n in names)}, gd = gp(buf, rb)")
-    emit(f"    if st or rlen != glen or {var}_off != {start} or {var}_len != gn or {var}_sr:")
-    _emit_record_checks(emit, fn, "        ")
-    _emit_text_checks(emit, var, "        ")
-    emit(f"        gd = ch.mm[rp + {var}_off:rp + {var}_off + {var}_len]")
-    emit(f"        if {var}_off == {start}:")
-    emit(f"            _guess = _guessfor({var}_len, rlen) or _guess")
-    _emit_text(emit, var, codec, "gd")
+    return {_WORD_VIEWS[_number_format(c)] for c, _ in fields}
 
 
 #: Text results up to this many bytes are guessed (`_text_guesses`), with up to this many formats.
@@ -487,13 +228,13 @@ GUESSED_TEXT_LIMIT = 256
 _GUESS_CACHE_ENTRIES = 512
 
 
-def _text_guesses(record: str, start: int) -> tuple[tuple, Callable[[int, int], Any]]:
+def _text_guesses(record: str, start: int) -> tuple[tuple[Any, ...], Callable[[int, int], Any]]:
     """The first guess (empty text), and the function that makes the guess for a response whose text
     had ``n`` bytes at ``start`` and whose length was ``rlen``: ``(unpack, n, rlen)``, where unpack reads
     the header, the record and ``n`` bytes at ``start``. It is called only for a response that passed
     every check, so a later response matching the guess is valid too. Long text, or a full cache,
     gets None (the previous guess stays)."""
-    cache: dict[tuple[int, int], tuple] = {}
+    cache: dict[tuple[int, int], tuple[Any, ...]] = {}
     to_text = record + "x" * (L.RESPONSE_HEADER_SIZE + start - struct.calcsize(record))
 
     def guess(n: int, rlen: int) -> Any:
@@ -505,30 +246,567 @@ def _text_guesses(record: str, start: int) -> tuple[tuple, Callable[[int, int], 
     return (struct.Struct(f"{to_text}0s").unpack_from, 0, -1), guess
 
 
-def _emit_before_response(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
-    """What the response's decoding needs that the response does not: the result's struct objects,
-    the text guess, the channel's typed views. Emitted between publishing the request and waiting
-    for the response: the daemon takes longer to answer than these take (~70 ns an object), so they
-    are off the call's critical path. An object made for a call that fails is simply dropped."""
-    if guessed_text(fn):
-        emit("    gp, gn, glen = _guess")
-    for view in sorted(_word_views(fn) or ()):
-        emit(f"    {view} = ch.{view}")
-    for j, (codec, _) in enumerate(fn.returns):
-        if type(codec) is StructCodec:
-            ns[f"_rcls{j}"] = codec.cls
-            emit(f"    r{j} = _new(_rcls{j})")
+# -- writing the source ----------------------------------------------------------------------------
 
 
-def _emit_results(emit: Callable[[str], None], ns: dict, fn: Any) -> None:
-    """Builds the return value from the leaves (structs field by field, ``Vec``s by their codec)."""
-    results = []
-    for j, (codec, off) in enumerate(fn.returns):
-        var = f"r{j}"
-        if type(codec) is VecCodec:
-            emit(f"    {var} = _fn.returns[{j}][0].read(buf, rp + {off}, ch.resp(rp, rlen))")
-        elif type(codec) is StructCodec:  # made by `_emit_before_response`
-            for k, (name, _, _) in enumerate(codec.fields):
-                emit(f"    {var}.{name} = {var}_{k}")
-        results.append(var)
-    emit(f"    return {', '.join(results) if results else 'None'}")
+class _Names:
+    """The generated function's own names: its locals, the globals it runs with and the builtins it
+    calls. Each is the word the generator writes unless a parameter has that name; then it is that
+    word with underscores appended until it is free. No own name can shadow a parameter (or another
+    own name), whatever the manifest calls its parameters."""
+
+    def __init__(self, params: list[str]) -> None:
+        self._taken = set(params)
+        self._words: dict[str, str] = {}
+
+    def __getitem__(self, word: str) -> str:
+        """The name of a word the templates use: the same each time."""
+        name = self._words.get(word)
+        if name is None:
+            name = self._words[word] = self.new(word)
+        return name
+
+    def new(self, word: str) -> str:
+        """A name of its own for a variable the generator derives (``name_len``, ``person_age``)."""
+        name = word
+        while name in self._taken:
+            name += "_"
+        self._taken.add(name)
+        return name
+
+    def renamed_builtins(self) -> dict[str, Any]:
+        """The builtins the templates call under another name, for the namespace."""
+        return {name: vars(builtins)[word] for word, name in self._words.items() if name != word and word in vars(builtins)}
+
+
+#: A template's own words (renamed by `_Names`) and its ``{fields}``; a word after a dot is an attribute.
+_WORD = re.compile(r"\{\w+\}|(?<![.\w])[A-Za-z_]\w*")
+#: A line that is only a field: a block of lines, indented as the field is.
+_BLOCK_FIELD = re.compile(r"( *)\{(\w+)\}")
+
+
+def _render(template: str, names: _Names, **fields: str) -> str:
+    """``template`` (dedented) with its own words named by ``names`` and its fields filled in. The
+    fields are code or names made already: they are not renamed. Comments are left as written."""
+    lines: list[str] = []
+    for line in textwrap.dedent(template).strip("\n").split("\n"):
+        block = _BLOCK_FIELD.fullmatch(line)
+        if block:
+            indent, text = block[1], fields[block[2]]
+            lines += [indent + part for part in text.split("\n") if part]
+            continue
+        code, hash_, comment = line.partition("#")
+        code = _WORD.sub(lambda m: m[0] if m[0][0] == "{" or keyword.iskeyword(m[0]) else names[m[0]], code)
+        lines.append((code + hash_ + comment).format(**fields))
+    return "\n".join(lines)
+
+
+# The generated function's parameters: `timeout` is keyword-only to its callers (`make_callable`
+# gives the function that signature) but not in the code: CPython 3.11 specializes no call of a
+# function with keyword-only parameters, and the generic call fills their defaults from a dict
+# (`add` 0.62 -> 0.59 µs). A positional argument beyond the parameters lands in `_more` and raises,
+# so `c.add(1, 2, 3)` cannot pass for a timeout of 3 s. `_client` is the client the function is a
+# method of; the function does not need it.
+#
+# Order matters for speed: `words` is loaded before the pack so that the request is published
+# right after its pack (the daemon polls the slot's line, and a poll between the pack's stores and
+# the seq store costs the seq store another trip for the line: `add` 0.58 -> 0.56 µs), and
+# `channel.seq` is stored after publishing. What the response's decoding needs that the response
+# does not (`prepare_response`) is done after publishing, in the time the daemon takes anyway.
+# The channel's `daemon_waiting` word is loaded only if the first spin finds no response: a hot
+# daemon answers within it, and a sleeping one loses half a microsecond of the tens it needs.
+_FUNCTION = """
+    # {signature}
+    # The fast path, generated by shmcall._fastpath: anything unusual goes the general way.
+    def {name}(_client, {params}_more=_NO_MORE, timeout=None):
+        {declare_guess}
+        if _more is not _NO_MORE:
+            _too_many(_function)
+        # This thread's channel (opened by the general path) and the last request sent on it.
+        try:
+            channel = _this_thread.ch
+        except AttributeError:
+            {general}
+        seq = channel.seq
+        # A response not yet read or blocks to hand back: the general path settles them first.
+        if channel.done != seq or channel.releases{check_arrays}:
+            {general}
+        {unpack_structs}
+        seq += 1
+        {prepare_arguments}
+        {find_text_pack}
+        # The slot this call's request goes to (Channel.next_slot).
+        request_at, request_word, response_at, response_word = channel.next_slot
+        buf = channel.buf
+        words = channel.words
+        {write_request}
+        # Publish: one aligned 8-byte store of the seq word, after the rest (SPEC §5.2). Nothing
+        # between it and counting the request is a call, so no signal can come between them.
+        words[request_word] = seq
+        channel.seq = seq
+        channel.next_slot = channel.slots[(seq + 1) % channel.slot_count]
+        {prepare_response}
+        # Spin until the response's seq word is exactly seq (a later one is a corrupt daemon's,
+        # which the wait reports); after the first loads, wait as Channel.wait does (SPEC §5.4).
+        spins_left = {first_spin}
+        try:
+            while words[response_word] != seq:
+                spins_left -= 1
+                if not spins_left:
+                    channel.wait_after_first_spin(seq, timeout, _long_waits, {call_size})
+                    break
+        except BaseException:
+            channel.abandon(seq, _function, None, {args})
+            raise
+        channel.done = seq
+        {read_response}
+"""
+
+_GENERAL = "return _general_call(_function, {args}, timeout)"
+
+_GLOBAL_GUESS = "global _text_guess  # replaced when the text's length changes"
+
+# A struct parameter takes an instance of its type or a tuple of its fields in order (one of
+# another length raises ValueError as it is unpacked: no len() call).
+_UNPACK_STRUCT = """
+    # {param}: a {type} or a tuple of its fields, in order.
+    kind = type({param})
+    if kind is {cls}:
+        {from_attributes}
+    elif kind is tuple:
+        try:
+            {fields} = {param}
+        except ValueError:
+            {general}
+    else:
+        {general}
+"""
+
+# Our own arrays (or whole views of them) are found by identity, their reference being the heap's
+# (segment, offset, length) of the block; anything else goes the general way.
+_PREPARE_ARRAY = """
+    # {param}: one of our shared arrays (or a whole view of one), sent as its block's reference.
+    {ref} = _heap_roots.get(id({param}))
+    if {ref} is None or {ref}[2] != {param}.nbytes:
+        {base} = {param}.base
+        {ref} = _heap_roots.get(id({base})) if {base} is not None else None
+        if {ref} is None or {ref}[2] != {param}.nbytes or not {param}.flags.c_contiguous:
+            {general}
+"""
+
+# str.encode unbound: a TypeError for anything not a str, with no separate type check.
+_PREPARE_STR = """
+    # {value}: its UTF-8, sent inline after the record (SPEC §4.1).
+    try:
+        {data} = _str_encode({value})
+    except (TypeError, UnicodeError):
+        {general}
+    {length} = len({data})
+"""
+
+_PREPARE_BYTES = """
+    # {value}: bytes exactly (anything else goes the general way), sent inline after the record.
+    {data} = {value}
+    if type({data}) is not bytes:
+        {general}
+    {length} = len({data})
+"""
+
+# A pack is made only for a request that fits the channel's capacity (the same on every channel of
+# a client), so a cached one needs no capacity check.
+_FIND_TEXT_PACK = """
+    # The pack for these text lengths, made on their first call (_text_packs), with the bytes the
+    # lengths decide prepacked; None (and the request's length) for text too long to pack.
+    try:
+        {entry} = _text_packs[{key}]
+    except KeyError:
+        {entry} = _make_text_pack({key}, channel.request_capacity)
+        if pack is None and {end} > channel.request_capacity:
+            {general}
+"""
+
+_WRITE_REQUEST = """
+    # Header and argument record in one pack; the seq word and reserved bytes as pad bytes (zeros).
+    try:
+        _pack_request(buf, request_at, {request_values})
+    except (struct.error, OverflowError, TypeError):
+        {general}
+"""
+
+_WRITE_REQUEST_WITH_TEXT = """
+    # Header, argument record and text in one pack; the seq word and reserved bytes as pad bytes.
+    try:
+        if pack is not None:
+            pack(buf, request_at, {pack_values})
+        else:  # the text piece by piece, each 8-aligned after the record (SPEC §4.1)
+            {place_text}
+            _pack_request(buf, request_at, {request_values})
+            {copy_text}
+    except (struct.error, OverflowError, TypeError):
+        {general}
+"""
+
+_PLACE_TEXT = """
+    {at} = {start}
+    {end} = {at} + {length}
+"""
+
+_COPY_TEXT = "buf[request_at + {header} + {at}:request_at + {header} + {end}] = {data}"
+
+_PREPARE_GUESS = "guess_unpack, guess_text_len, guess_length = _text_guess"
+
+_LOAD_VIEW = "{view} = channel.{attribute}"
+
+_NEW_STRUCT = "{result} = _new({cls})"
+
+# The status (low half) and length read as one word are accepted with one comparison.
+_READ_WORDS = """
+    # Status 0 with exactly the record's length, as one word; then each result as one item of a
+    # typed view of the channel.
+    if words[response_word - 1] != {status_and_length}:
+        return _general_result(channel, seq)
+"""
+
+_READ_WORD = "{result} = {view}[response_word + {word}]"
+
+_READ_NUMBERS = """
+    # Header and record in one unpack; status 0 with exactly the record's length, as one word.
+    status_and_length, {results} = _unpack_response(buf, response_at)
+    if status_and_length != {expected}:
+        return _general_result(channel, seq)
+"""
+
+_READ_RECORD = """
+    status, length{results} = _unpack_response(buf, response_at)
+    {check_record}
+"""
+
+_CHECK_RECORD = """
+    # Status 0, and a length from the record's to the response area's.
+    if status or length < {result_size} or length > channel.response_capacity:
+        return _general_result(channel, seq)
+    record_at = response_at + {header}
+"""
+
+_CHECK_TEXT = """
+    # {text}: inline (segment 0) and within the response.
+    if {segment} or {offset} + {size} > length:
+        return _general_result(channel, seq)
+"""
+
+_SLICE_TEXT = "channel.mm[record_at + {offset}:record_at + {offset} + {size}]"
+
+_DECODE_STR = """
+    try:
+        {text} = _bytes_decode({data})  # UTF-8, strict; ~50 ns less than str(data, 'utf-8')
+    except UnicodeDecodeError:
+        return _general_result(channel, seq)
+"""
+
+_DECODE_BYTES = "{text} = {data}"
+
+# Slicing the text out of the mmap after the unpack cost ~110 ns of `hello`'s 1.1 µs (a slice
+# object, the mmap's subscript, a bytes object). A guess is made only from a response that passed
+# every check (`_text_guesses`), and a client's channels share one response capacity, so a response
+# matching the guess needs no other check.
+_READ_GUESSED_TEXT = """
+    # One unpack reads the header, the record and the text at the length it had in the response
+    # the guess was made from. Any other response is checked and sliced, and guessed from.
+    status, length, {results}, text = guess_unpack(buf, response_at)
+    if status or length != guess_length or {offset} != {start} or {size} != guess_text_len or {segment}:
+        {check_record}
+        {check_text}
+        text = {slice}
+        if {offset} == {start}:
+            _text_guess = _make_text_guess({size}, length) or _text_guess
+    {decode}
+"""
+
+_READ_VEC = "{result} = _function.returns[{index}][0].read(buf, record_at + {offset}, channel.resp(record_at, length))"
+
+_SET_FIELD = "{result}.{field} = {value}"
+
+_RETURN = "return {results}"
+
+
+#: The default of a fast function's hidden `_more` parameter.
+_NO_MORE = object()
+
+
+def _too_many(fn: RemoteFunction) -> None:
+    n = len(fn.params)
+    raise TypeError(f"{fn.name}() takes {n} positional argument{'' if n == 1 else 's'}; timeout only by keyword")
+
+
+class _Leaf(NamedTuple):
+    """A value in the argument or result record: a parameter or result, or a field of one."""
+
+    var: str  # the parameter, or the variable the value is read into
+    codec: Codec
+    offset: int  # in the record
+
+
+class _Writer:
+    """Writes one remote function's fast call function: its source, and the namespace it runs in."""
+
+    def __init__(self, fn: RemoteFunction, local: Any, slow: Callable[..., Any],
+                 roots: dict[int, tuple[int, int, int]] | None) -> None:
+        self.fn = fn
+        params = [n for n, _, _ in fn.params]
+        # `timeout` keeps its name: callers pass it by keyword (`python_name` renames a parameter).
+        assert "timeout" not in params
+        self.names = _Names(params)
+        # Named as the remote function, for tracebacks (a name the function does not use itself).
+        usable = fn.name.isidentifier() and not keyword.iskeyword(fn.name)
+        self.name = self.names.new(fn.name if usable else "remote")
+        self.namespace: dict[str, Any] = {}
+        for word, value in [("_this_thread", local), ("_general_call", slow), ("_function", fn),
+                            ("_general_result", fn.finish), ("struct", struct), ("_new", object.__new__),
+                            ("_long_waits", fn.long_waits), ("_str_encode", str.encode),
+                            ("_bytes_decode", bytes.decode), ("_NO_MORE", _NO_MORE), ("_too_many", _too_many)]:
+            self.namespace[self.names[word]] = value
+        if any(_fast_slice(c) for _, c, _ in fn.params):
+            self.namespace[self.names["_ndarray"]] = np.ndarray
+            self.namespace[self.names["_heap_roots"]] = roots
+        self._globals: dict[int, str] = {}  # id(object) -> its name, for struct types and dtypes
+        self.params = ", ".join(params)
+        self.args = f"({self.params}{',' if len(params) == 1 else ''})"
+        self.general = self.render(_GENERAL, args=self.args)
+        # Parameters flattened to leaves; a struct's fields unpacked into variables of their own.
+        self.leaves: list[_Leaf] = []
+        self.structs: list[tuple[str, StructCodec, list[str]]] = []
+        for name, codec, offset in fn.params:
+            if _flat_struct(codec):
+                fields = [self.names.new(f"{name}_{field}") for field, _, _ in codec.fields]
+                self.structs.append((name, codec, fields))
+                self.leaves += [_Leaf(var, c, offset + o) for var, (_, c, o) in zip(fields, codec.fields)]
+            else:
+                self.leaves.append(_Leaf(name, codec, offset))
+        self.texts = [leaf for leaf in self.leaves if _is_text(leaf.codec)]
+
+    def render(self, template: str, **fields: str) -> str:
+        return _render(template, self.names, **fields)
+
+    def global_for(self, word: str, value: Any) -> str:
+        """A global of the namespace holding ``value``, named after ``word``: one per object."""
+        name = self._globals.get(id(value))
+        if name is None:
+            name = self._globals[id(value)] = self.names.new(word)
+            self.namespace[name] = value
+        return name
+
+    def source(self) -> str:
+        fn = self.fn
+        text = self.text_variables()
+        arrays = [leaf for leaf in self.leaves if _fast_slice(leaf.codec)]
+        refs = {leaf.var: self.names.new(f"{leaf.var}_ref") for leaf in arrays}
+        end = text[-1]["end"] if text else str(fn.args_size)
+        results, prepare_response, read_response = self.response()
+        return self.render(
+            _FUNCTION,
+            signature=fn.signature_text(),
+            name=self.name,
+            params=f"{self.params}, " if self.params else "",
+            declare_guess=self.render(_GLOBAL_GUESS) if guessed_text(fn) else "",
+            general=self.general,
+            args=self.args,
+            check_arrays="".join(" or " + self.check_array(leaf) for leaf in arrays),
+            unpack_structs="\n".join(self.unpack_struct(*s) for s in self.structs),
+            prepare_arguments="\n".join(self.prepare_argument(leaf, refs, text) for leaf in self.leaves),
+            find_text_pack=self.find_text_pack(text, end) if text else "",
+            write_request=self.write_request(text, refs, end),
+            prepare_response=prepare_response,
+            first_spin=str(min(FIRST_SPIN, SPIN_ITERATIONS) + 1),
+            call_size=" + ".join([end] + [f"{ref}[2]" for ref in refs.values()]),
+            read_response=read_response + "\n" + self.render(_RETURN, results=", ".join(results) or "None"),
+        )
+
+    # -- arguments
+
+    def text_variables(self) -> list[dict[str, str]]:
+        """Each text argument's variables: its bytes, length, start and end in the argument area."""
+        variables = []
+        for leaf in self.texts:
+            data = "utf8" if type(leaf.codec) is StrCodec else "bytes"
+            suffixes = {"data": data, "length": "len", "at": "at", "end": "end"}
+            variables.append({part: self.names.new(f"{leaf.var}_{suffix}") for part, suffix in suffixes.items()})
+        return variables
+
+    def check_array(self, leaf: _Leaf) -> str:
+        assert _fast_slice(leaf.codec)
+        dtype = self.global_for(f"_{leaf.codec.elem.dtype}", leaf.codec.elem.dtype)
+        return self.render("type({param}) is not _ndarray or {param}.dtype is not {dtype}", param=leaf.var, dtype=dtype)
+
+    def unpack_struct(self, param: str, codec: StructCodec, fields: list[str]) -> str:
+        return self.render(
+            _UNPACK_STRUCT, param=param, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.cls),
+            from_attributes="\n".join(f"{var} = {param}.{name}" for var, (name, _, _) in zip(fields, codec.fields)),
+            fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general)
+
+    def prepare_argument(self, leaf: _Leaf, refs: dict[str, str], text: list[dict[str, str]]) -> str:
+        if _fast_slice(leaf.codec):
+            return self.render(_PREPARE_ARRAY, param=leaf.var, ref=refs[leaf.var], base=self.names.new(f"{leaf.var}_base"),
+                               general=self.general)
+        if _is_text(leaf.codec):
+            template = _PREPARE_STR if type(leaf.codec) is StrCodec else _PREPARE_BYTES
+            return self.render(template, value=leaf.var, general=self.general, **text[self.texts.index(leaf)])
+        return ""
+
+    def find_text_pack(self, text: list[dict[str, str]], end: str) -> str:
+        key = ", ".join(t["length"] for t in text)
+        self.namespace[self.names["_text_packs"]], self.namespace[self.names["_make_text_pack"]] = _text_packs(self.runs(), self.fn.args_size)
+        return self.render(_FIND_TEXT_PACK, entry=", ".join([self.names["pack"], end] + self.fixed_runs()),
+                           key=f"({key})" if len(text) > 1 else key, end=end, general=self.general)
+
+    def runs(self) -> list[_Run]:
+        return _request_runs(self.fn.id, [(c, o) for _, c, o in self.leaves], self.fn.args_size)
+
+    def fixed_runs(self) -> list[str]:
+        """The variables of a text pack's prepacked runs (`_text_packs`)."""
+        return [self.names[f"fixed{k}"] for k in range(sum(run.kind == "fixed" for run in self.runs()))]
+
+    def write_request(self, text: list[dict[str, str]], refs: dict[str, str], end: str) -> str:
+        self.namespace[self.names["_pack_request"]] = struct.Struct(_request_format(self.leaves)).pack_into
+        # Each leaf's values in the request: a number's value, an array's reference, a text's place.
+        values: dict[int, list[str]] = {}
+        for k, leaf in enumerate(self.leaves):
+            if _is_number(leaf.codec):
+                values[k] = [leaf.var]
+            elif _fast_slice(leaf.codec):
+                values[k] = [f"{refs[leaf.var]}[{i}]" for i in range(3)]
+            else:
+                t = text[self.texts.index(leaf)]
+                values[k] = [t["at"], t["length"]]
+        request_values = ", ".join([str(self.fn.id), end] + [v for k in sorted(values) for v in values[k]])
+        if not text:
+            return self.render(_WRITE_REQUEST, request_values=request_values, general=self.general)
+        fixed = iter(self.fixed_runs())
+        pack_values = [v for run in self.runs() if run.kind != "pad" for v in ([next(fixed)] if run.kind == "fixed" else values[run.values])]
+        place: list[str] = []
+        start = str(L.tail_aligned(self.fn.args_size))
+        for t in text:
+            place.append(self.render(_PLACE_TEXT, start=start, **t))
+            start = f"(({t['end']} + 7) & ~7)"
+        copies = [self.render(_COPY_TEXT, header=str(L.REQUEST_HEADER_SIZE), **t) for t in text]
+        return self.render(_WRITE_REQUEST_WITH_TEXT, pack_values=", ".join(pack_values + [t["data"] for t in text]),
+                           place_text="\n".join(place), request_values=request_values, copy_text="\n".join(copies),
+                           general=self.general)
+
+    # -- the response
+
+    def response(self) -> tuple[list[str], str, str]:
+        """The result variables; what is prepared before the response comes (struct objects, the
+        text guess, the typed views: off the call's critical path, and an object made for a call
+        that fails is simply dropped); and the reading of the response."""
+        fn = self.fn
+        results: list[str] = []
+        leaves: list[_Leaf] = []
+        prepare: list[str] = []
+        fields: list[str] = []  # setting each struct result's fields
+        if guessed_text(fn):
+            prepare.append(self.render(_PREPARE_GUESS))
+        for view in sorted((_word_views(fn) or set()) - {"words"}):
+            prepare.append(self.render(_LOAD_VIEW, view=self.names[view], attribute=view))
+        for j, (codec, offset) in enumerate(fn.returns):
+            result = self.names.new("result" if len(fn.returns) == 1 else f"result{j}")
+            results.append(result)
+            if type(codec) is StructCodec:
+                prepare.append(self.render(_NEW_STRUCT, result=result, cls=self.global_for(f"_{codec.name}", codec.cls)))
+                for name, c, o in codec.fields:
+                    var = self.names.new(f"{result}_{name}")
+                    leaves.append(_Leaf(var, c, offset + o))
+                    fields.append(self.render(_SET_FIELD, result=result, field=name, value=var))
+            elif type(codec) is VecCodec:
+                fields.append(self.render(_READ_VEC, result=result, index=str(j), offset=str(offset)))
+            else:
+                leaves.append(_Leaf(result, codec, offset))
+        return results, "\n".join(prepare), "\n".join([self.read_record(leaves)] + fields)
+
+    def read_record(self, leaves: list[_Leaf]) -> str:
+        """Decodes the response with one unpack of its header and every fixed leaf of the result record.
+
+        For an all-numbers result the header's status and length are read as one u64 (status in the
+        low half), so it is accepted with one comparison: status 0 with exactly the record's length
+        (the seq word was checked by the spin). Other results read them as two u32s: arithmetic on a
+        u64 above 2^32 (a two-digit int in CPython) cost 40 ns more than the extra item. A result
+        with one piece of text reads that too in the same unpack, guessing its length. Anything
+        unexpected is left to the general path (``RemoteFunction.finish``)."""
+        fn = self.fn
+        exact = str(L.tail_aligned(fn.result_size) << 32)
+        if _word_views(fn) is not None:
+            assert L.OFF_STATUS == 0 and L.OFF_RESPONSE_LEN == 4 and L.OFF_RESPONSE_SEQ == 8
+            reads = [self.render(_READ_WORDS, status_and_length=exact)]
+            for leaf in leaves:
+                word = (L.RESPONSE_HEADER_SIZE + leaf.offset - L.OFF_RESPONSE_SEQ) // 8
+                view = self.names[_WORD_VIEWS[_number_format(leaf.codec)]]
+                reads.append(self.render(_READ_WORD, result=leaf.var, view=view, word=str(word)))
+            return "\n".join(reads)
+        variables: list[str] = []
+        texts: list[tuple[_Leaf, dict[str, str]]] = []
+        fmt, pos = "", 0
+        for leaf in leaves:
+            fmt += "x" * (leaf.offset - pos)
+            if _is_number(leaf.codec):
+                fmt += _number_format(leaf.codec)
+                variables.append(leaf.var)
+            else:  # a buffer reference: segment and reserved as one word, then offset and length
+                fmt += "QQQ"
+                parts = {part: self.names.new(f"{leaf.var}_{suffix}") for part, suffix in
+                         [("segment", "segment"), ("offset", "offset"), ("size", "len")]}
+                texts.append((leaf, parts))
+                variables += parts.values()
+            pos = leaf.offset + leaf.codec.size
+        numbers_only = all(_is_number(c) for c, _ in fn.returns)
+        header = "<Q8x" if numbers_only else "<II8x"  # the seq word: checked by the spin
+        record = header + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt
+        check_record = self.render(_CHECK_RECORD, result_size=str(fn.result_size), header=str(L.RESPONSE_HEADER_SIZE))
+        if guessed_text(fn):
+            (leaf, parts), = texts
+            start = L.tail_aligned(fn.result_size)
+            self.namespace[self.names["_text_guess"]], self.namespace[self.names["_make_text_guess"]] = _text_guesses(record, start)
+            return self.render(_READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
+                               check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts),
+                               slice=self.render(_SLICE_TEXT, **parts), decode=self.decode(leaf, self.names["text"]), **parts)
+        self.namespace[self.names["_unpack_response"]] = struct.Struct(record).unpack_from
+        if numbers_only:
+            return self.render(_READ_NUMBERS, results=", ".join(variables), expected=exact)
+        reads = [self.render(_READ_RECORD, results="".join(", " + v for v in variables), check_record=check_record)]
+        for leaf, parts in texts:
+            reads.append(self.render(_CHECK_TEXT, text=leaf.var, **parts))
+            reads.append(self.decode(leaf, self.render(_SLICE_TEXT, **parts)))
+        return "\n".join(reads)
+
+    def decode(self, leaf: _Leaf, data: str) -> str:
+        """``leaf.var`` from the bytes expression ``data``: decoded if the result is a str."""
+        return self.render(_DECODE_STR if type(leaf.codec) is StrCodec else _DECODE_BYTES, text=leaf.var, data=data)
+
+
+def define(source: str, filename: str, namespace: dict[str, Any], name: str = "remote") -> Callable[..., Any]:
+    """Runs generated ``source`` in ``namespace`` and returns the function ``name`` it defines,
+    with the source as its ``source`` attribute. The source is registered with ``linecache`` (as
+    dataclasses and attrs do: no modification time, so ``checkcache`` keeps it), so tracebacks show
+    its lines; under ``filename``, or ``filename`` numbered when other source holds that name
+    already (another client's function of the same name, from another daemon)."""
+    lines = source.splitlines(keepends=True)
+    unique, n = filename, 1
+    while (held := linecache.cache.get(unique)) is not None and (len(held) != 4 or held[2] != lines):
+        n += 1
+        unique = f"{filename[:-1]} #{n}>"
+    linecache.cache[unique] = (len(source), None, lines, unique)
+    exec(compile(source, unique, "exec"), namespace)  # noqa: S102 - generated from identifiers only
+    function: Callable[..., Any] = namespace[name]
+    setattr(function, "source", source)  # noqa: B010 - a function attribute the type does not know
+    return function
+
+
+def build(fn: RemoteFunction, local: Any, slow: Callable[..., Any],
+          roots: dict[int, tuple[int, int, int]] | None = None) -> Callable[..., Any] | None:
+    """The fast call function for ``fn``, or None if it is not eligible. ``local`` is the client's
+    thread-local (its ``ch``, this thread's channel), ``slow`` the general call, ``roots`` the
+    heap's owner-array table (``Heap.roots``). Its ``source`` attribute is the generated code."""
+    if not eligible(fn):
+        return None
+    writer = _Writer(fn, local, slow, roots)
+    source = writer.source() + "\n"
+    writer.namespace.update(writer.names.renamed_builtins())
+    return define(source, f"<shmcall fast {fn.name}>", writer.namespace, writer.name)

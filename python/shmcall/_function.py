@@ -6,24 +6,47 @@ from __future__ import annotations
 import inspect
 import keyword
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeAlias, cast
 
+from . import _fastpath
 from . import _layout as L
+from ._batch import batch
+from ._call import CHECKING, Call
+from ._codecs import BoolCodec, FloatCodec, InOutCodec, IntCodec, SliceCodec, StructCodec, VecMutCodec, parse
 from ._errors import CorruptResponse, status_error
-from ._types import BoolCodec, Call, Codec, FloatCodec, IntCodec, SliceCodec, parse
+
+if TYPE_CHECKING:
+    from ._batch import BatchRecords
+    from ._channel import Channel
+    from ._codecs import Codec
+    from ._connection import Connection
 
 __all__: list[str] = []
+
+#: A parameter: ``(Python name, codec, offset in the argument record)``.
+Param: TypeAlias = "tuple[str, Codec, int]"
+#: A result: ``(codec, offset in the result record)``.
+Result: TypeAlias = "tuple[Codec, int]"
+#: An in-out parameter's new value: ``(index of the parameter, codec, offset in the result record)``.
+Out: TypeAlias = "tuple[int, InOutCodec | VecMutCodec, int]"
+# Plain tuples: general-path calls unpack them, and CPython unpacks a tuple subclass slower.
 
 
 def _record_struct(items: list[tuple[Codec, int]]) -> struct.Struct | None:
     """One ``struct.Struct`` for a record of plain numbers (explicit padding), or None."""
     fmt, pos = "<", 0
     for codec, off in items:
-        if type(codec) not in (IntCodec, FloatCodec, BoolCodec) or off < pos:
+        if type(codec) not in (IntCodec, FloatCodec, BoolCodec) or off < pos or codec.fmt is None:
             return None
         fmt += "x" * (off - pos) + codec.fmt
         pos = off + codec.size
     return struct.Struct(fmt)
+
+
+def _out_codec(codec: Codec, name: str) -> InOutCodec | VecMutCodec:
+    if not isinstance(codec, (InOutCodec, VecMutCodec)):
+        raise CorruptResponse(f"{name}: an in-out value of type {codec.name}")
+    return codec
 
 
 def python_name(name: str) -> str:
@@ -34,16 +57,18 @@ def python_name(name: str) -> str:
 class RemoteFunction:
     """A compiled manifest entry."""
 
-    def __init__(self, entry: dict, structs: dict) -> None:
-        self.id = entry["id"]
-        self.name = entry["name"]
-        self.doc = entry.get("doc", "")
-        self.params = [(python_name(p["name"]), parse(p["type"], structs), p["offset"]) for p in entry["params"]]
-        self.args_size = entry["args_size"]
-        self.returns = [(parse(r["type"], structs), r["offset"]) for r in entry["returns"]]
+    def __init__(self, entry: dict[str, Any], structs: dict[str, StructCodec]) -> None:
+        self.id: int = entry["id"]
+        self.name: str = entry["name"]
+        self.doc: str = entry.get("doc", "")
+        self.params: list[Param] = [(python_name(p["name"]), parse(p["type"], structs), p["offset"])
+                                    for p in entry["params"]]
+        self.args_size: int = entry["args_size"]
+        self.returns: list[Result] = [(parse(r["type"], structs), r["offset"]) for r in entry["returns"]]
         names = [p["name"] for p in entry["params"]]
-        self.outs = [(names.index(o["name"]), parse(o["type"], structs), o["offset"]) for o in entry["outs"]]
-        self.result_size = entry["result_size"]
+        self.outs: list[Out] = [(names.index(o["name"]), _out_codec(parse(o["type"], structs), self.name), o["offset"])
+                                for o in entry["outs"]]
+        self.result_size: int = entry["result_size"]
         self.batchable = bool(entry.get("batchable", False))
         for codec, off in [(c, o) for _, c, o in self.params]:
             if off % codec.align or off + codec.size > self.args_size:
@@ -55,6 +80,7 @@ class RemoteFunction:
         self.long_waits: dict[int, int] = {}
         self.long_batches: dict[int, int] = {}
         self.slices = [i for i, (_, codec, _) in enumerate(self.params) if type(codec) is SliceCodec]
+        self.batch_records: BatchRecords | None = None  # made at the first `map` (`_batch`)
 
     def signature_text(self) -> str:
         params = ", ".join(f"{n}: {c.annotation()}" for n, c, _ in self.params)
@@ -62,17 +88,17 @@ class RemoteFunction:
         ret = "" if not rets else f" -> {rets[0]}" if len(rets) == 1 else f" -> ({', '.join(rets)})"
         return f"{self.name}({params}){ret}"
 
-    def _diagnose(self, args: tuple, error: Exception) -> Exception:
+    def _diagnose(self, args: tuple[Any, ...], error: Exception) -> Exception:
         for (_, codec, _), where, value in zip(self.params, self.where, args):
-            codec.prep(value, None, where)  # raises the precise TypeError / OverflowError
+            codec.prep(value, CHECKING, where)  # raises the precise TypeError / OverflowError
         return error
 
-    def invoke(self, ch: Any, args: tuple, timeout: float | None) -> Any:
+    def invoke(self, ch: Channel, args: tuple[Any, ...], timeout: float | None) -> Any:
         """Calls the function on channel ``ch``."""
         if ch.done < 0:
             # A closed or forked-away client: raises the reason. A channel given up after a corrupt
             # response: this thread goes on with a new one.
-            ch = ch.client._open_channel()
+            ch = ch.connection.open_channel()
         if ch.done < ch.seq:
             ch.settle(timeout)
         call = None
@@ -105,14 +131,14 @@ class RemoteFunction:
             values = tuple(codec.read(buf, payload + off, resp) for codec, off in self.returns)
             for index, codec, off in self.outs:
                 codec.update(args[index], buf, payload + off, resp)
-            if call is not None:
-                for after in call.after:
-                    after()
+        if call is not None:  # in-out arrays copied in are copied back, whatever the results
+            for after in call.after:
+                after()
         if len(values) == 1:
             return values[0]
         return values if values else None
 
-    def finish(self, ch: Any, seq: int) -> Any:
+    def finish(self, ch: Channel, seq: int) -> Any:
         """Decodes response ``seq`` the general way (errors, unusual results): used by fast paths."""
         status, payload, rlen = ch.response(seq)
         if status != L.STATUS_OK:
@@ -124,7 +150,7 @@ class RemoteFunction:
         values = tuple(codec.read(ch.buf, payload + off, resp) for codec, off in self.returns)
         return values[0] if len(values) == 1 else values if values else None
 
-    def discard(self, ch: Any, payload: int, length: int) -> None:
+    def discard(self, ch: Channel, payload: int, length: int) -> None:
         """Releases the heap blocks a result owns without decoding it (late responses)."""
         resp = ch.resp(payload, length)
         for codec, off in self.returns:
@@ -133,22 +159,38 @@ class RemoteFunction:
             codec.discard(ch.buf, payload + off, resp)
 
 
-def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
+class RemoteMethod(Protocol):
+    """A remote function as a method of the client (`make_callable`)."""
+
+    remote: RemoteFunction  # what the manifest says of it
+    source: str  # the Python generated to call it
+    __signature__: inspect.Signature
+    __name__: str
+    __qualname__: str
+
+    def __call__(self, client: object, /, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class BatchableMethod(RemoteMethod, Protocol):
+    """A remote method whose calls can be batched: ``f.map(column, ...)``."""
+
+    map: Callable[..., Any]
+
+
+def make_callable(fn: RemoteFunction, connection: Connection) -> RemoteMethod:
     """A method of the client (its first parameter the client, unused) with the remote function's
     real signature, name and docstring; a generated fast path (``_fastpath``) when the signature
     allows one. A method rather than an attribute of the instance: CPython 3.11 specializes
     `c.add(...)` only for a function found on the class (`Client.__new__`)."""
-    from . import _fastpath
-
     names = [n for n, _, _ in fn.params]
-    fast = _fastpath.build(fn, local, call, call.__self__._heap.roots) if local is not None else None
+    call = connection.call
+    fast = _fastpath.build(fn, connection.local, call, connection.heap.roots)
     params = "".join(f"{n}, " for n in names)
     me = "self" if "self" not in names else "_shmcall_self_"
     src = f"def remote({me}, {params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
     namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
-    exec(compile(src, f"<shmcall {fn.name}>", "exec"), namespace)  # noqa: S102 - generated from identifiers only
-    generic = namespace["remote"]
-    f = fast or generic
+    generic = _fastpath.define(src, f"<shmcall {fn.name}>", namespace)  # its `source`, in tracebacks too
+    f = cast("RemoteMethod", fast or generic)
     f.__name__ = fn.name
     f.__annotations__ = {n: c.annotation() for n, c, _ in fn.params}
     f.__annotations__["timeout"] = "float | None"
@@ -164,12 +206,11 @@ def make_callable(fn: RemoteFunction, call: Any, local: Any = None) -> Any:
         generic.__annotations__ = f.__annotations__
         f.__signature__ = inspect.signature(generic)
     if fn.batchable:
-        from ._batch import batch
 
         def map_(*columns: Any, timeout: float | None = None) -> Any:
-            return batch(call.__self__, fn, columns, timeout)
+            return batch(connection, fn, columns, timeout)
 
         map_.__doc__ = (f"{fn.name}.map(*columns, timeout=None): one call per row of the columns (one sequence "
                         f"per parameter: {', '.join(names)}), all in one request; returns an array per result.")
-        f.map = map_
+        cast("BatchableMethod", f).map = map_
     return f

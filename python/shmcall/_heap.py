@@ -15,14 +15,30 @@ import mmap
 import os
 import weakref
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
-try:
-    import numpy as np
-except ImportError:  # numpy is optional: arrays are memoryviews without it
-    np = None
+from ._errors import CorruptResponse
+from ._numpy import HAVE_NUMPY, np
+
+if TYPE_CHECKING:
+    from ._numpy import Array
 
 __all__: list[str] = []
+
+#: A block: ``(segment id, offset)``, as the release ring takes it (SPEC §5.3).
+Block: TypeAlias = tuple[int, int]
+#: An owned block: ``(segment id, offset, length)``. Plain tuples: the fast paths index them per call.
+Extent: TypeAlias = tuple[int, int, int]
+
+
+ArrayT = TypeVar("ArrayT", bound="Array")
+ArrayT_co = TypeVar("ArrayT_co", bound="Array", covariant=True)
+
+
+class Wraps(Protocol[ArrayT_co]):
+    """What `Heap.own` needs of an element type: an array over a block's bytes."""
+
+    def wrap(self, raw: memoryview) -> ArrayT_co: ...
 
 
 class Segment:
@@ -34,8 +50,6 @@ class Segment:
         try:
             actual = os.fstat(fd).st_size
             if actual < size:
-                from ._errors import CorruptResponse
-
                 raise CorruptResponse(f"segment {seg_id} is {actual} bytes, announced as {size}")
             self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
@@ -48,7 +62,7 @@ class Segment:
         del probe  # release the export so the mapping can close later
 
 
-def _release_root(pending: deque, roots: dict, root: int, key: tuple[int, int]) -> None:
+def _release_root(pending: deque[Block], roots: dict[int, Extent], root: int, key: Block) -> None:
     roots.pop(root, None)
     pending.append(key)
 
@@ -58,11 +72,11 @@ class Heap:
 
     def __init__(self) -> None:
         self.segments: dict[int, Segment] = {}
-        self.pending: deque[tuple[int, int]] = deque()
-        self._by_view: dict[int, tuple[int, int]] = {}
-        # id(owner numpy array) -> (segment, offset, nbytes): finds our own arrays without asking
-        # numpy for a data pointer (``__array_interface__`` costs microseconds).
-        self.roots: dict[int, tuple[int, int, int]] = {}
+        self.pending: deque[Block] = deque()
+        self._by_view: dict[int, Block] = {}
+        # id(owner numpy array) -> its extent: finds our own arrays without asking numpy for a data
+        # pointer (``__array_interface__`` costs microseconds).
+        self.roots: dict[int, Extent] = {}
 
     def add(self, seg_id: int, fd: int, size: int) -> None:
         """Maps a segment the daemon announced."""
@@ -72,8 +86,6 @@ class Heap:
         """The segment holding ``length`` bytes at ``offset`` (bounds-checked)."""
         seg = self.segments.get(seg_id)
         if seg is None or offset < 0 or length < 0 or offset + length > seg.size:
-            from ._errors import CorruptResponse
-
             raise CorruptResponse(f"reference {offset}+{length} outside heap segment {seg_id}")
         return seg
 
@@ -81,26 +93,26 @@ class Heap:
         """A memoryview of ``length`` bytes at ``offset`` in segment ``seg_id`` (bounds-checked)."""
         return self._segment(seg_id, offset, length).view[offset : offset + length]
 
-    def own(self, seg_id: int, offset: int, length: int, elem: Any, count: int | None = None) -> Any:
+    def own(self, seg_id: int, offset: int, length: int, elem: Wraps[ArrayT]) -> ArrayT:
         """Wraps an owned block as an array of ``elem`` whose death, and that of every view cut from
         it, releases the block."""
         key = (seg_id, offset)
-        if np is None:
+        if not HAVE_NUMPY:
             raw, owner = self._exported(self._segment(seg_id, offset, length), offset, length)
-            arr = elem.wrap(raw, count)
+            arr = elem.wrap(raw)
             # The exporter, not the array, lives as long as the last view: release with it.
             weakref.finalize(owner, self.pending.append, key)
         else:
-            arr = elem.wrap(self.span(seg_id, offset, length), count)
+            arr = elem.wrap(self.span(seg_id, offset, length))
             self.roots[id(arr)] = (seg_id, offset, length)
             weakref.finalize(arr, _release_root, self.pending, self.roots, id(arr), key)
-        if np is None or not isinstance(arr, np.ndarray):
+        if not HAVE_NUMPY or not isinstance(arr, np.ndarray):
             self._by_view[id(arr)] = key
             weakref.finalize(arr, self._by_view.pop, id(arr), None)
         return arr
 
     @staticmethod
-    def _exported(seg: Segment, offset: int, length: int) -> tuple[memoryview, Any]:
+    def _exported(seg: Segment, offset: int, length: int) -> tuple[memoryview, ctypes.Array[ctypes.c_char]]:
         """The block as bytes, exported by an object of its own, and that object.
 
         A slice of a memoryview keeps the exporter alive, not the view it was cut from; a view of the
@@ -116,9 +128,9 @@ class Heap:
         owner = (ctypes.c_char * size).from_buffer(mm, start)
         return memoryview(owner).cast("B")[offset - start:offset - start + length], owner
 
-    def locate(self, obj: Any, nbytes: int) -> tuple[int, int] | None:
+    def locate(self, obj: object, nbytes: int) -> Block | None:
         """``(segment, offset)`` if ``obj``'s ``nbytes`` bytes lie inside one of our segments."""
-        if np is not None and isinstance(obj, np.ndarray):
+        if HAVE_NUMPY and isinstance(obj, np.ndarray):
             hit = self.roots.get(id(obj))
             if hit is None and obj.base is not None:
                 hit = self.roots.get(id(obj.base))
@@ -127,12 +139,9 @@ class Heap:
                     hit = None
             if hit is not None and nbytes <= hit[2]:
                 return hit[0], hit[1]
-            address = obj.__array_interface__["data"][0]
+            address: int = obj.__array_interface__["data"][0]
         else:
-            hit = self._by_view.get(id(obj))
-            if hit is not None:
-                return hit
-            return None
+            return self._by_view.get(id(obj))
         for seg in self.segments.values():
             if seg.address <= address and address + nbytes <= seg.address + seg.size:
                 return seg.id, address - seg.address

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike, NDArray
+
+    from ._numpy import Array
 
 __all__ = ["Ref", "Vec"]
 
@@ -32,13 +37,14 @@ class Ref:
 class Vec:
     """A growable array for ``&mut Vec<T>`` parameters.
 
-    ``.array`` is its current contents (a numpy array, or a memoryview without numpy). After a call
-    that grows it, ``.array`` is the new, longer array, living in shared memory when it is large.
+    ``.array`` is its current contents (a numpy array, or without numpy a memoryview, or a list of
+    struct objects). After a call that grows it, ``.array`` is the new, longer array, living in
+    shared memory when it is large.
     """
 
     __slots__ = ("type_name", "array")
 
-    def __init__(self, type_name: str, array: Any) -> None:
+    def __init__(self, type_name: str, array: Array | list[Any]) -> None:
         self.type_name = type_name
         self.array = array
 
@@ -51,11 +57,15 @@ class Vec:
     def __iter__(self) -> Iterator[Any]:
         return iter(self.array)
 
-    def tolist(self) -> list:
+    def tolist(self) -> list[Any]:
         """The contents as a list."""
-        return self.array.tolist()
+        array = self.array
+        if isinstance(array, list):
+            return list(array)
+        items: list[Any] = array.tolist()
+        return items
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> NDArray[Any]:
         import numpy as np
 
         return np.asarray(self.array, dtype=dtype)

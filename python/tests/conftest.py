@@ -30,13 +30,14 @@ def daemon_binary() -> str:
 
 
 class Daemon:
-    """A running daemon process."""
+    """A running daemon process: ``shmcalld``, or ``binary`` (another daemon built on shmcall)."""
 
-    def __init__(self, socket_path: Path, *args: str) -> None:
+    def __init__(self, socket_path: Path, *args: str, binary: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.socket = str(socket_path)
         self.log = open(socket_path.with_suffix(".log"), "wb")
-        self.proc = subprocess.Popen([daemon_binary(), "serve", "--socket", self.socket, *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([binary or daemon_binary(), "serve", "--socket", self.socket, *args],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.socket):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -45,3 +45,12 @@ def test_remote_functions_have_signatures_and_docstrings(c):
     assert set(dir(c)) >= {"add", "hello", "sum", "sha256"}
     assert "f32, f64, i64" in c.sum.__doc__
     assert repr(c).startswith("<shmcall.Client")
+
+
+def test_functions_command_lists_functions_and_families(c, capsys):
+    from shmcall.__main__ import main
+
+    assert main(["functions", "--socket", c.socket_path]) == 0
+    out = capsys.readouterr().out
+    assert "add(a: i64, b: i64) -> i64\n" in out
+    assert "sum(xs, ...): one of f32, f64, i64" in out

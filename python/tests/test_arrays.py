@@ -51,6 +51,17 @@ def test_non_contiguous_arrays_are_copied_back(c):
     assert base.tolist() == [8, 1, 2, 3, 4, 5, 6, 7, 0, 9]
 
 
+def test_private_arrays_are_copied_back_whatever_the_function_returns(c):
+    # Regression: a function returning nothing (scale) or a struct array left a copied-in private
+    # array unchanged; only functions returning arrays or text copied back.
+    xs = np.arange(3.0)
+    assert c.scale(xs, 2.0) is None
+    assert xs.tolist() == [0.0, 2.0, 4.0]
+    buf = array.array("d", [1.0, -1.0])
+    c.scale_f64(buf, -3.0)
+    assert buf.tolist() == [-3.0, 3.0]
+
+
 def test_wrong_dtype_is_a_type_error(c):
     with pytest.raises(TypeError, match="i64"):
         c.return_int_array(np.zeros(3, dtype=np.float64))
@@ -144,7 +155,7 @@ def test_blocks_are_released_when_garbage(fresh):
         gc.collect()
     fresh.ping()
     # Segments grow only when needed: with releases working, 50 MiB of churn fits the first segments.
-    total = sum(s.size for s in fresh._heap.segments.values())
+    total = sum(s.size for s in fresh._session.heap.segments.values())
     assert total <= 64 << 20, f"heap grew to {total} bytes: blocks are not released"
 
 
@@ -153,7 +164,7 @@ def test_heap_grows_past_the_first_segment(fresh):
     big[-1] = 3.0
     out = fresh.return_int_array(big[-3:].view(np.int64))
     assert out.tolist() == list(range(10))
-    assert len(fresh._heap.segments) >= 1
+    assert len(fresh._session.heap.segments) >= 1
 
 
 def test_hundred_million_elements_zero_copy(fresh):
@@ -208,7 +219,7 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
     part = a[10:20]
     del a
     gc.collect()
-    assert not c._heap.pending, "released while a slice lives"
+    assert not c._session.heap.pending, "released while a slice lives"
     others = [c.zeros(1000, 'i64') for _ in range(20)]  # the daemon reuses freed blocks first
     for b in others:
         for i in range(1000):
@@ -217,9 +228,9 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
     assert c.sum_i64(part) == 70
     del part
     gc.collect()
-    assert len(c._heap.pending) == 1, "released once the last view is gone"
+    assert len(c._session.heap.pending) == 1, "released once the last view is gone"
     assert c.add(1, 2) == 3  # the release goes out with the next call
-    assert not c._heap.pending
+    assert not c._session.heap.pending
     print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -234,13 +245,13 @@ def test_views_of_shared_arrays_go_by_reference_and_owner_table_is_bounded(fresh
     two_d = fresh.zeros((10, 100), "f64")
     fresh.prng_fill_f64(two_d.reshape(-1), 5)
     assert (two_d > 0).all()
-    before = len(fresh._heap.roots)
+    before = len(fresh._session.heap.roots)
     for _ in range(500):
         tmp = fresh.empty(16, "i64")
         fresh.sum_i64(tmp)
         del tmp
     gc.collect()
-    assert len(fresh._heap.roots) <= before + 1, "owner table forgets dead arrays"
+    assert len(fresh._session.heap.roots) <= before + 1, "owner table forgets dead arrays"
 
 
 def test_heap_limit_is_a_clean_memory_error(tmp_path):

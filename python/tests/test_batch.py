@@ -25,7 +25,7 @@ def test_map_of_a_million_calls_returns_shared_arrays(c):
     out = c.add.map(np.arange(n), np.full(n, 7))
     assert out.dtype == np.int64 and out[0] == 7 and out[-1] == n + 6
     table = out.base  # the result records; `out` is one column of them
-    assert c._heap.locate(table, table.nbytes) is not None, "a large result stays in shared memory"
+    assert c._session.heap.locate(table, table.nbytes) is not None, "a large result stays in shared memory"
 
 
 def test_map_reports_the_failing_call(c):
@@ -64,7 +64,7 @@ def test_map_with_struct_and_float_values(c, copies):
 def test_map_records_go_inline_while_they_fit_the_request(c, monkeypatch):
     """Up to the request capacity the records travel in the request itself (no `alloc` round trip);
     one record more goes through a heap block. Both give the same results."""
-    ch = c._channel()
+    ch = c._session.channel()
     fits = (ch.request_capacity - shmcall._layout.BATCH.size) // 16  # add's records are 16 bytes
     allocs = []
     real = type(ch).alloc

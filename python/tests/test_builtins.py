@@ -74,7 +74,7 @@ def test_filter_gt_result_of_unknown_length_lives_in_shared_memory(c):
     c.prng_fill(xs, 7)
     out = c.filter_gt(xs, 0.25)
     assert np.array_equal(out, xs[xs > 0.25])
-    assert c._heap.locate(out, out.nbytes) is not None, "large results are shared, not copied"
+    assert c._session.heap.locate(out, out.nbytes) is not None, "large results are shared, not copied"
 
 
 @pytest.mark.parametrize("n", [0, 1, 100, 5_000, 200_000])

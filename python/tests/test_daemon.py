@@ -129,7 +129,7 @@ def test_a_long_call_does_not_stall_another_clients_calls(tmp_path):
                 long_call.start()
                 time.sleep(0.5)  # a's long call is running
                 poller_took_it = _poller_is_sleeping(d.proc.pid)
-                kicks_before, rings_before = b._local.ch.kicks, b._local.ch.rings
+                kicks_before, rings_before = b._session.local.ch.kicks, b._session.local.ch.rings
                 started = time.monotonic()
                 assert [b.add(i, 1) for i in range(300)] == [i + 1 for i in range(300)]
                 assert long_call.is_alive(), f"b's calls waited for a's ({time.monotonic() - started:.1f} s)"
@@ -137,7 +137,7 @@ def test_a_long_call_does_not_stall_another_clients_calls(tmp_path):
             if poller_took_it:
                 # b's own thread served them: woken by b's kicks, or by its rings when the daemon
                 # slept between b's calls (a loaded machine), which need no kick.
-                ch = b._local.ch
+                ch = b._session.local.ch
                 assert ch.kicks - kicks_before + ch.rings - rings_before > 0, \
                     "b's channel thread served b's calls unwoken"
                 return
@@ -150,7 +150,7 @@ def test_any_slot_count_serves_every_call(tmp_path, slots):
     client would ask for, serve fast and general calls over several laps, and a late response
     after a timeout."""
     with Daemon(tmp_path / "s.sock", "--slots", slots) as d, shmcall.connect(d.socket, spawn=False) as c:
-        assert c.add(0, 0) == 0 and c._local.ch.slot_count == int(slots)
+        assert c.add(0, 0) == 0 and c._session.local.ch.slot_count == int(slots)
         for i in range(200):
             assert c.add(i, 1) == i + 1
             assert c.hello(str(i)) == f"hello {i}"
@@ -228,7 +228,7 @@ def test_a_call_the_daemon_has_started_is_not_kicked(tmp_path):
             assert c.add(i, 1) == i + 1  # the channel is hot: the poller serves inline
         for _ in range(10):
             c.sleep_ms(20)  # served inline, or by the channel thread once the channel is cold
-        ch = c._local.ch
+        ch = c._session.local.ch
         assert ch.words[L.OFF_STARTED // 8] == ch.seq
         assert ch.kicks <= 3, f"{ch.kicks} of 10 long calls were kicked"
         assert d.stop() == 0

@@ -212,7 +212,7 @@ def test_a_thread_whose_channel_another_closed_is_refused_every_kind_of_call(dae
 
     def work() -> None:
         assert c.add(1, 2) == 3
-        channel.append(c._local.ch)
+        channel.append(c._session.local.ch)
         closed.wait(10)
         for attempt in (lambda: c.add(1, 2), lambda: c.hello("x"), lambda: c.zeros(10), c.ping,
                         lambda: c.add.map([1], [2]), lambda: c.sum([1.0, 2.0])):

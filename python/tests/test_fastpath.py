@@ -1,14 +1,24 @@
 """The generated fast paths (``_fastpath``): they are taken for the common signatures, they agree with
-the general encoder on every length of text, and they give way to the general path whenever they
-cannot be sure."""
+the general encoder on every length of text, they give way to the general path whenever they cannot
+be sure, and their source is readable: printed, in tracebacks, and checked as golden text.
+
+The golden files in ``golden/`` are the generated source of a few functions; after a deliberate
+change to the generator, rewrite them with ``SHMCALL_UPDATE_GOLDEN=1 pytest python/tests/test_fastpath.py``
+and review the diff."""
 
 from __future__ import annotations
 
+import dis
 import inspect
+import linecache
+import os
 import random
+import re
 import struct
 import threading
+import traceback
 import types
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +29,14 @@ from shmcall._function import RemoteFunction, make_callable
 
 
 class Counting:
-    """Counts the fast path's falls to the general path: ``_slow`` (before sending) and ``_finish``
-    (decoding the response)."""
+    """Counts the fast path's falls to the general path: ``_general_call`` (before sending) and
+    ``_general_result`` (decoding the response), whatever names a parameter made them take."""
 
     def __init__(self, fn):
         self.g = fn.__globals__
-        self.saved = {k: self.g[k] for k in ("_slow", "_finish")}
+        used = [k for k in fn.__code__.co_names if re.fullmatch(r"_general_(call|result)_*", k)]
+        self.saved = {k: self.g[k] for k in used}
+        assert len(self.saved) == 2
         self.falls = 0
 
         def counted(real):
@@ -43,10 +55,31 @@ class Counting:
         self.g.update(self.saved)
 
 
+def is_fast(fn, name):
+    """A generated fast path; numbered when another function of that name had other source."""
+    return re.fullmatch(rf"<shmcall fast {name}( #\d+)?>", fn.__code__.co_filename) is not None
+
+
 def fast(c, name):
     fn = getattr(c, name)
     assert fn.__code__.co_filename == f"<shmcall fast {name}>", f"{name} has no fast path"
     return fn
+
+
+def method(c, entry):
+    """A method of ``c`` made from manifest entry ``entry``, as the client makes its own."""
+    return types.MethodType(make_callable(RemoteFunction(entry, c._structs), c._session), c)
+
+
+def renamed(c, name, params=None, returns=None):
+    """Function ``name`` as a method of ``c`` built from its manifest entry with its parameters
+    renamed (``params``) or its results retyped (``returns``)."""
+    entry = next(e for e in c.manifest["functions"] if e["name"] == name)
+    if params is not None:
+        entry = {**entry, "params": [{**p, "name": n} for p, n in zip(entry["params"], params)]}
+    if returns is not None:
+        entry = {**entry, "returns": [{**r, "type": t} for r, t in zip(entry["returns"], returns)]}
+    return method(c, entry)
 
 
 def test_common_signatures_stay_on_the_fast_path(c):
@@ -100,7 +133,7 @@ def test_fast_and_general_calls_interleave_through_every_slot(c):
     a request written to another slot would never be answered, so every call has a timeout."""
     f = fast(c, "hello_person")
     f(("warm", 1))
-    ch = c._local.ch
+    ch = c._session.local.ch
     for i in range(3 * ch.slot_count + 1):
         if i % 3 == 0:
             assert f({"name": "x", "age": i}, timeout=5).age == i  # a dict: the general path
@@ -118,7 +151,7 @@ def test_timeout_is_keyword_only_though_the_fast_path_takes_it_by_position(c):
     assert str(inspect.signature(f)) == "(a: 'i64', b: 'i64', *, timeout: 'float | None' = None) -> 'i64'"
     assert "(*, timeout" in str(inspect.signature(fast(c, "multi_return")))
     assert f(2, 3, timeout=5) == 5
-    ch = c._local.ch
+    ch = c._session.local.ch
     seq = ch.seq
     for extra in [(3,), (3, 4), (None,)]:
         with pytest.raises(TypeError, match=r"^add\(\) takes 2 positional arguments; timeout only by keyword$"):
@@ -145,7 +178,7 @@ def test_remote_functions_are_methods_of_a_class_of_each_clients_own(c):
 
 def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
     """Results that are all 8-byte numbers are read one word each through a typed view of the
-    channel (`_emit_word_results`): i64s keep their sign, f64s their bits, u64s their top bit."""
+    channel (`_fastpath._READ_WORDS`): i64s keep their sign, f64s their bits, u64s their top bit."""
     c.add(0, 0)  # opens this thread's channel (the general path's job)
     xs = c.asarray([0.5, -1.25, 1e300], "f64")
     ns = c.asarray([-(2**62), -(2**62), 7], "i64")
@@ -167,29 +200,73 @@ def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
         c.add(2**63 - 1, 1)
 
 
-@pytest.mark.parametrize("names", [("key", "k"), ("k0", "kind"), ("data", "n")])
-def test_parameter_names_do_not_collide_with_the_generated_code(c, names):
-    """``repeat_bytes(data, n)`` called through its manifest entry with its parameters renamed: a
-    name the generated code also uses (``k0``) gets no fast path, and any other (``key``, ``k``,
-    ``kind``) must not be mistaken for one of its variables."""
-    entry = next(e for e in c.manifest["functions"] if e["name"] == "repeat_bytes")
-    entry = {**entry, "params": [{**p, "name": n} for p, n in zip(entry["params"], names)]}
-    f = types.MethodType(make_callable(RemoteFunction(entry, c._structs), c._call, c._local), c)
+RENAMED = [  # a function, and names for its parameters that its generated code would use itself
+    ("add", ("channel", "seq")), ("add", ("words", "i64s")), ("add", ("_function", "remote")),
+    ("add", ("_general_call", "_more")), ("add", ("result", "_client")), ("add", ("spins_left", "request_at")),
+    ("add", ("add", "b")),
+    ("repeat_bytes", ("data_bytes", "data")), ("repeat_bytes", ("bytes", "type")), ("repeat_bytes", ("len", "pack")),
+    ("repeat_bytes", ("fixed0", "_text_packs")), ("repeat_bytes", ("text", "result_len")),
+    ("repeat_bytes", ("status", "length")), ("repeat_bytes", ("_text_guess", "guess_unpack")),
+    ("hello", ("_str_encode",)), ("hello", ("TypeError",)), ("hello", ("record_at",)),
+    ("hello_person", ("kind",)), ("hello_person", ("tuple",)), ("hello_person", ("_Person",)),
+    ("hello_person", ("result_name",)), ("hello_person", ("ValueError",)),
+    ("sum_f64", ("id",)), ("sum_f64", ("_heap_roots",)), ("sum_f64", ("_float64",)), ("sum_f64", ("_ndarray",)),
+    ("join_text", ("a_len", "a", "a_utf8")), ("join_text", ("pack", "fixed0", "b_end")),
+]
+ARGUMENTS = {"add": ((2, 3), 5), "repeat_bytes": ((b"ab", 3), b"ababab"), "hello": (("x",), "hello x"),
+             "join_text": (("a", b"-", "b"), "a-b")}
+
+
+@pytest.mark.parametrize("name, params", RENAMED, ids=lambda v: "-".join(v) if isinstance(v, tuple) else v)
+def test_parameters_named_like_the_generated_codes_own_names_keep_the_fast_path(c, name, params):
+    """The generated code names its own variables, globals and builtins so that none is a
+    parameter's name: a function whose parameters are renamed to them keeps its fast path and
+    computes the same, called by position and by keyword."""
+    f = renamed(c, name, params)
     c.add(0, 0)  # opens this thread's channel (the general path's job)
-    assert (f.__code__.co_filename == "<shmcall fast repeat_bytes>") == ("k0" not in names)
-    for _ in range(3):
-        assert f(b"ab", 3) == b"ababab"
-        assert f(**dict(zip(names, (b"xyz", 2)))) == b"xyzxyz"
+    assert is_fast(f, name)
+    assert not set(params) & {i.argval for i in dis.get_instructions(f) if i.opname == "STORE_FAST"}
+    if name == "hello_person":
+        args, want = (("x", 7),), c.types.Person("xiaohong", 7)
+    elif name == "sum_f64":
+        xs = c.asarray([0.5, 2.0], "f64")
+        args, want = (xs,), 2.5
+    else:
+        args, want = ARGUMENTS[name]
+    with Counting(f) as count:
+        for _ in range(3):
+            assert f(*args) == want
+            assert f(**dict(zip(params, args))) == want
+    assert count.falls == 0
+
+
+@pytest.mark.parametrize("alias", ["len", "channel", "_general_call", "remote", "match"])
+def test_a_function_named_like_the_generated_codes_own_names_keeps_the_fast_path(c, alias):
+    """The generated function is named after the remote one, for tracebacks; a name its code uses
+    (or a soft keyword) must change nothing."""
+    entry = {**next(e for e in c.manifest["functions"] if e["name"] == "hello"), "name": alias}
+    f = method(c, entry)
+    c.add(0, 0)  # opens this thread's channel (the general path's job)
+    assert is_fast(f, alias) and f.__code__.co_name.rstrip("_") == alias
+    with Counting(f) as count:
+        assert f("x") == f(name="x") == "hello x"
+    assert count.falls == 0
+
+
+def test_own_names_are_unique_whatever_the_parameters():
+    names = _fastpath._Names(["x", "x_", "y"])
+    assert [names["x"], names["y"], names["z"], names.new("z"), names.new("x"), names["x"]] == ["x__", "y_", "z", "z_", "x___", "x__"]
+    assert names.renamed_builtins() == {}
+    names = _fastpath._Names(["len"])
+    assert names["len"] == "len_" and names.renamed_builtins() == {"len_": len}
 
 
 def test_a_u64_result_is_read_through_the_unsigned_words(c):
     """No built-in returns a lone u64, so ``add`` is called through its manifest entry with the
     result retyped: the daemon's i64 bits, read through ``words``, are the two's complement."""
-    entry = next(e for e in c.manifest["functions"] if e["name"] == "add")
-    entry = {**entry, "returns": [{**entry["returns"][0], "type": "u64"}]}
-    f = types.MethodType(make_callable(RemoteFunction(entry, c._structs), c._call, c._local), c)
+    f = renamed(c, "add", returns=["u64"])
     c.add(0, 0)  # opens this thread's channel (the general path's job)
-    assert f.__code__.co_filename == "<shmcall fast add>"
+    assert is_fast(f, "add")
     with Counting(f) as count:
         assert f(-5, 2) == 2**64 - 3
         assert f(2**62, 2**62 - 1) == 2**63 - 1
@@ -211,7 +288,7 @@ def test_text_of_every_length_around_the_packed_limit(c, unit):
 def test_text_pack_cache_is_bounded(c):
     for n in range(0, 2 * _fastpath.PACKED_TEXT_LIMIT):
         c.join_text("x" * n, b"", "y" * (n % 13))
-    packs = c.join_text.__globals__["_packs"]
+    packs = c.join_text.__globals__["_text_packs"]
     assert 0 < len(packs) <= _fastpath._PACK_CACHE_ENTRIES
     assert all(sum(k) <= _fastpath.PACKED_TEXT_LIMIT for k in packs)
 
@@ -222,10 +299,10 @@ def test_a_text_format_is_made_only_for_a_request_that_fits_the_capacity(c):
     so a small one is passed here)."""
     g = c.hello.__globals__
     for n in (40, 41):
-        g["_packs"].pop(n, None)  # made by an earlier test, perhaps
-    assert g["_packfor"](41, 64) == (None, 65, None) and 41 not in g["_packs"]
-    pack, length, fixed = g["_packfor"](40, 64)
-    assert pack is not None and length == 64 and g["_packs"][40] == (pack, length, fixed)
+        g["_text_packs"].pop(n, None)  # made by an earlier test, perhaps
+    assert g["_make_text_pack"](41, 64) == (None, 65, None) and 41 not in g["_text_packs"]
+    pack, length, fixed = g["_make_text_pack"](40, 64)
+    assert pack is not None and length == 64 and g["_text_packs"][40] == (pack, length, fixed)
     assert c.hello("x" * 40) == "hello " + "x" * 40
 
 
@@ -241,7 +318,7 @@ def test_a_packed_short_text_request_matches_the_request_written_piece_by_piece(
     prepacked runs: its request must equal, byte for byte, the one written by the record's format
     and slice copies, for text of every short length and numbers at every place."""
     from shmcall import _layout as L
-    from shmcall._types import BytesCodec, Elem, FloatCodec, IntCodec, SliceCodec, StrCodec
+    from shmcall._codecs import BytesCodec, Elem, FloatCodec, IntCodec, SliceCodec, StrCodec
 
     def codec(name):
         if name == "str":
@@ -296,7 +373,7 @@ def test_a_channel_with_other_capacities_is_refused(fresh):
     """Every channel of a client must have the capacities of its first (the fast paths' caches rely
     on it); a daemon that hands out another is corrupt."""
     assert fresh.add(1, 2) == 3
-    fresh._capacities = (fresh._capacities[0] - 8, fresh._capacities[1])
+    fresh._session.capacities = (fresh._session.capacities[0] - 8, fresh._session.capacities[1])
     errors = []
     t = threading.Thread(target=lambda: errors.append(pytest.raises(shmcall.CorruptResponse, fresh.add, 1, 2)))
     t.start()
@@ -310,8 +387,8 @@ def test_a_text_result_is_read_in_one_unpack_once_its_length_repeats(c):
     text past the limit is never guessed (the previous guess stays)."""
     f = fast(c, "hello")
     g = f.__globals__
-    real, made = g["_guessfor"], []
-    g["_guessfor"] = lambda n, rlen: made.append(n) or real(n, rlen)
+    real, made = g["_make_text_guess"], []
+    g["_make_text_guess"] = lambda n, rlen: made.append(n) or real(n, rlen)
     try:
         assert f("ab") == "hello ab"
         made.clear()
@@ -320,7 +397,7 @@ def test_a_text_result_is_read_in_one_unpack_once_its_length_repeats(c):
                 assert f(name) == "hello " + name
         assert count.falls == 0
     finally:
-        g["_guessfor"] = real
+        g["_make_text_guess"] = real
     assert made == [10, 8, 306, 306, 306, 6]
 
 
@@ -374,26 +451,75 @@ def test_wrong_types_take_the_general_path_and_raise(c):
     assert c.add(1, 1) == 2
 
 
-@pytest.mark.parametrize("name", ["seq", "buf", "ch", "base", "w", "i", "d0", "n3", "r0_1_len", "_private", "struct", "gd", "glen"])
-def test_parameters_named_like_generated_variables_get_no_fast_path(name):
-    assert _fastpath._LOCALS.fullmatch(name)
-
-
-@pytest.mark.parametrize("name", ["a", "b", "name", "xs", "data", "count", "sequence", "width"])
-def test_ordinary_parameter_names_keep_the_fast_path(name):
-    assert not _fastpath._LOCALS.fullmatch(name)
-
-
 def test_a_seq_word_beyond_the_call_is_a_corrupt_response(fresh):
     """The fast paths spin until the response's seq word is exactly their seq and do not read it
     again. The wait they fall back to must then refuse a later value (only a corrupt daemon writes
     one) instead of returning a response that is not theirs (SPEC §5.2), and give the channel up."""
     assert fresh.add(1, 2) == 3
-    ch = fresh._local.ch
+    ch = fresh._session.local.ch
     seq = ch.seq + 1  # not published: the daemon does not touch its slot
     published = ch.slots[seq % ch.slot_count][3]
     ch.words[published] = seq + ch.slot_count  # as if the daemon had answered the next lap
     with pytest.raises(shmcall.CorruptResponse, match=f"expected {seq}"):
         ch.wait_after_first_spin(seq, 1.0)
     assert fresh.add(1, 2) == 3  # the channel is given up: the thread goes on with a new one
-    assert fresh._local.ch is not ch
+    assert fresh._session.local.ch is not ch
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("name", ["add", "hello", "hello_person", "sum_f64"])
+def test_generated_source_matches_the_golden_text(c, monkeypatch, name):
+    """The generated source of a few signatures, as a reader sees it (``c.NAME.source``), against
+    ``golden/fastpath_NAME.txt``. ``SHMCALL_UPDATE_GOLDEN=1`` rewrites the files instead."""
+    monkeypatch.setattr(_fastpath, "SPIN_ITERATIONS", 500)  # the default, whatever SHMCALL_SPIN says
+    entry = next(e for e in c.manifest["functions"] if e["name"] == name)
+    f = _fastpath.build(RemoteFunction(entry, c._structs), threading.local(), c._session.call, {})
+    assert f is not None, f"{name} has no fast path"
+    path = GOLDEN / f"fastpath_{name}.txt"
+    if os.environ.get("SHMCALL_UPDATE_GOLDEN") == "1":
+        path.write_text(f.source)
+    assert f.source == path.read_text(), f"{name}: generated source differs from {path} (SHMCALL_UPDATE_GOLDEN=1 rewrites it)"
+
+
+def test_the_source_is_an_attribute_of_every_remote_function(c):
+    """The fast path's generated code, or the general call's for a function without one."""
+    assert c.add.source.startswith("# add(a: i64, b: i64) -> i64\n") and "def add(_client, a, b," in c.add.source
+    assert c.add.source == c.functions.add.source
+    compile(c.add.source, "<check>", "exec")
+    assert "_shmcall_call_" in c.change_int.source  # an in-out parameter: no fast path
+
+
+def test_python_m_shmcall_source_prints_it(c, capsys):
+    from shmcall.__main__ import main
+
+    assert main(["source", "hello", "--socket", c.socket_path]) == 0
+    assert capsys.readouterr().out == c.hello.source
+    assert main(["source", "sum", "--socket", c.socket_path]) == 0
+    assert "sum_f64" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["source", "no_such_function", "--socket", c.socket_path])
+    assert "no_such_function" in capsys.readouterr().err
+
+
+def test_a_traceback_through_generated_code_shows_its_lines(c):
+    """The source is in ``linecache`` (kept by ``checkcache``, as for dataclasses), so a traceback
+    shows the generated line that raised."""
+    c.add(0, 0)
+    with pytest.raises(shmcall.RemoteError) as info:
+        c.add(2**63 - 1, 1)  # an error status: the fast path hands the response to the general path
+    linecache.checkcache()
+    text = "".join(traceback.format_exception(info.value))
+    assert re.search(r'File "<shmcall fast add>", line \d+, in add\n +return _general_result\(channel, seq\)', text), text
+    lineno = c.add.source.splitlines().index("        return _general_result(channel, seq)") + 1
+    assert linecache.getline("<shmcall fast add>", lineno).strip() == "return _general_result(channel, seq)"
+
+
+def test_functions_of_a_name_with_other_source_get_their_own_filename(c):
+    """Another daemon's ``add`` (here: its result retyped) must not show this one's lines."""
+    other = renamed(c, "add", returns=["u64"])
+    filename = other.__code__.co_filename
+    assert filename != c.add.__code__.co_filename and is_fast(other, "add")
+    assert "".join(linecache.cache[filename][2]) == other.source
+    assert "".join(linecache.cache[c.add.__code__.co_filename][2]) == c.add.source

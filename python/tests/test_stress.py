@@ -75,7 +75,7 @@ def test_threads_of_one_client_each_get_a_channel(c):
         assert a.tolist() == list(range(1000))
 
     run_threads(work, 6, timeout=120)
-    assert len(c._channels) >= 6
+    assert len(c._session.channels) >= 6
 
 
 def test_first_allocations_from_many_threads_at_once(fresh):

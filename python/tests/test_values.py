@@ -177,6 +177,14 @@ def test_in_out_scalar_is_splitmix64(c):
         c.ref("i8", 1000)
 
 
+def test_refs_of_text_and_structs_are_checked_when_made(c):
+    assert c.ref("str", "汉字").value == "汉字"
+    assert c.ref("bytes", b"\x00a").value == b"\x00a"
+    assert c.ref("Person").value == c.types.Person(name="", age=0)
+    with pytest.raises(TypeError, match="expected str"):
+        c.ref("str", b"bytes")
+
+
 def test_multiple_returns_are_tuples_and_no_return_is_none(c):
     assert c.multi_return() == (1, 2)
     assert c.divmod(7, -2) == divmod(7, -2)

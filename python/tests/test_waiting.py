@@ -204,9 +204,9 @@ def test_batches_learn_apart_from_single_calls(fresh, monkeypatch):
 def test_the_spin_length_is_measured_once(fresh, monkeypatch):
     monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [])
     fresh.add(1, 2)
-    first = _channel.spin_length_ns(fresh._local.ch.words)
+    first = _channel.spin_length_ns(fresh._session.local.ch.words)
     assert first > 0
-    assert _channel.spin_length_ns(fresh._local.ch.words) == first
+    assert _channel.spin_length_ns(fresh._session.local.ch.words) == first
 
 
 def test_a_begun_call_sleeps_until_its_response(fresh, monkeypatch):
@@ -216,7 +216,7 @@ def test_a_begun_call_sleeps_until_its_response(fresh, monkeypatch):
     time to begin them.)"""
     monkeypatch.setattr(_channel, "_SPIN_LENGTH_NS", [10**10])
     fresh.sleep_ms(0)
-    ch = fresh._local.ch
+    ch = fresh._session.local.ch
     polls: list[tuple[int | None, bool]] = []  # each sleep's timeout, and whether the call had begun
     real = spy_polls(ch, lambda ms: polls.append((ms, ch.words[_channel._W_STARTED] >= ch.seq)))
     firsts = []  # the first sleep of each call whose call had begun when it slept
@@ -245,7 +245,7 @@ def test_a_client_that_rang_the_daemon_sleeps_until_its_response(tmp_path):
     call before, as on a loaded machine) has done that, and sets no 1 ms timeout."""
     with Daemon(tmp_path / "s.sock", "--spin-us", "0") as d, shmcall.connect(d.socket, spawn=False) as c:
         c.sleep_ms(0)
-        ch = c._local.ch
+        ch = c._session.local.ch
         polls: list[tuple[int | None, int]] = []  # each sleep's timeout, and the rings so far
         spy_polls(ch, lambda ms: polls.append((ms, ch.rings)))
         rang_calls = 0

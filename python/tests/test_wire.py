@@ -29,7 +29,7 @@ def test_slots_hold_the_golden_conversation(daemon):
             with shmcall.connect(daemon.socket, spawn=False) as c:
 
                 def keep() -> None:  # the last call's slot, before a later call reuses it
-                    ch = c._local.ch
+                    ch = c._session.local.ch
                     base, _, rb, _ = ch.slots[ch.seq % ch.slot_count]
                     halves[ch.seq] = (bytes(ch.buf[base:rb]), bytes(ch.buf[rb:base + ch.slot_size]))
 

@@ -8,6 +8,8 @@ A codec has ``size``/``align`` (its fixed part in a record) and:
 * ``write(buf, pos, token, call)``: write the token's fixed part at absolute offset ``pos``;
 * ``read(buf, pos, resp)``: decode a result at ``pos``;
 * ``discard(buf, pos, resp)``: release any heap block a result at ``pos`` owns, without decoding it.
+
+Outside a request, ``call`` is `_call.CHECKING` and ``resp`` is `_call.NO_RESP`.
 """
 
 from __future__ import annotations
@@ -15,114 +17,28 @@ from __future__ import annotations
 import operator
 import re
 import struct
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from . import _layout as L
+from ._call import CHECKING, NO_RESP
 from ._errors import CorruptResponse
-from ._heap import np
+from ._numpy import HAVE_NUMPY, np
+from ._scalars import ALIASES, SCALARS, BufferFormat
+from ._values import Ref, Vec
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
+    from ._call import Call, Data, Placed, Resp
+    from ._numpy import Array
 
 __all__: list[str] = []
 
-# name: (struct format, size, align, kind, numpy dtype name, memoryview format)
-SCALARS: dict[str, tuple[str, int, int, str, str, str]] = {
-    "i8": ("b", 1, 1, "int", "int8", "b"),
-    "i16": ("h", 2, 2, "int", "int16", "h"),
-    "i32": ("i", 4, 4, "int", "int32", "i"),
-    "i64": ("q", 8, 8, "int", "int64", "q"),
-    "u8": ("B", 1, 1, "int", "uint8", "B"),
-    "u16": ("H", 2, 2, "int", "uint16", "H"),
-    "u32": ("I", 4, 4, "int", "uint32", "I"),
-    "u64": ("Q", 8, 8, "int", "uint64", "Q"),
-    "f32": ("f", 4, 4, "float", "float32", "f"),
-    "f64": ("d", 8, 8, "float", "float64", "d"),
-    "bool": ("?", 1, 1, "bool", "bool", "?"),
-    "c64": ("ff", 8, 4, "complex", "complex64", ""),
-    "c128": ("dd", 16, 8, "complex", "complex128", ""),
-}
-
-# Friendly spellings accepted wherever a type name is (``c.empty(3, "float64")``).
-ALIASES = {
-    "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64", "uint8": "u8", "uint16": "u16",
-    "uint32": "u32", "uint64": "u64", "float32": "f32", "float64": "f64", "complex64": "c64",
-    "complex128": "c128", "float": "f64", "int": "i64", "complex": "c128",
-}
+TokenT = TypeVar("TokenT")
 
 
-def _int_range(name: str) -> tuple[int, int]:
-    bits = int(name[1:])
-    if name[0] == "u":
-        return 0, (1 << bits) - 1
-    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-
-
-class Call:
-    """Per-call encoding state: inline tail cursor, temporaries, objects to keep alive."""
-
-    __slots__ = ("channel", "cap", "tail", "keep", "temps", "after", "payload")
-
-    def __init__(self, channel: Any, args_size: int) -> None:
-        self.channel = channel
-        self.cap = channel.request_capacity
-        self.tail = L.tail_aligned(args_size)
-        self.keep: list[Any] = []
-        self.temps: list[tuple[int, int]] = []
-        self.after: list[Callable[[], None]] = []
-        self.payload = 0  # absolute offset of the slot's payload, set once the slot is claimed
-
-    def place(self, data: Any, nbytes: int, align: int = L.TAIL_ALIGN) -> tuple[int, int, int, Any]:
-        """Where ``data`` goes: inline after the record if it fits, else a temporary heap block."""
-        start = (self.tail + align - 1) & ~(align - 1)
-        if start + nbytes <= self.cap:
-            self.tail = start + nbytes
-            return (L.INLINE_SEGMENT, start, nbytes, data)
-        seg, off = self.temp(nbytes)
-        self.channel.client._heap.span(seg, off, nbytes)[:] = data
-        return (seg, off, nbytes, None)
-
-    def temp(self, nbytes: int) -> tuple[int, int]:
-        """A heap block for this call only; released once the response is in."""
-        seg, off = self.channel.alloc(nbytes)
-        self.temps.append((seg, off))
-        return seg, off
-
-
-class Resp:
-    """Where a response's payload is."""
-
-    __slots__ = ("buf", "payload", "length", "client")
-
-    def __init__(self, buf: memoryview, payload: int, length: int, client: Any) -> None:
-        self.buf = buf
-        self.payload = payload
-        self.length = length
-        self.client = client
-
-    def ref(self, pos: int) -> tuple[int, int, int]:
-        seg, reserved, off, length = L.BUF.unpack_from(self.buf, pos)
-        if reserved:
-            raise CorruptResponse(f"buffer reference reserved word is {reserved}")
-        if seg == L.INLINE_SEGMENT and off + length > self.length:
-            raise CorruptResponse(f"inline result {off}+{length} exceeds the {self.length}-byte payload")
-        return seg, off, length
-
-    def bytes_at(self, pos: int) -> bytes:
-        seg, off, length = self.ref(pos)
-        if seg == L.INLINE_SEGMENT:
-            start = self.payload + off
-            return bytes(self.buf[start : start + length])
-        heap = self.client._need_segment(seg)
-        data = bytes(heap.span(seg, off, length))
-        heap.pending.append((seg, off))
-        return data
-
-    def discard_ref(self, pos: int) -> None:
-        seg, off, _ = self.ref(pos)
-        if seg != L.INLINE_SEGMENT:
-            self.client._heap.pending.append((seg, off))
-
-
-class Codec:
-    """Base: a fixed part of ``size`` bytes at ``align``."""
+class TypedCodec(Generic[TokenT]):
+    """Base: a fixed part of ``size`` bytes at ``align``; ``TokenT`` is what `prep` makes of a value."""
 
     name = ""
     size = 0
@@ -132,18 +48,57 @@ class Codec:
     def annotation(self) -> str:
         return self.name
 
+    def prep(self, v: Any, call: Call, where: str) -> TokenT:
+        raise TypeError(f"{where}: {self.name} cannot be an argument")
+
+    def write(self, buf: memoryview, pos: int, token: TokenT, call: Call) -> None:
+        raise TypeError(f"{self.name} cannot be an argument")
+
+    def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
+        raise CorruptResponse(f"{self.name} cannot be a result")
+
     def discard(self, buf: memoryview, pos: int, resp: Resp) -> None:
         pass
 
 
-class IntCodec(Codec):
+#: A codec of any wire type (its token's type is the codec's business).
+Codec: TypeAlias = TypedCodec[Any]
+#: A struct's field: ``(name, codec, offset)``. Plain tuples: general-path calls unpack them.
+Field: TypeAlias = tuple[str, Codec, int]
+
+
+def _int_range(name: str) -> tuple[int, int]:
+    bits = int(name[1:])
+    if name[0] == "u":
+        return 0, (1 << bits) - 1
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+NumberT = TypeVar("NumberT", int, float, bool)
+
+
+class NumberCodec(TypedCodec[NumberT]):
+    """A number held in one struct item (``S``)."""
+
     def __init__(self, name: str) -> None:
         self.name = name
-        self.fmt, self.size, self.align = SCALARS[name][:3]
-        self.lo, self.hi = _int_range(name)
+        scalar = SCALARS[name]
+        self.fmt, self.size, self.align = scalar.struct_format, scalar.size, scalar.align
         self.S = struct.Struct("<" + self.fmt)
 
-    def prep(self, v: Any, call: Any, where: str) -> int:
+    def write(self, buf: memoryview, pos: int, token: NumberT, call: Call) -> None:
+        self.S.pack_into(buf, pos, token)
+
+    def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
+        return self.S.unpack_from(buf, pos)[0]
+
+
+class IntCodec(NumberCodec[int]):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.lo, self.hi = _int_range(name)
+
+    def prep(self, v: Any, call: Call, where: str) -> int:
         try:
             i = operator.index(v)
         except TypeError:
@@ -152,20 +107,9 @@ class IntCodec(Codec):
             raise OverflowError(f"{where}: {i} does not fit in {self.name} [{self.lo}, {self.hi}]")
         return i
 
-    def write(self, buf: memoryview, pos: int, token: int, call: Any) -> None:
-        self.S.pack_into(buf, pos, token)
 
-    def read(self, buf: memoryview, pos: int, resp: Resp) -> int:
-        return self.S.unpack_from(buf, pos)[0]
-
-
-class FloatCodec(IntCodec):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.fmt, self.size, self.align = SCALARS[name][:3]
-        self.S = struct.Struct("<" + self.fmt)
-
-    def prep(self, v: Any, call: Any, where: str) -> float:
+class FloatCodec(NumberCodec[float]):
+    def prep(self, v: Any, call: Call, where: str) -> float:
         if isinstance(v, (str, bytes, bytearray, complex)) or not hasattr(v, "__float__"):
             raise TypeError(f"{where}: expected {self.name} (a float), got {type(v).__name__}")
         x = float(v)
@@ -177,14 +121,12 @@ class FloatCodec(IntCodec):
         return x
 
 
-class BoolCodec(IntCodec):
+class BoolCodec(NumberCodec[bool]):
     def __init__(self) -> None:
-        self.name = "bool"
-        self.fmt, self.size, self.align = "?", 1, 1
-        self.S = struct.Struct("<?")
+        super().__init__("bool")
 
-    def prep(self, v: Any, call: Any, where: str) -> bool:
-        if isinstance(v, bool) or (np is not None and isinstance(v, np.bool_)):
+    def prep(self, v: Any, call: Call, where: str) -> bool:
+        if isinstance(v, bool) or (HAVE_NUMPY and isinstance(v, np.bool_)):
             return bool(v)
         raise TypeError(f"{where}: expected bool, got {type(v).__name__}")
 
@@ -195,13 +137,14 @@ class BoolCodec(IntCodec):
         return bool(b)
 
 
-class ComplexCodec(Codec):
+class ComplexCodec(TypedCodec[complex]):
     def __init__(self, name: str) -> None:
         self.name = name
-        fmt, self.size, self.align = SCALARS[name][:3]
-        self.S = struct.Struct("<" + fmt)
+        scalar = SCALARS[name]
+        self.size, self.align = scalar.size, scalar.align
+        self.S = struct.Struct("<" + scalar.struct_format)
 
-    def prep(self, v: Any, call: Any, where: str) -> complex:
+    def prep(self, v: Any, call: Call, where: str) -> complex:
         if isinstance(v, (str, bytes, bytearray)) or not hasattr(v, "__complex__") and not hasattr(v, "__float__"):
             raise TypeError(f"{where}: expected {self.name} (a complex), got {type(v).__name__}")
         z = complex(v)
@@ -211,7 +154,7 @@ class ComplexCodec(Codec):
             raise OverflowError(f"{where}: {z!r} is too large for {self.name}") from None
         return z
 
-    def write(self, buf: memoryview, pos: int, token: complex, call: Any) -> None:
+    def write(self, buf: memoryview, pos: int, token: complex, call: Call) -> None:
         self.S.pack_into(buf, pos, token.real, token.imag)
 
     def read(self, buf: memoryview, pos: int, resp: Resp) -> complex:
@@ -219,13 +162,13 @@ class ComplexCodec(Codec):
         return complex(re_, im)
 
 
-class RefCodec(Codec):
+class RefCodec(TypedCodec["Placed"]):
     """Base for values held by a buffer reference."""
 
     size = L.BUF_SIZE
     align = L.BUF_ALIGN
 
-    def write(self, buf: memoryview, pos: int, token: tuple, call: Any) -> None:
+    def write(self, buf: memoryview, pos: int, token: Placed, call: Call) -> None:
         seg, off, nbytes, data = token
         L.BUF.pack_into(buf, pos, seg, 0, off, nbytes)
         if data is not None and nbytes:
@@ -239,7 +182,7 @@ class RefCodec(Codec):
 class StrCodec(RefCodec):
     name = "str"
 
-    def prep(self, v: Any, call: Call, where: str) -> tuple:
+    def prep(self, v: Any, call: Call, where: str) -> Placed:
         if not isinstance(v, str):
             raise TypeError(f"{where}: expected str, got {type(v).__name__}")
         data = v.encode("utf-8")
@@ -255,7 +198,7 @@ class StrCodec(RefCodec):
 class BytesCodec(RefCodec):
     name = "bytes"
 
-    def prep(self, v: Any, call: Call, where: str) -> tuple:
+    def prep(self, v: Any, call: Call, where: str) -> Placed:
         if isinstance(v, str):
             raise TypeError(f"{where}: expected bytes-like, got str (encode it first)")
         try:
@@ -276,44 +219,48 @@ class Elem:
         self.name = codec.name
         self.size = codec.size
         self.align = codec.align
-        self.format = SCALARS[codec.name][5] if codec.name in SCALARS else ""
-        self.dtype = _dtype(codec) if np is not None else None
+        scalar = SCALARS.get(codec.name)
+        self.format: BufferFormat = scalar.buffer_format if scalar is not None else ""
+        self.dtype = dtype_of(codec) if HAVE_NUMPY else None
 
-    def wrap(self, raw: memoryview, count: int | None = None) -> Any:
+    def wrap(self, raw: memoryview) -> Array:
         """An array over ``raw`` (no copy)."""
-        if np is not None:
+        if HAVE_NUMPY:
             return np.frombuffer(raw, dtype=self.dtype)
         if self.format:
             return raw.cast(self.format)
         return raw
 
-    def from_bytes(self, data: bytes) -> Any:
-        """A new array owning a copy of ``data``."""
-        if np is not None:
+    def from_bytes(self, data: bytes) -> Array | list[Any]:
+        """A new array owning a copy of ``data`` (without numpy, a list of struct objects if the
+        element has no memoryview format)."""
+        if HAVE_NUMPY:
             return np.frombuffer(bytearray(data), dtype=self.dtype)
         if self.format:
             return memoryview(bytearray(data)).cast(self.format)
         n = len(data) // self.size if self.size else 0
         mv = memoryview(data)
-        return [self.codec.read(mv, i * self.size, None) for i in range(n)]
+        return [self.codec.read(mv, i * self.size, NO_RESP) for i in range(n)]
 
-    def pack_sequence(self, values: Any, where: str) -> bytearray:
+    def pack_sequence(self, values: list[Any] | tuple[Any, ...], where: str) -> bytearray:
         """Packs a Python sequence of elements, checking each."""
         out = bytearray(len(values) * self.size)
         mv = memoryview(out)
         for i, v in enumerate(values):
-            token = self.codec.prep(v, None, f"{where}[{i}]")
-            self.codec.write(mv, i * self.size, token, None)
+            token = self.codec.prep(v, CHECKING, f"{where}[{i}]")
+            self.codec.write(mv, i * self.size, token, CHECKING)
         return out
 
 
-def _dtype(codec: Codec) -> Any:
-    if codec.name in SCALARS:
-        return np.dtype(SCALARS[codec.name][4])
+def dtype_of(codec: Codec) -> np.dtype[Any]:
+    """The numpy dtype of a number, plain struct or fixed array of them."""
+    scalar = SCALARS.get(codec.name)
+    if scalar is not None:
+        return np.dtype(scalar.dtype_name)
     if isinstance(codec, StructCodec):
         return codec.dtype()
     if isinstance(codec, ArrayCodec):
-        return np.dtype((_dtype(codec.elem), (codec.n,)))
+        return np.dtype((dtype_of(codec.elem), (codec.n,)))
     raise TypeError(f"{codec.name} cannot be an array element")
 
 
@@ -325,30 +272,28 @@ class SliceCodec(RefCodec):
         self.mutable = mutable
         self.name = f"&mut [{elem.name}]" if mutable else f"&[{elem.name}]"
 
-    def annotation(self) -> str:
-        return self.name
-
-    def prep(self, v: Any, call: Call, where: str) -> tuple:
+    def prep(self, v: Any, call: Call, where: str) -> Placed:
         elem = self.elem
-        if np is not None and isinstance(v, np.ndarray):
+        if HAVE_NUMPY and isinstance(v, np.ndarray):
             if v.dtype != elem.dtype:
                 raise TypeError(f"{where}: expected an array of {elem.name} ({elem.dtype}), got {v.dtype}")
             if self.mutable and not v.flags.writeable:
                 raise TypeError(f"{where}: the function writes this array, but it is read-only")
             return self._array(v, v.nbytes, v.flags.c_contiguous, call)
         if isinstance(v, (list, tuple)):
-            if self.mutable and isinstance(v, tuple):
+            if not self.mutable:
+                data = elem.pack_sequence(v, where)
+                return call.place(data, len(data))
+            if isinstance(v, tuple):
                 raise TypeError(f"{where}: the function writes this array; pass a list or a writable array, not a tuple")
             data = elem.pack_sequence(v, where)
-            if not self.mutable:
-                return call.place(data, len(data))
             seg, off = call.temp(len(data))
-            span = call.channel.client._heap.span(seg, off, len(data))
+            span = call.span(seg, off, len(data))
             span[:] = data
             count = len(v)
 
             def back() -> None:
-                v[:] = [elem.codec.read(span, i * elem.size, None) for i in range(count)]
+                v[:] = [elem.codec.read(span, i * elem.size, NO_RESP) for i in range(count)]
 
             call.after.append(back)
             return (seg, off, len(data), None)
@@ -365,17 +310,23 @@ class SliceCodec(RefCodec):
             raise TypeError(f"{where}: the function writes this buffer, but it is read-only")
         return self._array(v, mv.nbytes, mv.c_contiguous, call, mv)
 
-    def _array(self, v: Any, nbytes: int, contiguous: bool, call: Call, mv: memoryview | None = None) -> tuple:
+    def _array(self, v: Any, nbytes: int, contiguous: bool, call: Call, mv: memoryview | None = None) -> Placed:
+        """``v`` (a numpy array, or a buffer whose memoryview is ``mv``) by reference if it is in
+        shared memory, else copied inline or into a temporary block (and copied back after the call
+        if the function writes it)."""
         if nbytes == 0:
             return (L.INLINE_SEGMENT, 0, 0, None)
-        heap = call.channel.client._heap
+        if call.channel is None:
+            raise TypeError("arrays are passed only in a call")
+        heap = call.channel.heap
         if contiguous:
             hit = heap.locate(v, nbytes)
             if hit is not None:
                 call.keep.append(v)
                 return (hit[0], hit[1], nbytes, None)
+        data: Data
         if mv is None:
-            data = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+            data = np.ascontiguousarray(v).reshape(-1).view(np.uint8).data
         else:
             data = mv.cast("B") if contiguous else memoryview(mv.tobytes())
         if not self.mutable:
@@ -411,15 +362,15 @@ class VecCodec(RefCodec):
         self.elem = elem
         self.name = f"Vec<{elem.name}>"
 
-    def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
+    def read(self, buf: memoryview, pos: int, resp: Resp) -> Array | list[Any]:
         seg, off, length = resp.ref(pos)
         if self.elem.size and length % self.elem.size:
             raise CorruptResponse(f"array of {length} bytes is not whole {self.elem.name} elements")
         if seg == L.INLINE_SEGMENT:
             start = resp.payload + off
             return self.elem.from_bytes(bytes(buf[start : start + length]))
-        heap = resp.client._need_segment(seg)
-        if np is None and not self.elem.format:
+        heap = resp.owner(seg).mapped(seg)
+        if not HAVE_NUMPY and not self.elem.format:
             data = bytes(heap.span(seg, off, length))
             heap.pending.append((seg, off))
             return self.elem.from_bytes(data)
@@ -434,9 +385,7 @@ class VecMutCodec(SliceCodec):
         self.name = f"&mut Vec<{elem.name}>"
         self.result = VecCodec(elem)
 
-    def prep(self, v: Any, call: Call, where: str) -> tuple:
-        from ._values import Vec
-
+    def prep(self, v: Any, call: Call, where: str) -> Placed:
         if isinstance(v, Vec):
             if v.type_name != self.elem.name:
                 raise TypeError(f"{where}: expected a Vec of {self.elem.name}, got a Vec of {v.type_name}")
@@ -446,16 +395,15 @@ class VecMutCodec(SliceCodec):
         raise TypeError(f"{where}: expected shmcall.Vec or a list (the function may grow it), got {type(v).__name__}")
 
     def update(self, target: Any, buf: memoryview, pos: int, resp: Resp) -> None:
-        from ._values import Vec
-
+        """Gives the argument ``target`` its new contents."""
         new = self.result.read(buf, pos, resp)
         if isinstance(target, Vec):
             target.array = new
         else:
-            target[:] = new.tolist() if hasattr(new, "tolist") else list(new)
+            target[:] = list(new) if isinstance(new, list) else new.tolist()
 
 
-class ArrayCodec(Codec):
+class ArrayCodec(TypedCodec[list[Any]]):
     """``[T; N]``: a fixed-length sequence inline (``bytes`` for u8)."""
 
     def __init__(self, elem: Codec, n: int) -> None:
@@ -465,18 +413,18 @@ class ArrayCodec(Codec):
         self.size = elem.size * n
         self.align = elem.align
 
-    def prep(self, v: Any, call: Any, where: str) -> list:
+    def prep(self, v: Any, call: Call, where: str) -> list[Any]:
         if isinstance(v, str) or not hasattr(v, "__len__"):
             raise TypeError(f"{where}: expected a sequence of {self.n} {self.elem.name}, got {type(v).__name__}")
         if len(v) != self.n:
             raise ValueError(f"{where}: expected exactly {self.n} elements, got {len(v)}")
         return [self.elem.prep(x, call, f"{where}[{i}]") for i, x in enumerate(v)]
 
-    def write(self, buf: memoryview, pos: int, token: list, call: Any) -> None:
+    def write(self, buf: memoryview, pos: int, token: list[Any], call: Call) -> None:
         for i, t in enumerate(token):
             self.elem.write(buf, pos + i * self.elem.size, t, call)
 
-    def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
+    def read(self, buf: memoryview, pos: int, resp: Resp) -> bytes | list[Any]:
         items = [self.elem.read(buf, pos + i * self.elem.size, resp) for i in range(self.n)]
         return bytes(items) if self.elem.name == "u8" else items
 
@@ -485,31 +433,32 @@ class ArrayCodec(Codec):
             self.elem.discard(buf, pos + i * self.elem.size, resp)
 
 
-class StructCodec(Codec):
-    """A struct by value; ``cls`` is the generated Python type."""
+class StructCodec(TypedCodec[list[Any]]):
+    """A struct by value."""
 
-    def __init__(self, desc: dict, fields: list[tuple[str, Codec, int]]) -> None:
-        self.name = desc["name"]
-        self.size = desc["size"]
-        self.align = desc["align"]
-        self.plain = desc["plain"]
+    cls: type[Any]  # the generated Python type (`_structs.make_struct_type`), set once it is made
+
+    def __init__(self, desc: dict[str, Any], fields: list[Field]) -> None:
+        self.name: str = desc["name"]
+        self.size: int = desc["size"]
+        self.align: int = desc["align"]
+        self.plain: bool = desc["plain"]
         self.fields = fields
-        self.cls: Any = None
-        self._dtype: Any = None
+        self._dtype: np.dtype[Any] | None = None
 
-    def dtype(self) -> Any:
+    def dtype(self) -> np.dtype[Any]:
         if self._dtype is None:
             self._dtype = np.dtype(
                 {
                     "names": [f[0] for f in self.fields],
-                    "formats": [_dtype(f[1]) for f in self.fields],
+                    "formats": [dtype_of(f[1]) for f in self.fields],
                     "offsets": [f[2] for f in self.fields],
                     "itemsize": self.size,
                 }
             )
         return self._dtype
 
-    def prep(self, v: Any, call: Any, where: str) -> list:
+    def prep(self, v: Any, call: Call, where: str) -> list[Any]:
         if type(v) is tuple:  # the fields in order, as ctypes takes a tuple for a Structure
             if len(v) != len(self.fields):
                 names = ", ".join(f[0] for f in self.fields)
@@ -517,18 +466,18 @@ class StructCodec(Codec):
             v = self.cls(*v)
         elif isinstance(v, dict):
             v = self.cls(**v)
-        elif np is not None and isinstance(v, np.void) and v.dtype == self._dtype:
+        elif HAVE_NUMPY and isinstance(v, np.void) and v.dtype == self._dtype:
             v = self.cls(*[v[f[0]] for f in self.fields])
         if not isinstance(v, self.cls):
             raise TypeError(f"{where}: expected {self.name}, got {type(v).__name__}")
         return [c.prep(getattr(v, n), call, f"{where}.{n}") for n, c, _ in self.fields]
 
-    def write(self, buf: memoryview, pos: int, token: list, call: Any) -> None:
+    def write(self, buf: memoryview, pos: int, token: list[Any], call: Call) -> None:
         for (_, c, off), t in zip(self.fields, token):
             c.write(buf, pos + off, t, call)
 
     def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
-        obj = self.cls.__new__(self.cls)
+        obj = object.__new__(self.cls)
         for name, c, off in self.fields:
             object.__setattr__(obj, name, c.read(buf, pos + off, resp))
         return obj
@@ -538,7 +487,7 @@ class StructCodec(Codec):
             c.discard(buf, pos + off, resp)
 
 
-class InOutCodec(Codec):
+class InOutCodec(TypedCodec[Any]):
     """``&mut T``: a ``shmcall.Ref`` (numbers, text) or a struct instance, updated after the call."""
 
     def __init__(self, inner: Codec) -> None:
@@ -547,9 +496,7 @@ class InOutCodec(Codec):
         self.size = inner.size
         self.align = inner.align
 
-    def prep(self, v: Any, call: Any, where: str) -> Any:
-        from ._values import Ref
-
+    def prep(self, v: Any, call: Call, where: str) -> Any:
         if isinstance(self.inner, StructCodec) and not isinstance(v, Ref):
             if not isinstance(v, self.inner.cls):
                 raise TypeError(f"{where}: expected {self.inner.name} (updated in place), got {type(v).__name__}")
@@ -560,10 +507,11 @@ class InOutCodec(Codec):
             raise TypeError(f"{where}: expected a Ref of {self.inner.name}, got a Ref of {v.type_name}")
         return self.inner.prep(v.value, call, where)
 
-    def write(self, buf: memoryview, pos: int, token: Any, call: Any) -> None:
+    def write(self, buf: memoryview, pos: int, token: Any, call: Call) -> None:
         self.inner.write(buf, pos, token, call)
 
     def update(self, target: Any, buf: memoryview, pos: int, resp: Resp) -> None:
+        """Gives the argument ``target`` (a ``Ref`` or a struct object) its new value."""
         new = self.inner.read(buf, pos, resp)
         if isinstance(self.inner, StructCodec) and isinstance(target, self.inner.cls):
             for name, _, _ in self.inner.fields:
@@ -594,13 +542,13 @@ def parse(name: str, structs: dict[str, StructCodec]) -> Codec:
     m = _ARRAY.match(name)
     if m:
         return ArrayCodec(parse(m.group(1), structs), int(m.group(2)))
-    if name in SCALARS:
-        kind = SCALARS[name][3]
-        if kind == "int":
+    scalar = SCALARS.get(name)
+    if scalar is not None:
+        if scalar.kind == "int":
             return IntCodec(name)
-        if kind == "float":
+        if scalar.kind == "float":
             return FloatCodec(name)
-        if kind == "bool":
+        if scalar.kind == "bool":
             return BoolCodec()
         return ComplexCodec(name)
     if name == "str":
@@ -612,18 +560,19 @@ def parse(name: str, structs: dict[str, StructCodec]) -> Codec:
     raise CorruptResponse(f"the manifest names an unknown type {name!r}")
 
 
-def element(name: Any, structs: dict[str, StructCodec]) -> Elem:
+def element(name: DTypeLike, structs: dict[str, StructCodec]) -> Elem:
     """An array element type from a type name, alias, numpy dtype or struct class."""
-    if isinstance(name, type) and hasattr(name, "_codec"):
-        return Elem(name._codec)
-    if np is not None and not isinstance(name, str):
+    found: Codec | None = None
+    if isinstance(name, type):
+        found = next((codec for codec in structs.values() if codec.cls is name), None)
+    if found is None and HAVE_NUMPY and not isinstance(name, str):
         dt = np.dtype(name)
-        for codec in structs.values():
-            if codec.plain and codec.dtype() == dt:
-                return Elem(codec)
+        found = next((codec for codec in structs.values() if codec.plain and codec.dtype() == dt), None)
         name = dt.name
-    name = ALIASES.get(name, name)
-    codec = parse(name, structs)
-    if not (codec.name in SCALARS or (isinstance(codec, StructCodec) and codec.plain)) or codec.name == "bool":
-        raise TypeError(f"{name!r} cannot be an array element (numbers and plain structs can)")
-    return Elem(codec)
+    if found is None:
+        if not isinstance(name, str):
+            raise TypeError(f"{name!r} is no type name")
+        found = parse(ALIASES.get(name, name), structs)
+    if not (found.name in SCALARS or (isinstance(found, StructCodec) and found.plain)) or found.name == "bool":
+        raise TypeError(f"{found.name!r} cannot be an array element (numbers and plain structs can)")
+    return Elem(found)
