@@ -15,7 +15,10 @@ const SKIP: &[&str] = &["panic", "sleep_ms"];
 
 fn payload_strategy() -> impl Strategy<Value = Vec<u8>> {
     // Raw bytes, with buffer references patched in at 8-aligned places so decoding reaches them.
-    (prop::collection::vec(any::<u8>(), 0..600), prop::collection::vec((0usize..20, 0u32..3, 0u64..2000, 0u64..2000), 0..6))
+    (
+        prop::collection::vec(any::<u8>(), 0..600),
+        prop::collection::vec((0usize..20, 0u32..3, 0u64..2000, 0u64..2000), 0..6),
+    )
         .prop_map(|(mut bytes, refs)| {
             for (slot, segment, offset, length) in refs {
                 let at = slot * 8;

@@ -84,11 +84,17 @@ fn exported_functions_have_typed_signatures_and_docs() {
     let dot = &m.functions[0];
     assert_eq!(dot.name, "dot");
     assert_eq!(dot.doc, "Dot product of two vectors.");
-    assert_eq!(dot.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.offset)).collect::<Vec<_>>(), [("a", "Vec3", 0), ("b", "Vec3", 12)]);
+    assert_eq!(
+        dot.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.offset)).collect::<Vec<_>>(),
+        [("a", "Vec3", 0), ("b", "Vec3", 12)]
+    );
     assert_eq!(dot.args_size, 24);
     assert_eq!(m.functions[1].params[0].ty, "&mut [Vec3]");
     let words = &m.functions[2];
-    assert_eq!(words.returns.iter().map(|r| (r.ty.as_str(), r.offset)).collect::<Vec<_>>(), [("u64", 0), ("Vec<u32>", 8)]);
+    assert_eq!(
+        words.returns.iter().map(|r| (r.ty.as_str(), r.offset)).collect::<Vec<_>>(),
+        [("u64", 0), ("Vec<u32>", 8)]
+    );
     assert_eq!(words.result_size, 32);
     let vec3 = &m.structs[0];
     assert_eq!((vec3.name.as_str(), vec3.size, vec3.align, vec3.plain), ("Vec3", 12, 4, true));
@@ -117,7 +123,17 @@ fn duplicate_names_are_refused_at_start_up() {
 #[test]
 fn builtin_manifest_names_every_article_example() {
     let r = kernels::registry();
-    for name in ["add", "hello", "hello_person", "change_int", "return_int_array", "return_int_slice", "expand_slice", "multi_return", "divmod"] {
+    for name in [
+        "add",
+        "hello",
+        "hello_person",
+        "change_int",
+        "return_int_array",
+        "return_int_slice",
+        "expand_slice",
+        "multi_return",
+        "divmod",
+    ] {
         assert!(r.id(name).is_some(), "{name} is built in");
     }
     let json = Manifest::of(&r).to_json();

@@ -16,6 +16,7 @@ const TIERS: &[(&str, &[&[&str]])] = &[
     ("values", &[&["codec"], &["registry"]]),
     ("functions", &[&["kernels", "ring"]]),
     ("service", &[&["server"]]),
+    ("program", &[&["daemon"]]),
 ];
 
 /// A module's place: its step's index over all tiers, and its tier's name.
@@ -164,10 +165,8 @@ fn macros(files: &[PathBuf]) -> Vec<String> {
 fn module_uses() -> Vec<(String, String, PathBuf)> {
     let modules = modules();
     let root = reexports(&src().join("lib.rs"));
-    let macro_home: BTreeMap<String, String> = modules
-        .iter()
-        .flat_map(|(m, files)| macros(files).into_iter().map(move |name| (name, m.clone())))
-        .collect();
+    let macro_home: BTreeMap<String, String> =
+        modules.iter().flat_map(|(m, files)| macros(files).into_iter().map(move |name| (name, m.clone()))).collect();
     let mut uses = Vec::new();
     for (module, files) in &modules {
         for file in files {
@@ -283,7 +282,9 @@ fn no_module_directory_has_a_cycle_between_its_files() {
 #[test]
 fn the_checks_see_the_uses_they_check() {
     let uses: BTreeSet<(String, String)> = module_uses().into_iter().map(|(m, u, _)| (m, u)).collect();
-    for (module, used) in [("ring", "registry"), ("server", "ring"), ("layout", "sync"), ("kernels", "registry")] {
+    for (module, used) in
+        [("ring", "registry"), ("server", "ring"), ("layout", "sync"), ("kernels", "registry"), ("daemon", "server")]
+    {
         assert!(uses.contains(&(module.to_owned(), used.to_owned())), "{module} -> {used} not found");
     }
     let ring = file_uses(&src().join("ring"));

@@ -275,7 +275,11 @@ fn requests_are_read_by_the_daemon_view_and_decoder() {
         assert!(!ctl.view.request_published(seq), "{}: a fresh slot publishes nothing", v.name);
         ctl.write(ctl.slot_base(slot), &v.bytes);
         assert!(ctl.view.request_published(seq), "{}: the seq word publishes request {seq}", v.name);
-        assert!(!ctl.view.request_published(seq + ctl.config.slot_count as u64), "{}: not the slot's next request", v.name);
+        assert!(
+            !ctl.view.request_published(seq + ctl.config.slot_count as u64),
+            "{}: not the slot's next request",
+            v.name
+        );
         assert_eq!(ctl.view.request_header(slot), (function_id, request_len), "{}: header", v.name);
         let mut copy = vec![0u8; request_len as usize];
         ctl.view.copy_request(slot, &mut copy);

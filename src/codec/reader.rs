@@ -141,9 +141,10 @@ impl<'a> ArgReader<'a> {
         }
         let mut borrows = self.borrows.borrow_mut();
         if b.length > 0 {
-            if let Some(o) = borrows.iter().find(|o| {
-                o.segment == b.segment && o.start < end && b.offset < o.end && (mutable || o.mutable)
-            }) {
+            if let Some(o) = borrows
+                .iter()
+                .find(|o| o.segment == b.segment && o.start < end && b.offset < o.end && (mutable || o.mutable))
+            {
                 return Err(Failure::bad(format!(
                     "array arguments overlap in heap segment {} ([{}, {}) and [{}, {})) and one is written",
                     b.segment, o.start, o.end, b.offset, end
@@ -159,7 +160,10 @@ impl<'a> ArgReader<'a> {
     fn element_count<T>(b: BufRef) -> Result<usize, Failure> {
         let size = size_of::<T>().max(1) as u64;
         if b.length % size != 0 {
-            return Err(Failure::bad(format!("array of {} bytes is not a whole number of {size}-byte elements", b.length)));
+            return Err(Failure::bad(format!(
+                "array of {} bytes is not a whole number of {size}-byte elements",
+                b.length
+            )));
         }
         Ok((b.length / size) as usize)
     }
@@ -174,7 +178,11 @@ impl<'a> ArgReader<'a> {
         if b.segment == INLINE_SEGMENT {
             let bytes = self.inline(b)?;
             if bytes.as_ptr() as usize % align_of::<T>() != 0 {
-                return Err(Failure::bad(format!("inline array at {} is not aligned to {}", b.offset, align_of::<T>())));
+                return Err(Failure::bad(format!(
+                    "inline array at {} is not aligned to {}",
+                    b.offset,
+                    align_of::<T>()
+                )));
             }
             // SAFETY:
             // - in bounds: `bytes` is exactly n * size_of::<T>() bytes of the private payload copy;
@@ -218,7 +226,9 @@ impl<'a> ArgReader<'a> {
     pub fn str(&self, at: usize) -> Result<&'a str, Failure> {
         let b = self.buf(at)?;
         let utf8 = |bytes: &[u8]| {
-            std::str::from_utf8(bytes).map(|_| ()).map_err(|e| Failure::bad(format!("string argument is not UTF-8: {e}")))
+            std::str::from_utf8(bytes)
+                .map(|_| ())
+                .map_err(|e| Failure::bad(format!("string argument is not UTF-8: {e}")))
         };
         if b.segment == INLINE_SEGMENT || b.length == 0 {
             let bytes = self.bytes(at)?;

@@ -63,7 +63,12 @@ impl<'a> RetWriter<'a> {
 
     /// Reserves `len` elements inline if they fit, else in a new heap block, lets `fill` write them
     /// in place, and writes their reference at `at`.
-    pub fn elements_filled<T: Plain>(&mut self, at: usize, len: usize, fill: impl FnOnce(&mut [T])) -> Result<(), Failure> {
+    pub fn elements_filled<T: Plain>(
+        &mut self,
+        at: usize,
+        len: usize,
+        fill: impl FnOnce(&mut [T]),
+    ) -> Result<(), Failure> {
         let bytes = len
             .checked_mul(std::mem::size_of::<T>())
             .ok_or_else(|| Failure::OutOfMemory(format!("a result of {len} elements cannot be addressed")))?;

@@ -78,7 +78,12 @@ impl Heap {
     /// size of its segments (0 = no cap beyond the machine's memory).
     pub fn new(name: String, sink: Box<dyn SegmentSink>, limit: u64) -> Heap {
         Heap {
-            inner: Mutex::new(Inner { segments: Vec::new(), committed: Vec::new(), alloc: Allocator::new(), reserved_bytes: 0 }),
+            inner: Mutex::new(Inner {
+                segments: Vec::new(),
+                committed: Vec::new(),
+                alloc: Allocator::new(),
+                reserved_bytes: 0,
+            }),
             sink,
             limit,
             name,

@@ -171,10 +171,7 @@ macro_rules! impl_int {
             }
             #[inline]
             fn acc_finish(acc: i128) -> Result<Self, ArrayError> {
-                <$t>::try_from(acc).map_err(|_| ArrayError::SumOverflow {
-                    dtype: stringify!($t),
-                    total: acc,
-                })
+                <$t>::try_from(acc).map_err(|_| ArrayError::SumOverflow { dtype: stringify!($t), total: acc })
             }
             fn check_scale(xs: &[Self], k: Self, parallel: bool) -> Result<(), ArrayError> {
                 match first_index(xs, parallel, |x| x.checked_mul(k).is_none()) {
@@ -238,17 +235,9 @@ impl fmt::Display for ArrayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SumOverflow { dtype, total } => {
-                write!(
-                    f,
-                    "integer overflow in sum: the exact total {total} does not fit in {dtype}"
-                )
+                write!(f, "integer overflow in sum: the exact total {total} does not fit in {dtype}")
             }
-            Self::ScaleOverflow {
-                dtype,
-                index,
-                value,
-                factor,
-            } => write!(
+            Self::ScaleOverflow { dtype, index, value, factor } => write!(
                 f,
                 "integer overflow in scale at index {index}: {value} * {factor} does not fit \
                  in {dtype}; the array was left unchanged"
@@ -420,9 +409,7 @@ where
     if !parallel {
         return xs.iter().position(hit);
     }
-    let chunk = xs
-        .par_chunks(TASK_LEN)
-        .position_first(|c| c.iter().any(&hit))?;
+    let chunk = xs.par_chunks(TASK_LEN).position_first(|c| c.iter().any(&hit))?;
     let base = chunk * TASK_LEN;
     xs[base..].iter().position(hit).map(|i| base + i)
 }
@@ -432,11 +419,7 @@ where
 
 fn sum_impl<T: Element>(xs: &[T], parallel: bool) -> Result<T, ArrayError> {
     let chunks = xs.len().div_ceil(SUM_CHUNK);
-    let acc = if chunks == 0 {
-        T::ACC_ZERO
-    } else {
-        sum_tree(xs, chunks, parallel)
-    };
+    let acc = if chunks == 0 { T::ACC_ZERO } else { sum_tree(xs, chunks, parallel) };
     T::acc_finish(acc)
 }
 
@@ -451,15 +434,9 @@ fn sum_tree<T: Element>(xs: &[T], chunks: usize, parallel: bool) -> T::Acc {
     let (lo, hi) = xs.split_at(lo_chunks * SUM_CHUNK);
     let hi_chunks = chunks - lo_chunks;
     let (a, b) = if parallel && is_large(xs.len()) {
-        rayon::join(
-            || sum_tree(lo, lo_chunks, true),
-            || sum_tree(hi, hi_chunks, true),
-        )
+        rayon::join(|| sum_tree(lo, lo_chunks, true), || sum_tree(hi, hi_chunks, true))
     } else {
-        (
-            sum_tree(lo, lo_chunks, false),
-            sum_tree(hi, hi_chunks, false),
-        )
+        (sum_tree(lo, lo_chunks, false), sum_tree(hi, hi_chunks, false))
     };
     T::acc_combine(a, b)
 }
@@ -521,14 +498,11 @@ fn filter_fill<T: Element>(xs: &[T], t: T, counts: &[usize], block_len: usize, o
         *window = head;
         rest = tail;
     }
-    windows[..counts.len()]
-        .par_iter_mut()
-        .zip(xs.par_chunks(block_len))
-        .for_each(|(window, block)| {
-            for (dst, &src) in window.iter_mut().zip(block.iter().filter(|&&x| x > t)) {
-                *dst = src;
-            }
-        });
+    windows[..counts.len()].par_iter_mut().zip(xs.par_chunks(block_len)).for_each(|(window, block)| {
+        for (dst, &src) in window.iter_mut().zip(block.iter().filter(|&&x| x > t)) {
+            *dst = src;
+        }
+    });
 }
 
 #[cfg(test)]
@@ -608,11 +582,7 @@ mod tests {
     }
 
     fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
     }
 
     // ---- sum ----
@@ -620,27 +590,14 @@ mod tests {
     #[test]
     fn float_sum_follows_documented_order_on_both_paths() {
         let mut g = XorShift(1);
-        for n in [
-            0,
-            1,
-            5,
-            16384,
-            16385,
-            3 * 16384 + 1,
-            1 << 16,
-            (1 << 20) + 12_345,
-        ] {
+        for n in [0, 1, 5, 16384, 16385, 3 * 16384 + 1, 1 << 16, (1 << 20) + 12_345] {
             let xs = g.f64s(n);
             let expect = ref_sum_f64(&xs);
             let seq = sum_impl(&xs, false).unwrap();
             let par = sum_impl(&xs, true).unwrap();
             assert_eq!(seq.to_bits(), expect.to_bits(), "sequential, n={n}");
             assert_eq!(par.to_bits(), expect.to_bits(), "parallel, n={n}");
-            assert_eq!(
-                sum_f64(&xs).unwrap().to_bits(),
-                expect.to_bits(),
-                "public, n={n}"
-            );
+            assert_eq!(sum_f64(&xs).unwrap().to_bits(), expect.to_bits(), "public, n={n}");
         }
     }
 
@@ -648,14 +605,8 @@ mod tests {
     fn float_sum_is_independent_of_thread_count() {
         let xs = XorShift(2).f64s((1 << 21) + 3);
         let one = in_pool(1, || sum_f64(&xs).unwrap());
-        assert_eq!(
-            one.to_bits(),
-            in_pool(2, || sum_f64(&xs).unwrap()).to_bits()
-        );
-        assert_eq!(
-            one.to_bits(),
-            in_pool(5, || sum_f64(&xs).unwrap()).to_bits()
-        );
+        assert_eq!(one.to_bits(), in_pool(2, || sum_f64(&xs).unwrap()).to_bits());
+        assert_eq!(one.to_bits(), in_pool(5, || sum_f64(&xs).unwrap()).to_bits());
     }
 
     #[test]
@@ -672,11 +623,7 @@ mod tests {
     fn f32_sum_accumulates_in_f64() {
         // In f32, 1e8 + 1 rounds back to 1e8 and the 1 would be lost.
         assert_eq!(sum_f32(&[1e8, 1.0, -1e8]).unwrap(), 1.0);
-        let xs: Vec<f32> = XorShift(4)
-            .f64s(200_003)
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
+        let xs: Vec<f32> = XorShift(4).f64s(200_003).iter().map(|&x| x as f32).collect();
         let expect = ref_sum_f64(&xs) as f32;
         assert_eq!(sum_impl(&xs, false).unwrap().to_bits(), expect.to_bits());
         assert_eq!(sum_impl(&xs, true).unwrap().to_bits(), expect.to_bits());
@@ -698,25 +645,10 @@ mod tests {
         assert_eq!(sum_i64(&[i64::MAX, 1, -1]), Ok(i64::MAX));
         assert_eq!(sum_i64(&[i64::MIN, -1, 1]), Ok(i64::MIN));
         let err = sum_i64(&[i64::MAX, 1]).unwrap_err();
-        assert_eq!(
-            err,
-            ArrayError::SumOverflow {
-                dtype: "i64",
-                total: i128::from(i64::MAX) + 1
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "integer overflow in sum: the exact total 9223372036854775808 does not fit in i64"
-        );
+        assert_eq!(err, ArrayError::SumOverflow { dtype: "i64", total: i128::from(i64::MAX) + 1 });
+        assert_eq!(err.to_string(), "integer overflow in sum: the exact total 9223372036854775808 does not fit in i64");
         assert_eq!(sum(&[200u8, 55]), Ok(255u8));
-        assert!(matches!(
-            sum(&[200u8, 56]),
-            Err(ArrayError::SumOverflow {
-                dtype: "u8",
-                total: 256
-            })
-        ));
+        assert!(matches!(sum(&[200u8, 56]), Err(ArrayError::SumOverflow { dtype: "u8", total: 256 })));
         assert_eq!(sum(&[u64::MAX, 0]), Ok(u64::MAX));
         assert!(sum(&[u64::MAX, 1]).is_err());
         assert_eq!(sum(&[i32::MIN]), Ok(i32::MIN));
@@ -815,27 +747,9 @@ mod tests {
     #[test]
     fn float_sort_uses_total_order() {
         let neg_nan = -f64::NAN;
-        let mut xs = [
-            f64::NAN,
-            1.0,
-            -0.0,
-            f64::INFINITY,
-            0.0,
-            neg_nan,
-            -1.0,
-            f64::NEG_INFINITY,
-        ];
+        let mut xs = [f64::NAN, 1.0, -0.0, f64::INFINITY, 0.0, neg_nan, -1.0, f64::NEG_INFINITY];
         sort_f64(&mut xs);
-        let expect = [
-            neg_nan,
-            f64::NEG_INFINITY,
-            -1.0,
-            -0.0,
-            0.0,
-            1.0,
-            f64::INFINITY,
-            f64::NAN,
-        ];
+        let expect = [neg_nan, f64::NEG_INFINITY, -1.0, -0.0, 0.0, 1.0, f64::INFINITY, f64::NAN];
         assert_eq!(bits64(&xs), bits64(&expect));
     }
 
@@ -867,10 +781,7 @@ mod tests {
         let mut expect = f32s.clone();
         expect.sort_by(f32::total_cmp);
         sort_f32(&mut f32s);
-        assert!(f32s
-            .iter()
-            .zip(&expect)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(f32s.iter().zip(&expect).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     // ---- filter ----

@@ -80,28 +80,16 @@ impl fmt::Display for CryptoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::KeyLength { expected, found } => {
-                write!(
-                    f,
-                    "invalid key length: expected {expected} bytes, found {found}"
-                )
+                write!(f, "invalid key length: expected {expected} bytes, found {found}")
             }
             Self::NonceLength { expected, found } => {
-                write!(
-                    f,
-                    "invalid nonce length: expected {expected} bytes, found {found}"
-                )
+                write!(f, "invalid nonce length: expected {expected} bytes, found {found}")
             }
             Self::TagLength { expected, found } => {
-                write!(
-                    f,
-                    "invalid tag length: expected {expected} bytes, found {found}"
-                )
+                write!(f, "invalid tag length: expected {expected} bytes, found {found}")
             }
             Self::MessageTooLong { max, found } => {
-                write!(
-                    f,
-                    "message too long: at most {max} bytes allowed, found {found}"
-                )
+                write!(f, "message too long: at most {max} bytes allowed, found {found}")
             }
             Self::TagMismatch => f.write_str(
                 "authentication failed: the tag does not match the ciphertext, key, nonce \
@@ -123,12 +111,7 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 ///
 /// `key` must be 32 bytes and `nonce` 12 bytes; on any error `buf` is left
 /// unchanged.
-pub fn encrypt(
-    buf: &mut [u8],
-    key: &[u8],
-    nonce: &[u8],
-    aad: &[u8],
-) -> Result<[u8; TAG_LEN], CryptoError> {
+pub fn encrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], aad: &[u8]) -> Result<[u8; TAG_LEN], CryptoError> {
     let (cipher, nonce) = prepare(buf, key, nonce)?;
     let tag = cipher
         .encrypt_in_place_detached(nonce, aad, buf)
@@ -144,19 +127,10 @@ pub fn encrypt(
 /// `key` must be 32 bytes, `nonce` 12 and `tag` 16. If the tag does not
 /// verify, returns [`CryptoError::TagMismatch`] and `buf` is left unchanged,
 /// as it is on every other error.
-pub fn decrypt(
-    buf: &mut [u8],
-    key: &[u8],
-    nonce: &[u8],
-    aad: &[u8],
-    tag: &[u8],
-) -> Result<(), CryptoError> {
+pub fn decrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], aad: &[u8], tag: &[u8]) -> Result<(), CryptoError> {
     let (cipher, nonce) = prepare(buf, key, nonce)?;
     if tag.len() != TAG_LEN {
-        return Err(CryptoError::TagLength {
-            expected: TAG_LEN,
-            found: tag.len(),
-        });
+        return Err(CryptoError::TagLength { expected: TAG_LEN, found: tag.len() });
     }
     cipher
         .decrypt_in_place_detached(nonce, aad, buf, Tag::from_slice(tag))
@@ -168,22 +142,12 @@ pub fn decrypt(
 /// Validates the key, nonce and message lengths and builds the cipher (a
 /// cheap key copy); `GenericArray::from_slice` would panic on a wrong length,
 /// so the checks must come first.
-fn prepare<'n>(
-    buf: &[u8],
-    key: &[u8],
-    nonce: &'n [u8],
-) -> Result<(ChaCha20Poly1305, &'n Nonce), CryptoError> {
+fn prepare<'n>(buf: &[u8], key: &[u8], nonce: &'n [u8]) -> Result<(ChaCha20Poly1305, &'n Nonce), CryptoError> {
     if key.len() != KEY_LEN {
-        return Err(CryptoError::KeyLength {
-            expected: KEY_LEN,
-            found: key.len(),
-        });
+        return Err(CryptoError::KeyLength { expected: KEY_LEN, found: key.len() });
     }
     if nonce.len() != NONCE_LEN {
-        return Err(CryptoError::NonceLength {
-            expected: NONCE_LEN,
-            found: nonce.len(),
-        });
+        return Err(CryptoError::NonceLength { expected: NONCE_LEN, found: nonce.len() });
     }
     if buf.len() as u64 > MAX_MESSAGE_LEN {
         return Err(too_long(buf));
@@ -193,10 +157,7 @@ fn prepare<'n>(
 }
 
 fn too_long(buf: &[u8]) -> CryptoError {
-    CryptoError::MessageTooLong {
-        max: MAX_MESSAGE_LEN,
-        found: buf.len() as u64,
-    }
+    CryptoError::MessageTooLong { max: MAX_MESSAGE_LEN, found: buf.len() as u64 }
 }
 
 #[cfg(test)]
@@ -206,10 +167,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     const RFC_PLAINTEXT: &[u8] = b"Ladies and Gentlemen of the class of '99: If I could offer \
@@ -229,25 +187,17 @@ mod tests {
             key: (0x80..=0x9f).collect(),
             nonce: hex("07000000 40414243 44454647"),
             aad: hex("50515253 c0c1c2c3 c4c5c6c7"),
-            ciphertext: hex(
-                "d31a8d34648e60db7b86afbc53ef7ec2 a4aded51296e08fea9e2b5a736ee62d6
+            ciphertext: hex("d31a8d34648e60db7b86afbc53ef7ec2 a4aded51296e08fea9e2b5a736ee62d6
                  3dbea45e8ca9671282fafb69da92728b 1a71de0a9e060b2905d6a5b67ecd3b36
                  92ddbd7f2d778b8c9803aee328091b58 fab324e4fad675945585808b4831d7bc
-                 3ff4def08e4b7a9de576d26586cec64b 6116",
-            ),
+                 3ff4def08e4b7a9de576d26586cec64b 6116"),
             tag: hex("1ae10b594f09e26a7e902ecbd0600691"),
         }
     }
 
     #[test]
     fn rfc8439_aead_vector_encrypts() {
-        let RfcVector {
-            key,
-            nonce,
-            aad,
-            ciphertext,
-            tag,
-        } = rfc_vector();
+        let RfcVector { key, nonce, aad, ciphertext, tag } = rfc_vector();
         assert_eq!(RFC_PLAINTEXT.len(), 114);
         let mut buf = RFC_PLAINTEXT.to_vec();
         let got_tag = encrypt(&mut buf, &key, &nonce, &aad).unwrap();
@@ -257,13 +207,7 @@ mod tests {
 
     #[test]
     fn rfc8439_aead_vector_decrypts() {
-        let RfcVector {
-            key,
-            nonce,
-            aad,
-            ciphertext,
-            tag,
-        } = rfc_vector();
+        let RfcVector { key, nonce, aad, ciphertext, tag } = rfc_vector();
         let mut buf = ciphertext;
         decrypt(&mut buf, &key, &nonce, &aad, &tag).unwrap();
         assert_eq!(buf, RFC_PLAINTEXT);
@@ -271,13 +215,7 @@ mod tests {
 
     #[test]
     fn wrong_tag_leaves_buffer_untouched() {
-        let RfcVector {
-            key,
-            nonce,
-            aad,
-            ciphertext,
-            tag,
-        } = rfc_vector();
+        let RfcVector { key, nonce, aad, ciphertext, tag } = rfc_vector();
         for bad in [0, 7, 15] {
             let mut bad_tag = tag.clone();
             bad_tag[bad] ^= 0x01;
@@ -291,13 +229,7 @@ mod tests {
 
     #[test]
     fn tampering_with_anything_authenticated_is_detected() {
-        let RfcVector {
-            key,
-            nonce,
-            aad,
-            ciphertext,
-            tag,
-        } = rfc_vector();
+        let RfcVector { key, nonce, aad, ciphertext, tag } = rfc_vector();
         let mut flipped_ct = ciphertext.clone();
         flipped_ct[50] ^= 0x80;
         let mut flipped_aad = aad.clone();
@@ -316,81 +248,33 @@ mod tests {
         ];
         for [ct, k, n, a] in cases {
             let mut buf = ct.to_vec();
-            assert_eq!(
-                decrypt(&mut buf, k, n, a, &tag),
-                Err(CryptoError::TagMismatch)
-            );
+            assert_eq!(decrypt(&mut buf, k, n, a, &tag), Err(CryptoError::TagMismatch));
             assert_eq!(buf, ct);
         }
     }
 
     #[test]
     fn wrong_lengths_are_reported_and_buffer_untouched() {
-        let RfcVector {
-            key,
-            nonce,
-            aad,
-            ciphertext,
-            tag,
-        } = rfc_vector();
+        let RfcVector { key, nonce, aad, ciphertext, tag } = rfc_vector();
         let mut buf = RFC_PLAINTEXT.to_vec();
 
         let err = encrypt(&mut buf, &key[..31], &nonce, &aad).unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::KeyLength {
-                expected: 32,
-                found: 31
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "invalid key length: expected 32 bytes, found 31"
-        );
+        assert_eq!(err, CryptoError::KeyLength { expected: 32, found: 31 });
+        assert_eq!(err.to_string(), "invalid key length: expected 32 bytes, found 31");
 
         let err = encrypt(&mut buf, &key, &[0u8; 24], &aad).unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::NonceLength {
-                expected: 12,
-                found: 24
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "invalid nonce length: expected 12 bytes, found 24"
-        );
+        assert_eq!(err, CryptoError::NonceLength { expected: 12, found: 24 });
+        assert_eq!(err.to_string(), "invalid nonce length: expected 12 bytes, found 24");
         assert_eq!(buf, RFC_PLAINTEXT);
 
         let mut buf = ciphertext.clone();
         let err = decrypt(&mut buf, &key, &nonce, &aad, &tag[..15]).unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::TagLength {
-                expected: 16,
-                found: 15
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "invalid tag length: expected 16 bytes, found 15"
-        );
+        assert_eq!(err, CryptoError::TagLength { expected: 16, found: 15 });
+        assert_eq!(err.to_string(), "invalid tag length: expected 16 bytes, found 15");
         let err = decrypt(&mut buf, &[], &nonce, &aad, &tag).unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::KeyLength {
-                expected: 32,
-                found: 0
-            }
-        );
+        assert_eq!(err, CryptoError::KeyLength { expected: 32, found: 0 });
         let err = decrypt(&mut buf, &key, &nonce[..11], &aad, &tag).unwrap_err();
-        assert_eq!(
-            err,
-            CryptoError::NonceLength {
-                expected: 12,
-                found: 11
-            }
-        );
+        assert_eq!(err, CryptoError::NonceLength { expected: 12, found: 11 });
         assert_eq!(buf, ciphertext);
     }
 
@@ -401,23 +285,14 @@ mod tests {
         let mut empty: [u8; 0] = [];
         let tag = encrypt(&mut empty, &key, &nonce, b"header").unwrap();
         assert_eq!(decrypt(&mut empty, &key, &nonce, b"header", &tag), Ok(()));
-        assert_eq!(
-            decrypt(&mut empty, &key, &nonce, b"headex", &tag),
-            Err(CryptoError::TagMismatch)
-        );
+        assert_eq!(decrypt(&mut empty, &key, &nonce, b"headex", &tag), Err(CryptoError::TagMismatch));
     }
 
     #[test]
     fn sha256_nist_vectors() {
         let cases: [(&[u8], &str); 3] = [
-            (
-                b"abc",
-                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-            ),
-            (
-                b"",
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            ),
+            (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            (b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
             (
                 b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
                 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",

@@ -202,11 +202,7 @@ mod tests {
     #[test]
     fn published_seed_zero_outputs() {
         // Widely published first outputs of SplitMix64 seeded with 0.
-        let expected = [
-            0xE220_A839_7B1D_CDAF,
-            0x6E78_9E6A_A1B9_65F4,
-            0x06C4_5D18_8009_454F,
-        ];
+        let expected = [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F];
         let mut xs = [0u64; 3];
         fill_u64(&mut xs, 0, 0);
         assert_eq!(xs, expected);
@@ -243,20 +239,14 @@ mod tests {
         let mut par_f = vec![0f64; n];
         fill_with(&mut seq_f, seed, start, false, unit_f64);
         fill_with(&mut par_f, seed, start, true, unit_f64);
-        assert!(seq_f
-            .iter()
-            .zip(&par_f)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(seq_f.iter().zip(&par_f).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
     #[test]
     fn parallel_fill_is_independent_of_thread_count() {
         let n = (1 << 18) + 7;
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut xs = vec![0u64; n];
             pool.install(|| fill_u64(&mut xs, 7, 3));
             xs
@@ -286,9 +276,7 @@ mod tests {
         // Element 2^64 - 1 is followed by element 0 again.
         let mut xs = [0u64; 3];
         fill_u64(&mut xs, 5, u64::MAX - 1);
-        let mut g = RefSplitMix64 {
-            state: 5u64.wrapping_sub(2u64.wrapping_mul(GAMMA)),
-        };
+        let mut g = RefSplitMix64 { state: 5u64.wrapping_sub(2u64.wrapping_mul(GAMMA)) };
         assert_eq!(xs, [g.next(), g.next(), g.next()]);
         assert_eq!(xs[2], u64_at(5, 0));
     }

@@ -51,7 +51,10 @@ impl ControlConfig {
             }
         }
         if !self.release_capacity.is_power_of_two() || self.release_capacity > 1 << 16 {
-            return Err(format!("release_capacity must be a power of two up to 65536, found {}", self.release_capacity));
+            return Err(format!(
+                "release_capacity must be a power of two up to 65536, found {}",
+                self.release_capacity
+            ));
         }
         Ok(())
     }
@@ -193,7 +196,10 @@ impl ControlView {
     /// `request_published`.
     pub fn request_header(&self, slot: u32) -> (u32, u32) {
         let b = self.slot_base(slot);
-        (self.u32_at(b + slot::FUNCTION_ID).load(Ordering::Relaxed), self.u32_at(b + slot::REQUEST_LEN).load(Ordering::Relaxed))
+        (
+            self.u32_at(b + slot::FUNCTION_ID).load(Ordering::Relaxed),
+            self.u32_at(b + slot::REQUEST_LEN).load(Ordering::Relaxed),
+        )
     }
 
     /// Copies the first `dst.len()` bytes of `slot`'s request payload into daemon-private memory, so

@@ -51,9 +51,9 @@ where
     for i in 0..rows.count {
         let record = &rows.args[i * stride..(i + 1) * stride];
         let reader = ArgReader::new(record, rows.args_size, &[], rows.scratch, rows.borrows).map_err(|e| (i, e))?;
-        let mut writer = RetWriter::new(&mut results[i * rstride..(i + 1) * rstride], rows.result_size, rows.heap, rows.allocated);
+        let mut writer =
+            RetWriter::new(&mut results[i * rstride..(i + 1) * rstride], rows.result_size, rows.heap, rows.allocated);
         body(&reader, &mut writer).map_err(|e| (i, e))?;
     }
     Ok(())
 }
-

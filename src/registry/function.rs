@@ -39,7 +39,14 @@ pub struct Function {
 
 impl Function {
     /// Describes a function; `export!` calls this.
-    pub fn new(name: &str, doc: &str, params: Vec<(&str, Ty)>, returns: Vec<Ty>, invoke: Invoke, run_batch: RunBatch) -> Function {
+    pub fn new(
+        name: &str,
+        doc: &str,
+        params: Vec<(&str, Ty)>,
+        returns: Vec<Ty>,
+        invoke: Invoke,
+        run_batch: RunBatch,
+    ) -> Function {
         let outs: Vec<usize> = params
             .iter()
             .enumerate()

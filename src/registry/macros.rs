@@ -7,10 +7,10 @@
 /// a `pub fn register(registry: &mut shmcall::Registry)` to the module. Doc comments become the
 /// Python docstrings, parameter names the Python parameter names.
 ///
-/// ```ignore
+/// ```
 /// shmcall::export! {
 ///     /// Adds two integers; overflow is an error.
-///     pub fn add(a: i64, b: i64) -> shmcall::registry::Result<i64> {
+///     pub fn add(a: i64, b: i64) -> shmcall::Result<i64> {
 ///         a.checked_add(b).ok_or_else(|| shmcall::CallError::new("integer overflow"))
 ///     }
 ///     /// Multiplies every element by k, in place.
@@ -18,6 +18,10 @@
 ///         xs.iter_mut().for_each(|x| *x *= k);
 ///     }
 /// }
+///
+/// let mut registry = shmcall::Registry::new();
+/// register(&mut registry);
+/// assert!(registry.id("add").is_some() && registry.id("scale").is_some());
 /// ```
 #[macro_export]
 macro_rules! export {
@@ -65,8 +69,12 @@ macro_rules! export {
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __ret_type {
-    () => { () };
-    ($t:ty) => { $t };
+    () => {
+        ()
+    };
+    ($t:ty) => {
+        $t
+    };
 }
 
 /// Declares a struct type once, on the Rust side, with C layout; Python receives a matching type.
@@ -75,13 +83,23 @@ macro_rules! __ret_type {
 /// `shm_struct!` types. Write `plain struct` for a struct of numbers only (no bool, no text): its
 /// values can then be shared in place, so functions can take `&[T]` / `&mut [T]` of it.
 ///
-/// ```ignore
+/// ```
 /// shmcall::shm_struct! {
 ///     /// A person.
 ///     pub struct Person { pub name: String, pub age: i64 }
 /// }
 /// shmcall::shm_struct! {
 ///     pub plain struct Point { pub x: f64, pub y: f64 }
+/// }
+/// shmcall::export! {
+///     /// Says who it is.
+///     pub fn introduce(p: Person) -> String {
+///         format!("{}, {}", p.name, p.age)
+///     }
+///     /// Moves every point, in place.
+///     pub fn shift(points: &mut [Point], dx: f64) {
+///         points.iter_mut().for_each(|p| p.x += dx);
+///     }
 /// }
 /// ```
 #[macro_export]
@@ -151,11 +169,11 @@ macro_rules! __struct_impls {
                 let d = Self::shm_desc();
                 (d.size, d.align)
             }
-            fn read(r: &$crate::codec::ArgReader<'_>, at: usize) -> Result<Self, $crate::codec::Failure> {
+            fn read(r: &$crate::codec::ArgReader<'_>, at: usize) -> ::core::result::Result<Self, $crate::codec::Failure> {
                 let mut fields = Self::shm_desc().fields.iter();
                 Ok($name { $($field: <$fty as $crate::registry::Wire>::read(r, at + fields.next().expect("field").offset)?),* })
             }
-            fn write(&self, w: &mut $crate::codec::RetWriter<'_>, at: usize) -> Result<(), $crate::codec::Failure> {
+            fn write(&self, w: &mut $crate::codec::RetWriter<'_>, at: usize) -> ::core::result::Result<(), $crate::codec::Failure> {
                 let mut fields = Self::shm_desc().fields.iter();
                 $(<$fty as $crate::registry::Wire>::write(&self.$field, w, at + fields.next().expect("field").offset)?;)*
                 Ok(())

@@ -52,7 +52,7 @@ macro_rules! __by_value_param {
                 <$t as $crate::registry::Wire>::ty()
             }
             #[inline]
-            fn decode(r: &$crate::codec::ArgReader<'a>) -> Result<Self::Holder, $crate::codec::Failure> {
+            fn decode(r: &$crate::codec::ArgReader<'a>) -> ::core::result::Result<Self::Holder, $crate::codec::Failure> {
                 let (size, align) = <$t as $crate::registry::Wire>::size_align();
                 let at = r.next(size, align)?;
                 <$t as $crate::registry::Wire>::read(r, at).map(Some)

@@ -113,7 +113,7 @@ macro_rules! tuples {
         }
     )* };
 }
-tuples!((A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F));
+tuples!((A, B)(A, B, C)(A, B, C, D)(A, B, C, D, E)(A, B, C, D, E, F));
 
 impl<R: Ret, E: Display> Ret for Result<R, E> {
     fn tys() -> Vec<Ty> {

@@ -224,7 +224,9 @@ impl Ty {
                     out.push(d);
                 }
             }
-            Ty::Array(t, _) | Ty::Slice(t) | Ty::SliceMut(t) | Ty::Vec(t) | Ty::VecMut(t) | Ty::InOut(t) => t.structs(out),
+            Ty::Array(t, _) | Ty::Slice(t) | Ty::SliceMut(t) | Ty::Vec(t) | Ty::VecMut(t) | Ty::InOut(t) => {
+                t.structs(out)
+            }
             _ => {}
         }
     }

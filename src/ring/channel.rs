@@ -11,6 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::counters::CallCounters;
 use super::service_times::ServiceTimes;
 use super::spin::SpinWindows;
 use super::ticks::Ticks;
@@ -61,6 +62,8 @@ pub struct ChannelServer {
     registry: Arc<Registry>,
     heap: Arc<Heap>,
     times: Arc<ServiceTimes>,
+    /// Calls, failures and time per function, for the status report.
+    counters: Arc<CallCounters>,
     segments: Vec<Arc<Segment>>,
     payload: Vec<u64>,
     scratch: Scratch,
@@ -102,12 +105,14 @@ impl ChannelServer {
         let view = channel.view();
         let words = channel.config.request_capacity as usize / 8;
         let spin = SpinWindows::new(spin_budget, times.slot_count());
+        let counters = Arc::new(CallCounters::new(times.slot_count()));
         ChannelServer {
             channel,
             view,
             registry,
             heap,
             times,
+            counters,
             segments: Vec::new(),
             payload: vec![0u64; words],
             scratch: Scratch::default(),
@@ -127,6 +132,11 @@ impl ChannelServer {
     /// The channel served.
     pub fn channel(&self) -> &Arc<Channel> {
         &self.channel
+    }
+
+    /// The channel's call counters (read by the status report).
+    pub fn counters(&self) -> &Arc<CallCounters> {
+        &self.counters
     }
 
     /// Requests answered so far.
@@ -278,14 +288,18 @@ impl ChannelServer {
             self.channel.response_bell.ring();
         }
         self.last_function = function;
-        self.times.record(function, started.elapsed());
+        let took = started.elapsed();
+        self.times.record(function, took);
+        self.counters.record(self.times.slot(function), took, status);
         self.last_served = Ticks::now();
     }
 
     /// Runs `count` calls of one batchable function whose argument records lie back to back in a
     /// buffer; writes their result records back to back, inline or into a new heap block (SPEC §3.3).
     fn batch(&mut self, request: Vec<u8>, area: &mut [u8]) -> Result<usize, Failure> {
-        let field = |at: usize, n: usize| request.get(at..at + n).ok_or_else(|| Failure::bad("batch request shorter than 40 bytes"));
+        let field = |at: usize, n: usize| {
+            request.get(at..at + n).ok_or_else(|| Failure::bad("batch request shorter than 40 bytes"))
+        };
         let id = u32::from_le_bytes(field(0, 4)?.try_into().unwrap());
         if field(4, 4)? != [0u8; 4] {
             return Err(Failure::bad("batch request reserved word must be 0"));
@@ -305,7 +319,10 @@ impl ChannelServer {
         let rstride = f.results.fixed_size.next_multiple_of(8);
         let expected = count.checked_mul(stride as u64).ok_or_else(|| Failure::bad("batch count overflows"))?;
         if records.len() as u64 != expected {
-            return Err(Failure::bad(format!("batch of {count} calls needs {expected} argument bytes, found {}", records.len())));
+            return Err(Failure::bad(format!(
+                "batch of {count} calls needs {expected} argument bytes, found {}",
+                records.len()
+            )));
         }
         // Into u64s for alignment; a client-sized allocation must fail as an error, not abort.
         let mut args: Vec<u64> = Vec::new();

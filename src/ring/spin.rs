@@ -109,11 +109,21 @@ mod tests {
         let mut w = SpinWindow::new(BUDGET);
         assert_eq!(w.window(), BUDGET);
         let long = Duration::from_micros(300);
-        let windows: Vec<u128> = (0..5).map(|_| { w.after_sleep(long, 0); w.window().as_micros() }).collect();
+        let windows: Vec<u128> = (0..5)
+            .map(|_| {
+                w.after_sleep(long, 0);
+                w.window().as_micros()
+            })
+            .collect();
         assert_eq!(windows, [50, 25, 12, 0, 0]);
         w.after_sleep(Duration::from_micros(2), 0);
         assert_eq!(w.window(), MIN_WINDOW, "a quick return spins again, from the minimum");
-        let grown: Vec<u128> = (0..4).map(|_| { w.after_sleep(Duration::from_micros(2), 0); w.window().as_micros() }).collect();
+        let grown: Vec<u128> = (0..4)
+            .map(|_| {
+                w.after_sleep(Duration::from_micros(2), 0);
+                w.window().as_micros()
+            })
+            .collect();
         assert_eq!(grown, [20, 40, 80, 100], "doubling up to the budget");
     }
 

@@ -54,7 +54,11 @@ fn ns_per_tick() -> f64 {
             std::hint::spin_loop();
         }
         let (ns, ticks) = (t0.elapsed().as_nanos() as f64, raw().saturating_sub(r0) as f64);
-        if ticks > 0.0 { ns / ticks } else { 1.0 }
+        if ticks > 0.0 {
+            ns / ticks
+        } else {
+            1.0
+        }
     })
 }
 

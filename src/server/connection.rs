@@ -1,5 +1,6 @@
 //! One client connection: the handshake, channel creation on request, heap segment announcements,
 //! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
+//! A connection that opens with `status` or `stop` instead of `hello` is administrative (`admin.rs`).
 
 use std::io;
 use std::os::fd::AsFd;
@@ -8,35 +9,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::admin;
 use super::messages::{ClientMessage, DaemonMessage, MAX_CLIENT_MESSAGE};
+use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
-use crate::layout::ControlConfig;
-use crate::registry::manifest::Manifest;
-use crate::registry::Registry;
-use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller, ServiceTimes};
+use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller};
 use crate::sys::{poll, Doorbell, Segment, SeqConn};
 
 /// Channels (and so daemon threads) one connection may open: a bound on what one client can take.
 pub const MAX_CHANNELS: usize = 256;
-
-/// What every connection shares.
-pub struct Shared {
-    /// The functions.
-    pub registry: Arc<Registry>,
-    /// Their manifest.
-    pub manifest: Manifest,
-    /// Channel sizes.
-    pub config: ControlConfig,
-    /// Spins for every hot channel and serves quick calls (None: never spin).
-    pub poller: Option<Arc<Poller>>,
-    /// Every function's last service time, for the poller's choice of what to serve inline.
-    pub times: Arc<ServiceTimes>,
-    /// Per-connection heap limit in bytes (0 = none).
-    pub heap_limit: u64,
-    /// Whether large heap blocks get huge pages.
-    pub huge_pages: bool,
-}
 
 /// Sends new heap segments over the connection's socket.
 struct SocketSink(Arc<SeqConn>);
@@ -56,8 +38,9 @@ pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
     let heap = Arc::new(if shared.huge_pages { heap } else { heap.without_huge_pages() });
     let stopping = Arc::new(AtomicBool::new(false));
     let mut channels: Vec<JoinHandle<()>> = Vec::new();
-    match serve(&conn, &name, &shared, &heap, &stop, &stopping, &mut channels) {
-        Ok(()) => log::info!("{name}: closed"),
+    match serve(&conn, id, &name, &shared, &heap, &stop, &stopping, &mut channels) {
+        Ok(Ending::Closed) => log::info!("{name}: closed"),
+        Ok(Ending::Answered) => log::debug!("{name}: answered"),
         Err(e) => log::warn!("{name}: {e}"),
     }
     stopping.store(true, Ordering::Relaxed);
@@ -65,8 +48,17 @@ pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
     for c in channels {
         let _ = c.join();
     }
+    shared.census.closed(id);
     let (bytes, blocks) = heap.usage();
     log::debug!("{name}: released {blocks} heap blocks ({bytes} bytes)");
+}
+
+/// How a connection ended without error.
+enum Ending {
+    /// A client's connection closed (or the daemon stops).
+    Closed,
+    /// An administrative connection got its answer.
+    Answered,
 }
 
 fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
@@ -74,24 +66,27 @@ fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
+// The connection's state, passed down rather than bundled: each argument is one thing it owns.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     conn: &Arc<SeqConn>,
+    id: u64,
     name: &str,
     shared: &Arc<Shared>,
     heap: &Arc<Heap>,
     stop: &Arc<Doorbell>,
     stopping: &Arc<AtomicBool>,
     channels: &mut Vec<JoinHandle<()>>,
-) -> io::Result<()> {
+) -> io::Result<Ending> {
     let mut buf = vec![0u8; MAX_CLIENT_MESSAGE];
     let mut greeted = false;
     loop {
         let ready = poll::readable(&[conn.fd(), stop.fd()], None)?;
         if ready[1] {
-            return Ok(());
+            return Ok(Ending::Closed);
         }
         let n = match conn.recv(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(Ending::Closed),
             Ok(n) => n,
             Err(e) => return Err(refuse(conn, "bad_message", e.to_string())),
         };
@@ -118,23 +113,25 @@ fn serve(
                 let welcome = DaemonMessage::Welcome {
                     protocol: PROTOCOL_VERSION,
                     layout_hash: ours,
-                    daemon: format!("shmcalld {}", env!("CARGO_PKG_VERSION")),
+                    daemon: shared.daemon.clone(),
                     manifest: &shared.manifest,
                 };
                 conn.send(&welcome.to_bytes(), &[])?;
+                shared.census.greeted(id, heap.clone());
                 greeted = true;
             }
             ClientMessage::OpenChannel if greeted => {
                 if channels.len() >= MAX_CHANNELS {
                     // Refused, but the connection and its open channels go on: one thread too many
                     // must not take down the client's other threads.
-                    let message = format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)");
+                    let message =
+                        format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)");
                     conn.send(&DaemonMessage::Error { kind: "resources", message }.to_bytes(), &[])?;
                     continue;
                 }
-                let id = channels.len() as u32;
+                let channel_id = channels.len() as u32;
                 let channel = Arc::new(
-                    Channel::create(id, shared.config, name)
+                    Channel::create(channel_id, shared.config, name)
                         .map_err(|e| refuse(conn, "resources", format!("cannot create channel: {e}")))?,
                 );
                 let server = ChannelServer::new(
@@ -142,17 +139,20 @@ fn serve(
                     shared.registry.clone(),
                     heap.clone(),
                     shared.times.clone(),
-                    format!("{name}/ch{id}"),
+                    format!("{name}/ch{channel_id}"),
                     shared.poller.as_deref().map_or(Duration::ZERO, Poller::budget),
                 );
+                shared.census.channel_opened(id, server.counters().clone(), channel.control.len() as u64);
                 let (stop, stopping, poller) = (stop.clone(), stopping.clone(), shared.poller.clone());
-                let log_name = format!("{name}/ch{id}");
-                channels.push(std::thread::Builder::new().name(format!("shmcall-ch{id}")).spawn(move || {
-                    if let Err(e) = run_channel_thread(server, stop.fd(), &stopping, poller.as_deref()) {
-                        log::warn!("{log_name}: {e}");
-                    }
-                })?);
-                let msg = DaemonMessage::Channel { id, size: channel.control.len() as u64 }.to_bytes();
+                let log_name = format!("{name}/ch{channel_id}");
+                channels.push(std::thread::Builder::new().name(format!("shmcall-ch{channel_id}")).spawn(
+                    move || {
+                        if let Err(e) = run_channel_thread(server, stop.fd(), &stopping, poller.as_deref()) {
+                            log::warn!("{log_name}: {e}");
+                        }
+                    },
+                )?);
+                let msg = DaemonMessage::Channel { id: channel_id, size: channel.control.len() as u64 }.to_bytes();
                 conn.send(
                     &msg,
                     &[channel.control.fd(), channel.request_bell.fd().as_fd(), channel.response_bell.fd().as_fd()],
@@ -160,6 +160,18 @@ fn serve(
             }
             ClientMessage::OpenChannel => {
                 return Err(refuse(conn, "bad_message", "open_channel before hello".to_owned()));
+            }
+            ClientMessage::Status {} if !greeted => {
+                log::debug!("{name}: status asked");
+                return admin::answer_status(conn, shared).map(|()| Ending::Answered);
+            }
+            ClientMessage::Stop {} if !greeted => {
+                log::info!("{name}: stop asked");
+                return admin::begin_stop(conn, shared).map(|()| Ending::Answered);
+            }
+            ClientMessage::Status {} | ClientMessage::Stop {} => {
+                let message = "status and stop open a connection of their own: they must be its first message";
+                return Err(refuse(conn, "bad_message", message.to_owned()));
             }
         }
     }

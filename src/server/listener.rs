@@ -1,16 +1,21 @@
 //! The accept loop and shutdown. SIGINT/SIGTERM are turned into a readable descriptor (signal-hook's
-//! self-pipe), so the loop only ever blocks in `poll` and shuts down in one place: stop accepting,
-//! remove the socket, tell every connection to stop, give them a bounded time to finish.
+//! self-pipe) and a `stop` request rings a doorbell, so the loop only ever blocks in `poll` and shuts
+//! down in one place: stop accepting, remove the socket, tell every connection to stop, give them a
+//! bounded time to finish, then close the connections that asked to stop.
 
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::connection::{self, Shared};
+use super::census::Census;
+use super::connection;
+use super::report::StatusReport;
+use super::shared::Shared;
+use crate::layout::constants::PROTOCOL_VERSION;
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
@@ -20,9 +25,13 @@ use crate::sys::{poll, Doorbell, SeqListener};
 /// How long shutdown waits for connections to finish their current calls.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Everything `shmcalld serve` can be told.
+/// Everything `<daemon> serve` can be told.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Daemon name: `welcome` and `status` carry it.
+    pub name: String,
+    /// Daemon version.
+    pub version: String,
     /// Socket path.
     pub socket: PathBuf,
     /// Spin policy of the poller.
@@ -35,7 +44,23 @@ pub struct ServeOptions {
     pub config: ControlConfig,
 }
 
-/// Serves `registry` on `opts.socket` until SIGINT or SIGTERM.
+impl ServeOptions {
+    /// The defaults of `<name> serve`: the name's default socket (`paths::default_socket`), the
+    /// default spin budget, no heap limit, huge pages for large blocks, default channel sizes.
+    pub fn new(name: &str, version: &str) -> ServeOptions {
+        ServeOptions {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            socket: super::paths::default_socket(name),
+            spin: SpinPolicy::default(),
+            heap_limit: 0,
+            huge_pages: true,
+            config: ControlConfig::default(),
+        }
+    }
+}
+
+/// Serves `registry` on `opts.socket` until SIGINT, SIGTERM or a `stop` request.
 pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     super::paths::prepare_dir(&opts.socket)?;
     let listener = SeqListener::bind(&opts.socket)?;
@@ -52,14 +77,28 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         }
         None => None,
     };
+    let times = Arc::new(ServiceTimes::new(registry.functions().len()));
+    let identity = StatusReport {
+        name: opts.name.clone(),
+        version: opts.version.clone(),
+        shmcall: env!("CARGO_PKG_VERSION").to_owned(),
+        protocol: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        socket: listener.path().display().to_string(),
+        ..StatusReport::default()
+    };
     let shared = Arc::new(Shared {
+        daemon: format!("{} {}", opts.name, opts.version),
         manifest: Manifest::of(&registry),
-        times: Arc::new(ServiceTimes::new(registry.functions().len())),
+        census: Census::new(identity, times.slot_count()),
+        times,
         registry,
         config: opts.config,
         poller: poller.clone(),
         heap_limit: opts.heap_limit,
         huge_pages: opts.huge_pages,
+        shutdown: Doorbell::new()?,
+        stop_waiters: Mutex::default(),
     });
     log::info!(
         "listening on {} ({} functions, spin {:?}, huge pages for large blocks: {}, shared memory policy: {})",
@@ -69,12 +108,17 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         if opts.huge_pages { "on" } else { "off" },
         crate::sys::shmem_huge_pages().as_deref().unwrap_or("unknown")
     );
+    super::notify::ready();
     let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();
     let mut next_id = 0u64;
     loop {
-        let ready = poll::readable(&[listener.fd(), signals.as_fd()], None)?;
+        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd()], None)?;
         if ready[1] {
             log::info!("signal received: shutting down");
+            break;
+        }
+        if ready[2] {
+            log::info!("stop requested: shutting down");
             break;
         }
         let conn = match listener.accept() {
@@ -94,6 +138,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
             .spawn(move || connection::run(conn, id, s, st))?;
         connections.push((stop, handle));
     }
+    super::notify::stopping();
     drop(listener); // removes the socket: new clients fail fast instead of queueing
     for (stop, _) in &connections {
         stop.ring();
@@ -107,6 +152,8 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         p.stop();
         join_by(t, deadline, "the poller");
     }
+    // Their end-of-file tells the connections that asked to stop that shutdown is over.
+    shared.stop_waiters.lock().unwrap_or_else(PoisonError::into_inner).clear();
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::report::StatusReport;
 use crate::registry::manifest::Manifest;
 
 /// Largest control message either side sends, except the daemon's `welcome` (which carries the
@@ -25,6 +26,10 @@ pub enum ClientMessage {
     },
     /// Asks for a new channel (one per client thread).
     OpenChannel,
+    /// First message of an administrative connection: asks for the daemon's status report.
+    Status {},
+    /// First message of an administrative connection: asks the daemon to shut down gracefully.
+    Stop {},
 }
 
 /// Messages the daemon sends.
@@ -56,6 +61,13 @@ pub enum DaemonMessage<'a> {
         /// Size in bytes.
         size: u64,
     },
+    /// Answer to `status`; the daemon then closes the connection.
+    Status(&'a StatusReport),
+    /// Answer to `stop`: shutdown has begun; the daemon closes the connection when it is over.
+    Stopping {
+        /// The daemon's process id.
+        pid: u32,
+    },
     /// A refusal; the daemon closes the connection after a handshake error.
     Error {
         /// `version_mismatch`, `layout_mismatch`, `bad_message` or `resources`.
@@ -81,6 +93,25 @@ mod tests {
         let m: ClientMessage = serde_json::from_str(r#"{"op":"hello","protocol":1,"layout_hash":"ab"}"#).unwrap();
         assert_eq!(m, ClientMessage::Hello { protocol: 1, layout_hash: "ab".into(), client: String::new() });
         assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"format_disk"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"hello","protocol":1,"layout_hash":"ab","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"op":"hello","protocol":1,"layout_hash":"ab","x":1}"#).is_err()
+        );
+        assert_eq!(serde_json::from_str::<ClientMessage>(r#"{"op":"status"}"#).unwrap(), ClientMessage::Status {});
+        assert_eq!(serde_json::from_str::<ClientMessage>(r#"{"op":"stop"}"#).unwrap(), ClientMessage::Stop {});
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"op":"stop","now":true}"#).is_err(), "no members");
+    }
+
+    #[test]
+    fn admin_answers_carry_their_op() {
+        let report = StatusReport { name: "geo".into(), calls: 3, ..StatusReport::default() };
+        let json: serde_json::Value = serde_json::from_slice(&DaemonMessage::Status(&report).to_bytes()).unwrap();
+        assert_eq!(
+            (json["op"].as_str(), json["name"].as_str(), json["calls"].as_u64()),
+            (Some("status"), Some("geo"), Some(3))
+        );
+        let back: StatusReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report, "the command reads back what the daemon sent (an extra `op` is ignored)");
+        let stopping = DaemonMessage::Stopping { pid: 7 }.to_bytes();
+        assert_eq!(std::str::from_utf8(&stopping).unwrap(), r#"{"op":"stopping","pid":7}"#);
     }
 }

@@ -1,9 +1,20 @@
 //! The service: the listening socket, one thread per connection doing the handshake and control
-//! messages, one thread per channel serving the ring, and orderly shutdown.
+//! messages, one thread per channel serving the ring, the status report and orderly shutdown.
+//!
+//! Its files, bottom to top: `report` (the status report's members), `messages` (the socket's
+//! messages), `paths` (default socket), `notify` (the service manager), `census` (who is connected,
+//! calls counted), `shared` (what connections share), `admin` (`status` and `stop`), `connection`
+//! (one client), `listener` (the accept loop and shutdown).
 
+mod admin;
+mod census;
 mod connection;
 mod listener;
 pub mod messages;
+mod notify;
 pub mod paths;
+pub mod report;
+mod shared;
 
 pub use listener::{serve, ServeOptions};
+pub use report::StatusReport;

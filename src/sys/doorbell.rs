@@ -54,10 +54,7 @@ impl Doorbell {
 
     /// Sleeps until the doorbell rings, `other` becomes readable (or hangs up), or `timeout` passes.
     pub fn wait(&self, other: Option<BorrowedFd<'_>>, timeout: Option<Duration>) -> io::Result<Wake> {
-        let ts = timeout.map(|t| Timespec {
-            tv_sec: t.as_secs() as i64,
-            tv_nsec: t.subsec_nanos() as i64,
-        });
+        let ts = timeout.map(|t| Timespec { tv_sec: t.as_secs() as i64, tv_nsec: t.subsec_nanos() as i64 });
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN), PollFd::new(&self.fd, PollFlags::IN)];
         let n = match other {
             Some(o) => {

@@ -26,13 +26,25 @@ impl Mapping {
         let reserve = len.checked_add(HUGE_PAGE).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: a fresh anonymous mapping at an address the kernel chooses touches nothing else.
         let base = unsafe {
-            rustix::mm::mmap_anonymous(null_mut(), reserve, ProtFlags::empty(), MapFlags::PRIVATE | MapFlags::NORESERVE)?
+            rustix::mm::mmap_anonymous(
+                null_mut(),
+                reserve,
+                ProtFlags::empty(),
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )?
         } as usize;
         let start = base.next_multiple_of(HUGE_PAGE);
         // SAFETY: [start, start + len) lies inside the reservation made above, which nothing else
         // uses, so MAP_FIXED replaces only our own inaccessible pages.
         let mapped = unsafe {
-            rustix::mm::mmap(start as *mut _, len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED | MapFlags::FIXED, fd, 0)
+            rustix::mm::mmap(
+                start as *mut _,
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED | MapFlags::FIXED,
+                fd,
+                0,
+            )
         };
         let tail = start + len.next_multiple_of(4096);
         // SAFETY: the head and the tail are what is left of our own reservation; on failure, all of it is.

@@ -107,7 +107,8 @@ impl Segment {
         }
         // SAFETY: the range lies inside our mapping (clamped to its length above); MADV_COLLAPSE
         // changes only which pages back it, never what it holds.
-        let rc = unsafe { libc::madvise(self.as_ptr().add(start as usize).cast(), (end - start) as usize, MADV_COLLAPSE) };
+        let rc =
+            unsafe { libc::madvise(self.as_ptr().add(start as usize).cast(), (end - start) as usize, MADV_COLLAPSE) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -122,12 +123,7 @@ impl Segment {
         if end <= start {
             return Ok(());
         }
-        Ok(rustix::fs::fallocate(
-            &self.fd,
-            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
-            start,
-            end - start,
-        )?)
+        Ok(rustix::fs::fallocate(&self.fd, FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE, start, end - start)?)
     }
 }
 

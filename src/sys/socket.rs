@@ -7,8 +7,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::net::{
-    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
-    SocketFlags, SocketType,
+    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags,
+    SocketType,
 };
 
 /// Most descriptors one message carries (a channel: control segment and two doorbells).
@@ -127,6 +127,15 @@ impl SeqConn {
         Ok(n)
     }
 
+    /// Receives one message of any length (it learns the length first); empty when the peer closed.
+    pub fn recv_message(&self) -> io::Result<Vec<u8>> {
+        let (_, len) = rustix::net::recv(&self.fd, &mut [0u8; 0][..], RecvFlags::PEEK | RecvFlags::TRUNC)?;
+        let mut buf = vec![0u8; len];
+        let n = self.recv(&mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
     /// The peer's process id, for logs.
     pub fn peer_pid(&self) -> Option<i32> {
         rustix::net::sockopt::socket_peercred(&self.fd).ok().map(|c| c.pid.as_raw_nonzero().get())
@@ -159,6 +168,9 @@ mod tests {
         let mut small = [0u8; 2];
         c.send(b"too long", &[]).unwrap();
         assert!(s.recv(&mut small).is_err());
+        let long = vec![7u8; 100_000];
+        c.send(&long, &[]).unwrap();
+        assert_eq!(s.recv_message().unwrap(), long, "a message of any length");
         drop(c);
         assert_eq!(s.recv(&mut buf).unwrap(), 0);
         std::fs::remove_dir_all(&dir).ok();
