@@ -4,7 +4,9 @@
 
 Each checkout's own daemon (`target/release/shmcalld`, built beforehand) and own Python package are run
 in a process of their own, in alternating rounds (A B B A ...), so that the VM's drift hits both alike.
-Prints, per call, each side's median over rounds of the per-round median and the ratio NEW / OLD.
+Prints, per call, each side's median over rounds of the per-round median and the ratio NEW / OLD; then
+`connect` (µs to connect to the running daemon), `first add, extra` (µs the first call of `add` costs
+a new client more than its later ones) and `first add, cold` (the same for the process's first client).
 """
 
 from __future__ import annotations
@@ -19,17 +21,24 @@ from pathlib import Path
 
 # Runs inside each side's process: times the calls as README shows them, returns µs per call.
 _CHILD = r"""
-import json, time
+import json, statistics, time, types
 import shmcall
 CALLS = 2000
 with shmcall.connect() as c:
+    # The first call of add in this process (its channel opened beforehand by a ping), over its later ones.
+    c.ping()
+    t = time.perf_counter_ns(); c.add(1, 2); cold = time.perf_counter_ns() - t
+    t = time.perf_counter_ns(); c.add(1, 2); cold -= time.perf_counter_ns() - t
     xs = c.empty(64, "f64"); c.prng_fill(xs, 1)
     P = c.types.Person
+    # The f64 sum called directly: the function `sum_f64` where sum is a name-suffix family, the
+    # generic sum's f64 overload where sum is one generic function.
+    f64 = getattr(c, "sum_f64", None) or types.MethodType(c.sum.overloads["f64"], c)
     ops = {
         "add": lambda: c.add(1, 2),
         "hello": lambda: c.hello("Python"),
         "hello_person": lambda: c.hello_person(("xiaoming", 18)),
-        "sum_f64 (64)": lambda: c.sum_f64(xs),
+        "sum_f64 (64)": lambda: f64(xs),
         "sum (64)": lambda: c.sum(xs),
     }
     out = {}
@@ -43,6 +52,23 @@ with shmcall.connect() as c:
                 op()
             best.append((time.perf_counter_ns() - t) / CALLS / 1000)
         out[name] = statistics.median(best)
+    # Connecting to the running daemon, and what the first call of add costs a new client more than
+    # its later calls (its thread's channel opened beforehand by a ping).
+    connects, first = [], []
+    for _ in range(40):
+        t = time.perf_counter_ns()
+        k = shmcall.connect(c.socket_path, spawn=False)
+        connects.append((time.perf_counter_ns() - t) / 1000)
+        k.ping()
+        t = time.perf_counter_ns(); k.add(1, 2); once = time.perf_counter_ns() - t
+        later = []
+        for _ in range(20):
+            t = time.perf_counter_ns(); k.add(1, 2); later.append(time.perf_counter_ns() - t)
+        first.append((once - statistics.median(later)) / 1000)
+        k.close()
+    out["connect"] = statistics.median(connects)
+    out["first add, extra"] = statistics.median(first)
+    out["first add, cold"] = cold / 1000
     print(json.dumps(out))
 """
 
@@ -51,8 +77,7 @@ def _run(checkout: Path) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(checkout / "python"), SHMCALLD=str(checkout / "target/release/shmcalld"))
     env.pop("SHMCALL_SOCKET", None)
     env["SHMCALL_SOCKET"] = f"/tmp/shmcall-compare-{os.getpid()}-{checkout.name}.sock"
-    child = "import statistics\n" + _CHILD
-    res = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+    res = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -68,11 +93,11 @@ def main() -> None:
         for side in order if r % 2 == 0 else order[::-1]:
             results[side].append(_run(getattr(args, side).resolve()))
     names = list(results["old"][0])
-    print(f"{'call':<16}{'old µs':>10}{'new µs':>10}{'new/old':>10}")
+    print(f"{'call':<18}{'old µs':>10}{'new µs':>10}{'new/old':>10}")
     for name in names:
         old = statistics.median(r[name] for r in results["old"])
         new = statistics.median(r[name] for r in results["new"])
-        print(f"{name:<16}{old:>10.3f}{new:>10.3f}{new / old:>10.3f}")
+        print(f"{name:<18}{old:>10.3f}{new:>10.3f}{new / old:>10.3f}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,13 @@ mod mine {
             (text.split_whitespace().count() as u64, lens)
         }
 
+        /// The largest element; an empty array is an error.
+        pub fn largest<T: Copy + PartialOrd in [f64, u32]>(xs: &[T]) -> Result<T> {
+            let mut it = xs.iter().copied();
+            let first = it.next().ok_or_else(|| CallError::new("empty array"))?;
+            Ok(it.fold(first, |m, x| if x > m { x } else { m }))
+        }
+
         /// The first n squares, written in place.
         pub fn squares(n: u32) -> shmcall::registry::Filled<'static, u64> {
             shmcall::registry::Filled::new(n as usize, |out| {
@@ -56,7 +63,7 @@ mod mine {
 fn a_filled_result_arrives_as_an_array() {
     let mut r = Registry::new();
     mine::register(&mut r);
-    assert_eq!(Manifest::of(&r).functions[3].returns[0].ty, "Vec<u64>");
+    assert_eq!(Manifest::of(&r).functions[4].signatures()[0].returns[0].ty, "Vec<u64>");
     let heap = super::support::heap();
     for n in [0u32, 5, 100_000] {
         let out = super::support::call(&r, &heap, "squares", &n.to_le_bytes()).unwrap();
@@ -81,16 +88,15 @@ fn exported_functions_have_typed_signatures_and_docs() {
     let mut r = Registry::new();
     mine::register(&mut r);
     let m = Manifest::of(&r);
-    let dot = &m.functions[0];
-    assert_eq!(dot.name, "dot");
-    assert_eq!(dot.doc, "Dot product of two vectors.");
+    assert_eq!((m.functions[0].name(), m.functions[0].doc()), ("dot", "Dot product of two vectors."));
+    let dot = m.functions[0].signatures()[0];
     assert_eq!(
         dot.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.offset)).collect::<Vec<_>>(),
         [("a", "Vec3", 0), ("b", "Vec3", 12)]
     );
     assert_eq!(dot.args_size, 24);
-    assert_eq!(m.functions[1].params[0].ty, "&mut [Vec3]");
-    let words = &m.functions[2];
+    assert_eq!(m.functions[1].signatures()[0].params[0].ty, "&mut [Vec3]");
+    let words = m.functions[2].signatures()[0];
     assert_eq!(
         words.returns.iter().map(|r| (r.ty.as_str(), r.offset)).collect::<Vec<_>>(),
         [("u64", 0), ("Vec<u32>", 8)]
@@ -98,6 +104,56 @@ fn exported_functions_have_typed_signatures_and_docs() {
     assert_eq!(words.result_size, 32);
     let vec3 = &m.structs[0];
     assert_eq!((vec3.name.as_str(), vec3.size, vec3.align, vec3.plain), ("Vec3", 12, 4, true));
+}
+
+#[test]
+fn a_generic_function_is_one_manifest_entry_with_an_overload_per_type() {
+    let mut r = Registry::new();
+    mine::register(&mut r);
+    let json: serde_json::Value = serde_json::from_str(&Manifest::of(&r).to_json()).unwrap();
+    let largest = &json["functions"][3];
+    assert_eq!((&largest["name"], &largest["dispatch"]), (&"largest".into(), &"xs".into()));
+    assert_eq!(largest["doc"], "The largest element; an empty array is an error.");
+    assert!(largest.get("id").is_none() && largest.get("params").is_none());
+    let overloads: Vec<String> = largest["overloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {} {} {}", o["id"], o["element"], o["params"][0]["type"], o["returns"][0]["type"]))
+        .collect();
+    assert_eq!(overloads, [r#"3 "f64" "&[f64]" "f64""#, r#"4 "u32" "&[u32]" "u32""#]);
+    assert_eq!(json["functions"][4]["id"], 5, "the next function's id follows the overloads'");
+    // Each overload runs under its own id and name, on its own element type.
+    let inline = |data: &[u8]| {
+        let mut p = vec![0u8; 24];
+        p[8..16].copy_from_slice(&24u64.to_le_bytes()); // inline: segment 0, data right after the record
+        p[16..24].copy_from_slice(&(data.len() as u64).to_le_bytes());
+        p.extend_from_slice(data);
+        p
+    };
+    let u32s: Vec<u8> = [3u32, 9, 4].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let out = call(&r, &heap(), "largest[u32]", &inline(&u32s)).unwrap();
+    assert_eq!(u32::from_le_bytes(out[..4].try_into().unwrap()), 9);
+    let f64s: Vec<u8> = [0.5f64, -2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let out = call(&r, &heap(), "largest[f64]", &inline(&f64s)).unwrap();
+    assert_eq!(f64::from_le_bytes(out[..8].try_into().unwrap()), 0.5);
+    assert_eq!(r.id("largest"), None, "only its overloads have ids");
+    assert_eq!(r.generic("largest").map(|g| (g.dispatch, g.ids.clone())), Some((0, 3..5)));
+}
+
+#[test]
+#[should_panic(expected = "no parameter's type tells the overloads apart")]
+fn overloads_that_no_parameter_tells_apart_are_refused_at_start_up() {
+    mod same {
+        use shmcall::registry::Filled;
+        shmcall::export! {
+            /// A zero-filled array of n elements.
+            pub fn zeros<T: Default + Clone in [f32, f64]>(n: u32) -> Filled<'static, T> {
+                Filled::new(n as usize, |out| out.fill(T::default()))
+            }
+        }
+    }
+    same::register(&mut Registry::new());
 }
 
 #[test]

@@ -53,17 +53,17 @@ class ShmSession(Session):
         return xs
 
     def sum(self, xs: Any) -> float:
-        return self.c.sum_f64(xs)
+        return self.c.sum(xs)
 
     def scale(self, xs: Any, k: float) -> Any:
-        self.c.scale_f64(xs, k)
+        self.c.scale(xs, k)
         return xs
 
     def sha256(self, data: bytes) -> bytes:
         return self.c.sha256(data)
 
     def filter_gt(self, xs: Any, t: float) -> Any:
-        return self.c.filter_gt_f64(xs, t)
+        return self.c.filter_gt(xs, t)
 
     def add_many(self, n: int) -> list[int]:
         a = np.arange(n, dtype=np.int64)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the golden vectors of the shmcall protocol into ``protocol/vectors/<version>/``.
 
-``<version>`` is ``protocol.version`` of ``constants.toml`` (now 2). Older version directories are left as
+``<version>`` is ``protocol.version`` of ``constants.toml`` (now 3). Older version directories are left as
 they are, a record of older versions (SPEC §8).
 
 The bytes are encoded straight from ``protocol/SPEC.md`` with :mod:`struct`; every constant comes from

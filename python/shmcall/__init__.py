@@ -5,18 +5,21 @@
 ...     c.add(2, 3)
 5
 
-Pure Python (standard library only; numpy is used when installed). See ``protocol/SPEC.md`` for
-the wire format and ``README.md`` for the tour.
+Pure Python (standard library only; numpy is used when installed). ``pip install`` of the project
+installs this package and the ``shmcalld`` binary beside it. See ``protocol/SPEC.md`` for the wire
+format and ``README.md`` for the tour.
 """
 
 from __future__ import annotations
 
+from . import _install
 from ._client import Client, connect
-from ._daemon import default_socket_path
+from ._daemon import DaemonInfo, default_socket_path
 from ._errors import (
     ConnectionLost,
     CorruptResponse,
     DaemonUnavailable,
+    NotPermitted,
     ProtocolError,
     RemoteError,
     RemotePanic,
@@ -29,14 +32,16 @@ from ._errors import (
 from ._layout import PROTOCOL_VERSION
 from ._values import Ref, Vec
 
-__version__ = "0.1.0"
+__version__ = _install.version()  # Cargo.toml's, as the daemon's `--version`
 
 __all__ = sorted(
     [
         "Client",
         "ConnectionLost",
         "CorruptResponse",
+        "DaemonInfo",
         "DaemonUnavailable",
+        "NotPermitted",
         "PROTOCOL_VERSION",
         "ProtocolError",
         "Ref",

@@ -1,19 +1,26 @@
-"""``python -m shmcall``: ``functions`` (list what the daemon serves), ``bench`` (p50/p99 of a few
-calls, to check every change quickly), ``tour`` (every built-in, called once, with its result) and
-``source NAME`` (the Python the client generated to call a function: its ``source`` attribute).
+"""``python -m shmcall``: ``status`` (the running daemon's state and counts, as ``shmcalld status``
+prints them), ``functions`` (list what the daemon serves), ``bench`` (p50/p99 of a few calls, to
+check every change quickly), ``tour`` (every built-in, called once, with its result) and ``source
+NAME`` (the Python the client generated to call a function: its ``source`` attribute).
 
-Each command takes ``--socket PATH``; without it, it attaches to the default daemon or starts a
-private one.
+Each command takes ``--socket PATH``; without it, ``status`` asks the default daemon and the others
+attach to it or start a private one.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from typing import Any, Callable
 
+from . import _admin
 from ._client import Client, connect
+from ._daemon import default_socket_path
+from ._errors import ShmcallError
+from ._methods import summary
 
 __all__: list[str] = []
 
@@ -80,7 +87,7 @@ def tour(c: Client) -> None:
         print(f"  {label:<44} -> {value!r}")
 
     T = c.types
-    print(f"connected: {c!r} ({c.daemon_version})")
+    print(f"connected: {c!r}")
     print("the article's examples:")
     show("add(2, 3)", c.add(2, 3))
     show("hello('Python')", c.hello("Python"))
@@ -144,32 +151,33 @@ def print_source(c: Client, name: str | None, parser: argparse.ArgumentParser) -
     f = getattr(c.functions, name or "", None)
     if f is None:
         parser.error(f"source needs the name of a function the daemon serves, not {name!r} (see `functions`)")
-    members = getattr(f, "members", None)
-    if members is not None:  # a family (`sum`): one function per element type
-        names = ", ".join(sorted(member.__name__ for member in members.values()))
-        print(f"# {name} calls one of {names}, by the element type of its first argument: see their source")
-        return
     print(f.source, end="")
+    for element, overload in getattr(f, "overloads", {}).items():  # a generic function's
+        print(f"\n# {name}: the overload for {element}\n{overload.source}", end="")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shmcall", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["functions", "bench", "tour", "source"])
+    parser.add_argument("command", choices=["status", "functions", "bench", "tour", "source"])
     parser.add_argument("name", nargs="?", help="the function whose generated call code `source` prints")
     parser.add_argument("--socket", help="daemon socket (default: the default daemon, or a private one)")
+    parser.add_argument("--json", action="store_true", help="print JSON, for programs (status, functions)")
     parser.add_argument("--calls", type=int, default=100_000, help="calls per benchmark case")
     args = parser.parse_args(argv)
+    if args.command == "status":
+        try:
+            report = _admin.status(args.socket or default_socket_path())
+        except ShmcallError as e:
+            print(f"{parser.prog}: error: {e}", file=sys.stderr)
+            return 2
+        print(_admin.status_json(report) if args.json else _admin.status_text(report), end="")
+        return 0
     with connect(args.socket) as c:
-        if args.command == "functions":
-            for name in sorted(vars(c.functions)):
-                f = getattr(c.functions, name)
-                remote = getattr(f, "remote", None)
-                if remote is None:  # a family (`sum`): its doc names its members
-                    print(f.__doc__.splitlines()[0])
-                    remote = next(iter(f.members.values())).remote
-                else:
-                    print(remote.signature_text())
-                print("    " + (remote.doc.splitlines() or [""])[0])
+        if args.command == "functions" and args.json:
+            print(json.dumps(c.manifest, indent=2, ensure_ascii=False))
+        elif args.command == "functions":
+            for entry in sorted(c.manifest["functions"], key=lambda e: str(e["name"])):
+                print("\n".join(summary(entry)))
         elif args.command == "source":
             print_source(c, args.name, parser)
         elif args.command == "bench":
@@ -180,4 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m shmcall functions | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

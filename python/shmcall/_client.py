@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any, Iterable
 from . import _layout as L
 from ._call import CHECKING
 from ._codecs import element, parse
-from ._daemon import PrivateDaemon, default_socket_path, find_daemon, spawn_private
+from ._daemon import DaemonInfo, PrivateDaemon, default_socket_path, describe, find_daemon, spawn_private
 from ._errors import DaemonUnavailable, VersionMismatch
-from ._families import Family, families, make_family
-from ._function import RemoteFunction, RemoteMethod, make_callable
+from ._methods import Functions, placeholders
 from ._numpy import HAVE_NUMPY, np
 from ._scalars import ALIASES
 from ._session import Session
@@ -36,9 +35,10 @@ def connect(socket_path: str | None = None, *, spawn: bool = True, daemon: str |
             timeout: float = 10.0) -> Client:
     """Attaches to the daemon at ``socket_path`` (default: :func:`default_socket_path`).
 
-    If nobody listens there and ``spawn`` is true, starts a private daemon (``daemon`` or
-    ``$SHMCALLD``, ``PATH``, this checkout's ``target/``) on a temporary socket; it stops when the
-    client closes.
+    If nobody listens there and ``spawn`` is true, starts a private daemon on a temporary socket; it
+    stops when the client closes. The binary is ``daemon`` (a path or a name on ``PATH``), else
+    ``$SHMCALLD``, else the ``shmcalld`` installed with this package, else the one on ``PATH``.
+    ``c.daemon`` says which daemon the client reached (name, version, pid, socket).
 
     Raises:
         DaemonUnavailable: no daemon, and none could be started.
@@ -90,23 +90,17 @@ class Client:
              "client": f"python pid {os.getpid()}"}, "welcome")
         if msg.get("protocol") != L.PROTOCOL_VERSION:
             raise VersionMismatch(f"daemon speaks protocol {msg.get('protocol')}, client {L.PROTOCOL_VERSION}")
-        self.daemon_version: str = msg.get("daemon", "")
+        sock = self._session.control.sock
+        assert sock is not None  # connected just now
+        self.daemon: DaemonInfo = describe(sock, msg.get("daemon", ""), self.socket_path)
         self.manifest: dict[str, Any] = msg["manifest"]
         self._structs = build_structs(self.manifest["structs"])
         self.types = types.SimpleNamespace(**{name: codec.cls for name, codec in self._structs.items()})
-        methods: dict[str, RemoteMethod] = {}
-        for entry in self.manifest["functions"]:
-            fn = RemoteFunction(entry, self._structs)
-            methods[fn.name] = make_callable(fn, self._session)
-        remote: dict[str, RemoteMethod | Family] = dict(methods)
-        for base, members in families(methods).items():
-            remote[base] = make_family(base, members)
-        self.functions = types.SimpleNamespace(**{name: types.MethodType(f, self) for name, f in remote.items()})
-        # Methods of this client's own class (`__new__`); one whose name a method of Client already
-        # has is reached through `c.functions`.
-        for name, f in remote.items():
-            if not hasattr(Client, name):
-                setattr(type(self), name, f)
+        # A placeholder per function on this client's own class (`__new__`); each function's code is
+        # made on first use (`_methods`). One whose name a method of Client has is reached through
+        # `c.functions`.
+        found = placeholders(self.manifest["functions"], self._structs, self._session, type(self), Client)
+        self.functions = Functions(self, found)
 
     if TYPE_CHECKING:
 
@@ -215,12 +209,18 @@ class Client:
         except Exception:  # half made (no daemon), or at interpreter exit
             pass
 
+    @property
+    def daemon_version(self) -> str:
+        """The daemon's name and version, as it greeted (``"shmcalld 0.1.0"``)."""
+        return f"{self.daemon.name} {self.daemon.version}"
+
     def __repr__(self) -> str:
-        state = "closed" if self._session.closed else f"{len(self.manifest['functions'])} functions"
-        return f"<shmcall.Client {self.socket_path!r} {state}>"
+        daemon = getattr(self, "daemon", None)  # None if the handshake failed
+        who = str(daemon) if daemon is not None else f"at {self.socket_path}"
+        return f"<shmcall.Client {who}{', closed' if self._session.closed else ''}>"
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(vars(self.functions)))
+        return sorted(set(super().__dir__()) | set(dir(self.functions)))
 
 
 def _after_fork() -> None:

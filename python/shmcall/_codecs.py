@@ -252,6 +252,20 @@ class Elem:
         return out
 
 
+#: Element type names by buffer format and item size (memoryview, array.array, any buffer): C's
+#: ``long`` (``l``, what numpy's int64 exports) is either size.
+_BUFFER_ELEMENTS: dict[tuple[str, int], str] = {
+    **{(f, struct.calcsize(f)): f"i{8 * struct.calcsize(f)}" for f in "bhilq"},
+    **{(f, struct.calcsize(f)): f"u{8 * struct.calcsize(f)}" for f in "BHILQ"},
+    ("f", 4): "f32", ("d", 8): "f64", ("?", 1): "bool", ("Zf", 8): "c64", ("Zd", 16): "c128",
+}
+
+
+def buffer_element(view: memoryview) -> str | None:
+    """The scalar type name of a buffer's elements (None for a format no scalar has)."""
+    return _BUFFER_ELEMENTS.get((view.format.lstrip("@=<"), view.itemsize))
+
+
 def dtype_of(codec: Codec) -> np.dtype[Any]:
     """The numpy dtype of a number, plain struct or fixed array of them."""
     scalar = SCALARS.get(codec.name)
@@ -303,8 +317,7 @@ class SliceCodec(RefCodec):
             mv = memoryview(v)
         except TypeError:
             raise TypeError(f"{where}: expected an array of {elem.name}, got {type(v).__name__}") from None
-        fmt = mv.format.lstrip("@=<")
-        if elem.name != "u8" and (fmt != elem.format or mv.itemsize != elem.size):
+        if elem.name != "u8" and buffer_element(mv) != elem.name:
             raise TypeError(f"{where}: expected {elem.name} elements, got a buffer of format {mv.format!r}")
         if self.mutable and mv.readonly:
             raise TypeError(f"{where}: the function writes this buffer, but it is read-only")
@@ -526,9 +539,29 @@ class InOutCodec(TypedCodec[Any]):
 _ARRAY = re.compile(r"^\[(.+); (\d+)\]$")
 
 
+#: Codecs of the types that hold no struct, by name: immutable, so every client shares them.
+_SHARED: dict[str, Codec] = {}
+
+
 def parse(name: str, structs: dict[str, StructCodec]) -> Codec:
     """The codec for a manifest type name (SPEC §4.5)."""
-    name = name.strip()
+    codec = _SHARED.get(name)
+    if codec is None:
+        codec = _parse(name.strip(), structs)
+        if not _holds_struct(codec) and len(_SHARED) < 4096:
+            _SHARED[name] = codec
+    return codec
+
+
+def _holds_struct(codec: Codec) -> bool:
+    if isinstance(codec, StructCodec):
+        return True
+    if isinstance(codec, (SliceCodec, VecCodec, ArrayCodec)):
+        return _holds_struct(codec.elem.codec if isinstance(codec.elem, Elem) else codec.elem)
+    return isinstance(codec, InOutCodec) and _holds_struct(codec.inner)
+
+
+def _parse(name: str, structs: dict[str, StructCodec]) -> Codec:
     if name.startswith("&mut Vec<") and name.endswith(">"):
         return VecMutCodec(Elem(parse(name[9:-1], structs)))
     if name.startswith("&mut [") and name.endswith("]"):

@@ -13,7 +13,7 @@ import socket
 import threading
 from typing import Any, NamedTuple
 
-from ._errors import ConnectionLost, CorruptResponse, DaemonUnavailable, ProtocolError, VersionMismatch
+from ._errors import ConnectionLost, CorruptResponse, DaemonUnavailable, refusal_error
 from ._heap import Heap
 
 __all__: list[str] = []
@@ -62,6 +62,11 @@ class ControlSocket:
         try:
             self.sock.send(json.dumps(msg).encode())
         except OSError as e:
+            # A refused connection may close before the first send; its `error` is still queued.
+            try:
+                self.pump(block=False)
+            except ConnectionLost:
+                pass
             raise ConnectionLost(f"daemon connection lost: {e}") from e
 
     def request(self, msg: dict[str, Any], op: str) -> Reply:
@@ -114,8 +119,7 @@ class ControlSocket:
                 self.heap.add(int(msg["id"]), fds[0], int(msg["size"]))
             elif msg.get("op") == "error":
                 _close_all(fds)
-                cls = VersionMismatch if msg.get("kind") in ("version_mismatch", "layout_mismatch") else ProtocolError
-                raise cls(f"daemon refused: {msg.get('message')}")
+                raise refusal_error(msg.get("kind"), str(msg.get("message")))
             else:
                 self.replies.append(Reply(msg, fds))
             return True

@@ -1,9 +1,12 @@
-"""Finding the daemon: its socket, its binary, and a private one started for this process."""
+"""Finding the daemon: its socket, its binary, a private one started for this process, and which
+daemon a connection reached."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -11,8 +14,9 @@ from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar
 
 from ._errors import DaemonUnavailable
+from ._install import own_binaries
 
-__all__ = ["default_socket_path"]
+__all__ = ["DaemonInfo", "default_socket_path"]
 
 SOCKET_ENV = "SHMCALL_SOCKET"
 DAEMON_ENV = "SHMCALLD"
@@ -30,19 +34,40 @@ def default_socket_path() -> str:
 
 
 def find_daemon() -> str:
-    """The ``shmcalld`` binary: ``$SHMCALLD``, then ``PATH``, then this checkout's ``target/``."""
+    """The ``shmcalld`` binary: ``$SHMCALLD``; else the one that belongs with this package (installed
+    beside it, in the venv's ``bin/``, or built in this checkout's ``target/``); else ``PATH``."""
     env = os.environ.get(DAEMON_ENV)
     if env:
         return env
+    for candidate in own_binaries("shmcalld"):
+        if candidate.is_file():
+            return str(candidate)
     found = shutil.which("shmcalld")
     if found:
         return found
-    repo = Path(__file__).resolve().parents[2]
-    for profile in ("release", "debug"):
-        candidate = repo / "target" / profile / "shmcalld"
-        if candidate.is_file():
-            return str(candidate)
-    raise DaemonUnavailable("cannot find shmcalld: set $SHMCALLD, put it on PATH, or run `cargo build --release`")
+    raise DaemonUnavailable("cannot find shmcalld: `pip install` shmcall, put shmcalld on PATH, or set $SHMCALLD")
+
+
+class DaemonInfo(NamedTuple):
+    """Which daemon a client talks to: its name and version (from its welcome), its process id (from
+    the socket's peer credentials) and its socket."""
+
+    name: str
+    version: str
+    pid: int
+    socket: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version} pid {self.pid} at {self.socket}"
+
+
+def describe(sock: socket.socket, welcome: str, socket_path: str) -> DaemonInfo:
+    """The daemon at the other end of ``sock``, which greeted with ``welcome`` (``"name version"``)."""
+    name, _, version = welcome.rpartition(" ")
+    if not name:  # a bare name
+        name, version = version, ""
+    pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return DaemonInfo(name, version, pid, socket_path)
 
 
 class PrivateDaemon(NamedTuple):
@@ -90,6 +115,9 @@ def spawn_private(binary: str, timeout: float, attach: Callable[[str], T]) -> tu
                 return attach(daemon.socket_path), daemon
             except DaemonUnavailable:
                 pass
+            except BaseException:  # refused (e.g. VersionMismatch): the daemon is of no use to anyone
+                daemon.stop()
+                raise
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             proc.wait()

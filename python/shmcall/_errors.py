@@ -5,6 +5,7 @@
     ShmcallError
     ├── DaemonUnavailable (ConnectionError)   no daemon to attach to, and none could be started
     ├── ConnectionLost (ConnectionError)      the daemon went away while connected
+    ├── NotPermitted (PermissionError)        the daemon does not admit this user
     ├── ProtocolError                         the two sides disagree about the protocol
     │   ├── VersionMismatch                   different protocol version or layout hash
     │   ├── CorruptResponse                   a response or segment broke the layout rules
@@ -26,6 +27,7 @@ __all__ = [
     "ConnectionLost",
     "CorruptResponse",
     "DaemonUnavailable",
+    "NotPermitted",
     "ProtocolError",
     "RemoteError",
     "RemotePanic",
@@ -47,6 +49,11 @@ class DaemonUnavailable(ShmcallError, ConnectionError):
 
 class ConnectionLost(ShmcallError, ConnectionError):
     """The daemon closed the connection (it exited, crashed, or was stopped)."""
+
+
+class NotPermitted(ShmcallError, PermissionError):
+    """The daemon does not admit this process's user: it serves its own user and those it was told
+    to allow (``serve --allow-uid``/``--allow-gid``); the message names both sides."""
 
 
 class ProtocolError(ShmcallError):
@@ -94,6 +101,15 @@ STATUS_ERRORS: dict[int, type[ShmcallError]] = {
     _layout.STATUS_UNKNOWN_FUNCTION: UnknownFunction,
     _layout.STATUS_OUT_OF_MEMORY: SharedMemoryExhausted,
 }
+
+
+def refusal_error(kind: object, message: str) -> ShmcallError:
+    """The exception for an ``error`` message of the daemon (SPEC §2.3), by its ``kind``."""
+    if kind == "not_permitted":
+        return NotPermitted(f"daemon refused: {message}")
+    if kind in ("version_mismatch", "layout_mismatch"):
+        return VersionMismatch(f"daemon refused: {message}")
+    return ProtocolError(f"daemon refused: {message}")
 
 
 def status_error(status: int, message: str, function: str) -> ShmcallError:

@@ -10,13 +10,17 @@ needs checking, data too large to go inline, an error status) falls back to
 
 Reading it: ``c.add.source`` (or ``python -m shmcall source add``) is the generated code, and
 tracebacks show its lines (`define` registers it with ``linecache``). The code is written from the
-templates below (`_FUNCTION` and its parts), whose words are the function's own names: `_Names`
+templates below (`_FUNCTION` and its parts), whose words are the function's own names: `Names`
 renames any that a parameter has, so a parameter can be called anything. Its globals:
 ``_this_thread`` (the client's thread-local: ``ch``, this thread's channel), ``_function`` (the
 ``RemoteFunction``), ``_general_call`` and ``_general_result`` (the general path, before sending and
 for the response), ``_pack_request``/``_unpack_response`` (``struct`` methods for the request and
 the result record), ``_text_packs``/``_text_guess`` (text formats cached per length), and the struct
 types and dtypes the arguments are checked against.
+
+Writing is done once per process for each function shape (`_shape`: its id, name and types): the
+source, the compiled code and the recipe of the globals (`_bind`: what every client shares, and what
+each has its own of) are kept, so another client's function of that shape is made without writing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import linecache
 import re
 import struct
 import textwrap
+from types import CodeType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeGuard
 
 from . import _layout as L
@@ -249,7 +254,7 @@ def _text_guesses(record: str, start: int) -> tuple[tuple[Any, ...], Callable[[i
 # -- writing the source ----------------------------------------------------------------------------
 
 
-class _Names:
+class Names:
     """The generated function's own names: its locals, the globals it runs with and the builtins it
     calls. Each is the word the generator writes unless a parameter has that name; then it is that
     word with underscores appended until it is free. No own name can shadow a parameter (or another
@@ -257,13 +262,13 @@ class _Names:
 
     def __init__(self, params: list[str]) -> None:
         self._taken = set(params)
-        self._words: dict[str, str] = {}
+        self.words: dict[str, str] = {}  # the words named so far
 
     def __getitem__(self, word: str) -> str:
         """The name of a word the templates use: the same each time."""
-        name = self._words.get(word)
+        name = self.words.get(word)
         if name is None:
-            name = self._words[word] = self.new(word)
+            name = self.words[word] = self.new(word)
         return name
 
     def new(self, word: str) -> str:
@@ -276,29 +281,69 @@ class _Names:
 
     def renamed_builtins(self) -> dict[str, Any]:
         """The builtins the templates call under another name, for the namespace."""
-        return {name: vars(builtins)[word] for word, name in self._words.items() if name != word and word in vars(builtins)}
+        return {name: vars(builtins)[word] for word, name in self.words.items() if name != word and word in vars(builtins)}
 
 
-#: A template's own words (renamed by `_Names`) and its ``{fields}``; a word after a dot is an attribute.
+#: A template's own words (renamed by `Names`) and its ``{fields}``; a word after a dot is an attribute.
 _WORD = re.compile(r"\{\w+\}|(?<![.\w])[A-Za-z_]\w*")
 #: A line that is only a field: a block of lines, indented as the field is.
 _BLOCK_FIELD = re.compile(r"( *)\{(\w+)\}")
 
 
-def _render(template: str, names: _Names, **fields: str) -> str:
-    """``template`` (dedented) with its own words named by ``names`` and its fields filled in. The
-    fields are code or names made already: they are not renamed. Comments are left as written."""
+class _Template(NamedTuple):
+    """A template parsed once: its own words in the order they first appear, and its parts: a
+    ``str.format`` string of lines (``indent`` None) with each word as the field ``_w<i>``, or a
+    block field (``text`` the field's name, ``indent`` its indentation)."""
+
+    words: tuple[tuple[str, str], ...]  # (format field, word)
+    parts: tuple[tuple[str, str | None], ...]  # (text, indent)
+
+
+_TEMPLATES: dict[str, _Template] = {}
+
+
+def _parse_template(template: str) -> _Template:
+    words: dict[str, str] = {}
+
+    def field(m: re.Match[str]) -> str:
+        word = m[0]
+        if word[0] == "{" or keyword.iskeyword(word):
+            return word
+        return "{" + words.setdefault(word, f"_w{len(words)}") + "}"
+
+    parts: list[tuple[str, str | None]] = []
     lines: list[str] = []
     for line in textwrap.dedent(template).strip("\n").split("\n"):
         block = _BLOCK_FIELD.fullmatch(line)
         if block:
-            indent, text = block[1], fields[block[2]]
-            lines += [indent + part for part in text.split("\n") if part]
+            if lines:
+                parts.append(("\n".join(lines), None))
+                lines = []
+            parts.append((block[2], block[1]))
             continue
         code, hash_, comment = line.partition("#")
-        code = _WORD.sub(lambda m: m[0] if m[0][0] == "{" or keyword.iskeyword(m[0]) else names[m[0]], code)
-        lines.append((code + hash_ + comment).format(**fields))
-    return "\n".join(lines)
+        lines.append(_WORD.sub(field, code) + hash_ + comment)
+    if lines:
+        parts.append(("\n".join(lines), None))
+    found = _TEMPLATES[template] = _Template(tuple((key, word) for word, key in words.items()), tuple(parts))
+    return found
+
+
+def render(template: str, names: Names, **fields: str) -> str:
+    """``template`` (dedented) with its own words named by ``names`` and its fields filled in. The
+    fields are code or names made already: they are not renamed. Comments are left as written.
+    Each template is parsed once (`_parse_template`): rendering is then a format per run of lines."""
+    parsed = _TEMPLATES.get(template) or _parse_template(template)
+    known = names.words.get
+    for key, word in parsed.words:  # in order of first use, as `Names` hands out names
+        fields[key] = known(word) or names[word]
+    out: list[str] = []
+    for text, indent in parsed.parts:
+        if indent is None:
+            out.append(text.format_map(fields))
+        else:
+            out += [indent + part for part in fields[text].split("\n") if part]
+    return "\n".join(out)
 
 
 # The generated function's parameters: `timeout` is keyword-only to its callers (`make_callable`
@@ -529,11 +574,12 @@ _SET_FIELD = "{result}.{field} = {value}"
 _RETURN = "return {results}"
 
 
-#: The default of a fast function's hidden `_more` parameter.
-_NO_MORE = object()
+#: The default of a remote function's hidden `_more` parameter (fast and general call functions).
+NO_MORE = object()
 
 
-def _too_many(fn: RemoteFunction) -> None:
+def too_many(fn: RemoteFunction) -> None:
+    """Raises for a positional argument beyond the parameters (it cannot pass for a timeout)."""
     n = len(fn.params)
     raise TypeError(f"{fn.name}() takes {n} positional argument{'' if n == 1 else 's'}; timeout only by keyword")
 
@@ -546,29 +592,74 @@ class _Leaf(NamedTuple):
     offset: int  # in the record
 
 
-class _Writer:
-    """Writes one remote function's fast call function: its source, and the namespace it runs in."""
+class _Binding(NamedTuple):
+    """Globals of a generated function: ``names`` and how their values are made (`_bind`)."""
 
-    def __init__(self, fn: RemoteFunction, local: Any, slow: Callable[..., Any],
-                 roots: dict[int, tuple[int, int, int]] | None) -> None:
+    names: tuple[str, ...]
+    kind: str  # "const" (``value`` itself), "struct_type" (the client's type named ``value``), ...
+    value: Any
+
+
+def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable[..., Any],
+          roots: dict[int, tuple[int, int, int]] | None) -> dict[str, Any]:
+    """The namespace a generated function runs in, made from its recipe for this client's ``fn``."""
+    namespace: dict[str, Any] = {}
+    types = {c.name: c.cls for c in [c for _, c, _ in fn.params] + [c for c, _ in fn.returns] if type(c) is StructCodec}
+    for names, kind, value in recipe:
+        if kind == "const":
+            made: tuple[Any, ...] = (value,)
+        elif kind == "struct_type":
+            made = (types[value],)
+        elif kind == "text_packs":
+            made = _text_packs(*value)  # caches of this client's own
+        elif kind == "text_guesses":
+            made = _text_guesses(*value)
+        else:
+            made = ({"local": local, "slow": slow, "function": fn, "finish": fn.finish, "long_waits": fn.long_waits,
+                     "roots": roots}[kind],)
+        namespace.update(zip(names, made))
+    return namespace
+
+
+def _shape(fn: RemoteFunction) -> tuple[Any, ...]:
+    """What a function's generated code depends on: two functions of one shape get the same source
+    and recipe (another client of the same daemon, or of one with the same function)."""
+
+    def of(codec: Codec) -> Any:
+        if type(codec) is StructCodec:
+            return codec.name, codec.size, tuple((n, of(c), o) for n, c, o in codec.fields)
+        return codec.name
+
+    return (fn.id, fn.name, fn.label, fn.args_size, fn.result_size, tuple((n, of(c), o) for n, c, o in fn.params),
+            tuple((of(c), o) for c, o in fn.returns), FIRST_SPIN, SPIN_ITERATIONS, HAVE_NUMPY)
+
+
+class _Writer:
+    """Writes one remote function's fast call function: its source, and the recipe of the namespace
+    it runs in (`_bind`)."""
+
+    def __init__(self, fn: RemoteFunction) -> None:
         self.fn = fn
         params = [n for n, _, _ in fn.params]
         # `timeout` keeps its name: callers pass it by keyword (`python_name` renames a parameter).
         assert "timeout" not in params
-        self.names = _Names(params)
+        self.names = Names(params)
         # Named as the remote function, for tracebacks (a name the function does not use itself).
         usable = fn.name.isidentifier() and not keyword.iskeyword(fn.name)
         self.name = self.names.new(fn.name if usable else "remote")
-        self.namespace: dict[str, Any] = {}
-        for word, value in [("_this_thread", local), ("_general_call", slow), ("_function", fn),
-                            ("_general_result", fn.finish), ("struct", struct), ("_new", object.__new__),
-                            ("_long_waits", fn.long_waits), ("_str_encode", str.encode),
-                            ("_bytes_decode", bytes.decode), ("_NO_MORE", _NO_MORE), ("_too_many", _too_many)]:
-            self.namespace[self.names[word]] = value
+        # How the namespace is made: from what every client shares (constants) and from the client's
+        # own objects (`_bind`), so that the next client's function of this shape needs no writing.
+        self.recipe: list[_Binding] = []
+        for word, kind, value in [
+                ("_this_thread", "local", None), ("_general_call", "slow", None), ("_function", "function", None),
+                ("_general_result", "finish", None), ("struct", "const", struct), ("_new", "const", object.__new__),
+                ("_long_waits", "long_waits", None), ("_str_encode", "const", str.encode),
+                ("_bytes_decode", "const", bytes.decode), ("_NO_MORE", "const", NO_MORE), ("_too_many", "const", too_many)]:
+            self.recipe.append(_Binding((self.names[word],), kind, value))
         if any(_fast_slice(c) for _, c, _ in fn.params):
-            self.namespace[self.names["_ndarray"]] = np.ndarray
-            self.namespace[self.names["_heap_roots"]] = roots
-        self._globals: dict[int, str] = {}  # id(object) -> its name, for struct types and dtypes
+            self.recipe.append(_Binding((self.names["_ndarray"],), "const", np.ndarray))
+            self.recipe.append(_Binding((self.names["_heap_roots"],), "roots", None))
+        self._globals: dict[Any, str] = {}  # a dtype or struct type name -> its global's name
         self.params = ", ".join(params)
         self.args = f"({self.params}{',' if len(params) == 1 else ''})"
         self.general = self.render(_GENERAL, args=self.args)
@@ -585,14 +676,15 @@ class _Writer:
         self.texts = [leaf for leaf in self.leaves if _is_text(leaf.codec)]
 
     def render(self, template: str, **fields: str) -> str:
-        return _render(template, self.names, **fields)
+        return render(template, self.names, **fields)
 
-    def global_for(self, word: str, value: Any) -> str:
-        """A global of the namespace holding ``value``, named after ``word``: one per object."""
-        name = self._globals.get(id(value))
+    def global_for(self, word: str, value: Any, struct_type: bool = False) -> str:
+        """A global of the namespace holding ``value`` (a dtype; a struct type's name if
+        ``struct_type``: each client has its own type), named after ``word``: one per value."""
+        name = self._globals.get(value)
         if name is None:
-            name = self._globals[id(value)] = self.names.new(word)
-            self.namespace[name] = value
+            name = self._globals[value] = self.names.new(word)
+            self.recipe.append(_Binding((name,), "struct_type" if struct_type else "const", value))
         return name
 
     def source(self) -> str:
@@ -639,7 +731,7 @@ class _Writer:
 
     def unpack_struct(self, param: str, codec: StructCodec, fields: list[str]) -> str:
         return self.render(
-            _UNPACK_STRUCT, param=param, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.cls),
+            _UNPACK_STRUCT, param=param, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True),
             from_attributes="\n".join(f"{var} = {param}.{name}" for var, (name, _, _) in zip(fields, codec.fields)),
             fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general)
 
@@ -654,7 +746,8 @@ class _Writer:
 
     def find_text_pack(self, text: list[dict[str, str]], end: str) -> str:
         key = ", ".join(t["length"] for t in text)
-        self.namespace[self.names["_text_packs"]], self.namespace[self.names["_make_text_pack"]] = _text_packs(self.runs(), self.fn.args_size)
+        self.recipe.append(_Binding((self.names["_text_packs"], self.names["_make_text_pack"]), "text_packs",
+                                    (self.runs(), self.fn.args_size)))
         return self.render(_FIND_TEXT_PACK, entry=", ".join([self.names["pack"], end] + self.fixed_runs()),
                            key=f"({key})" if len(text) > 1 else key, end=end, general=self.general)
 
@@ -666,7 +759,7 @@ class _Writer:
         return [self.names[f"fixed{k}"] for k in range(sum(run.kind == "fixed" for run in self.runs()))]
 
     def write_request(self, text: list[dict[str, str]], refs: dict[str, str], end: str) -> str:
-        self.namespace[self.names["_pack_request"]] = struct.Struct(_request_format(self.leaves)).pack_into
+        self.recipe.append(_Binding((self.names["_pack_request"],), "const", struct.Struct(_request_format(self.leaves)).pack_into))
         # Each leaf's values in the request: a number's value, an array's reference, a text's place.
         values: dict[int, list[str]] = {}
         for k, leaf in enumerate(self.leaves):
@@ -711,7 +804,7 @@ class _Writer:
             result = self.names.new("result" if len(fn.returns) == 1 else f"result{j}")
             results.append(result)
             if type(codec) is StructCodec:
-                prepare.append(self.render(_NEW_STRUCT, result=result, cls=self.global_for(f"_{codec.name}", codec.cls)))
+                prepare.append(self.render(_NEW_STRUCT, result=result, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True)))
                 for name, c, o in codec.fields:
                     var = self.names.new(f"{result}_{name}")
                     leaves.append(_Leaf(var, c, offset + o))
@@ -763,11 +856,11 @@ class _Writer:
         if guessed_text(fn):
             (leaf, parts), = texts
             start = L.tail_aligned(fn.result_size)
-            self.namespace[self.names["_text_guess"]], self.namespace[self.names["_make_text_guess"]] = _text_guesses(record, start)
+            self.recipe.append(_Binding((self.names["_text_guess"], self.names["_make_text_guess"]), "text_guesses", (record, start)))
             return self.render(_READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
                                check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts),
                                slice=self.render(_SLICE_TEXT, **parts), decode=self.decode(leaf, self.names["text"]), **parts)
-        self.namespace[self.names["_unpack_response"]] = struct.Struct(record).unpack_from
+        self.recipe.append(_Binding((self.names["_unpack_response"],), "const", struct.Struct(record).unpack_from))
         if numbers_only:
             return self.render(_READ_NUMBERS, results=", ".join(variables), expected=exact)
         reads = [self.render(_READ_RECORD, results="".join(", " + v for v in variables), check_record=check_record)]
@@ -779,6 +872,19 @@ class _Writer:
     def decode(self, leaf: _Leaf, data: str) -> str:
         """``leaf.var`` from the bytes expression ``data``: decoded if the result is a str."""
         return self.render(_DECODE_STR if type(leaf.codec) is StrCodec else _DECODE_BYTES, text=leaf.var, data=data)
+
+
+#: Code objects compiled from generated source, by (file name, source): another client of the same
+#: daemon (or of one with the same function) runs the same code without compiling it again.
+_COMPILED: dict[tuple[str, str], CodeType] = {}
+_COMPILED_ENTRIES = 4096
+
+
+def fresh_code(code: CodeType) -> CodeType:
+    """A copy of ``code`` and the code objects it holds. CPython keeps its specializations in the
+    code object, keyed to one globals dict: two clients' functions sharing code would undo each
+    other's."""
+    return code.replace(co_consts=tuple(fresh_code(c) if isinstance(c, CodeType) else c for c in code.co_consts))
 
 
 def define(source: str, filename: str, namespace: dict[str, Any], name: str = "remote") -> Callable[..., Any]:
@@ -793,20 +899,38 @@ def define(source: str, filename: str, namespace: dict[str, Any], name: str = "r
         n += 1
         unique = f"{filename[:-1]} #{n}>"
     linecache.cache[unique] = (len(source), None, lines, unique)
-    exec(compile(source, unique, "exec"), namespace)  # noqa: S102 - generated from identifiers only
+    code = _COMPILED.get((unique, source))
+    if code is None:
+        if len(_COMPILED) >= _COMPILED_ENTRIES:
+            _COMPILED.clear()
+        code = _COMPILED[unique, source] = compile(source, unique, "exec")
+    exec(fresh_code(code), namespace)  # noqa: S102 - generated from identifiers only
     function: Callable[..., Any] = namespace[name]
     setattr(function, "source", source)  # noqa: B010 - a function attribute the type does not know
     return function
+
+
+#: Generated source, function name and namespace recipe by function shape (`_shape`).
+_WRITTEN: dict[tuple[Any, ...], tuple[str, str, list[_Binding]]] = {}
 
 
 def build(fn: RemoteFunction, local: Any, slow: Callable[..., Any],
           roots: dict[int, tuple[int, int, int]] | None = None) -> Callable[..., Any] | None:
     """The fast call function for ``fn``, or None if it is not eligible. ``local`` is the client's
     thread-local (its ``ch``, this thread's channel), ``slow`` the general call, ``roots`` the
-    heap's owner-array table (``Heap.roots``). Its ``source`` attribute is the generated code."""
+    heap's owner-array table (``Heap.roots``). Its ``source`` attribute is the generated code,
+    written once per process for functions of one shape: writing took most of a first call."""
     if not eligible(fn):
         return None
-    writer = _Writer(fn, local, slow, roots)
-    source = writer.source() + "\n"
-    writer.namespace.update(writer.names.renamed_builtins())
-    return define(source, f"<shmcall fast {fn.name}>", writer.namespace, writer.name)
+    key = _shape(fn)
+    written = _WRITTEN.get(key)
+    if written is None:
+        writer = _Writer(fn)
+        source = writer.source() + "\n"
+        recipe = writer.recipe + [_Binding((renamed,), "const", value)
+                                  for renamed, value in writer.names.renamed_builtins().items()]
+        if len(_WRITTEN) >= _COMPILED_ENTRIES:
+            _WRITTEN.clear()
+        written = _WRITTEN[key] = (source, writer.name, recipe)
+    source, name, recipe = written
+    return define(source, f"<shmcall fast {fn.label}>", _bind(recipe, fn, local, slow, roots), name)

@@ -3,6 +3,7 @@ path: check and encode the arguments, publish, wait, decode the results."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import keyword
 import struct
@@ -60,6 +61,8 @@ class RemoteFunction:
     def __init__(self, entry: dict[str, Any], structs: dict[str, StructCodec]) -> None:
         self.id: int = entry["id"]
         self.name: str = entry["name"]
+        # Where logs, tracebacks and the daemon's counts tell it apart: `sum[f64]` for an overload.
+        self.label: str = f"{self.name}[{entry['element']}]" if "element" in entry else self.name
         self.doc: str = entry.get("doc", "")
         self.params: list[Param] = [(python_name(p["name"]), parse(p["type"], structs), p["offset"])
                                     for p in entry["params"]]
@@ -177,6 +180,47 @@ class BatchableMethod(RemoteMethod, Protocol):
     map: Callable[..., Any]
 
 
+def annotated(entry: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], str]:
+    """A manifest signature's parameters as ``(Python name, annotation)`` and its return annotation:
+    the wire type names (SPEC §4.5), read without making codecs."""
+    params = tuple((python_name(p["name"]), p["type"].strip()) for p in entry["params"])
+    rets = [r["type"].strip() for r in entry["returns"]]
+    return params, "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"
+
+
+def signature_text(name: str, params: tuple[tuple[str, str], ...], returns: str) -> str:
+    """``name(a: i64, b: i64) -> i64``, as docstrings and generated code begin."""
+    ret = "" if returns == "None" else f" -> ({returns[6:-1]})" if returns.startswith("tuple[") else f" -> {returns}"
+    return f"{name}({', '.join(f'{n}: {a}' for n, a in params)}){ret}"
+
+
+@functools.lru_cache(maxsize=1024)
+def method_signature(params: tuple[tuple[str, str], ...], returns: str) -> inspect.Signature:
+    """``(self, <params>, *, timeout: float | None = None) -> <returns>``: what callers see of a remote
+    method (`help`, `inspect.signature`), whatever parameters its code has. Made once per signature
+    (a signature is immutable): the next client of the same daemon finds it made."""
+    P = inspect.Parameter
+    me = "self" if all(n != "self" for n, _ in params) else "_shmcall_self_"
+    return inspect.Signature(
+        [P(me, P.POSITIONAL_OR_KEYWORD)] + [P(n, P.POSITIONAL_OR_KEYWORD, annotation=a) for n, a in params]
+        + [P("timeout", P.KEYWORD_ONLY, default=None, annotation="float | None")], return_annotation=returns)
+
+
+def docstring(signature: str, doc: str) -> str:
+    """A remote function's docstring: its signature, its doc, what a call does."""
+    return f"{signature}\n\n{doc}\n\nRuns in the shmcall daemon; ``timeout`` (seconds) raises TimeoutError."
+
+
+# The general call function: the fast path's calling convention (`_fastpath._FUNCTION`: `timeout`
+# positional inside, keyword-only to callers through `__signature__`), so that a generic function's
+# dispatcher (`_overloads`) calls either kind the same way.
+_GENERAL = """def remote({me}, {params}_shmcall_more_=_shmcall_no_more_, timeout=None):
+    if _shmcall_more_ is not _shmcall_no_more_:
+        _shmcall_too_many_(_shmcall_fn_)
+    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)
+"""
+
+
 def make_callable(fn: RemoteFunction, connection: Connection) -> RemoteMethod:
     """A method of the client (its first parameter the client, unused) with the remote function's
     real signature, name and docstring; a generated fast path (``_fastpath``) when the signature
@@ -184,27 +228,24 @@ def make_callable(fn: RemoteFunction, connection: Connection) -> RemoteMethod:
     `c.add(...)` only for a function found on the class (`Client.__new__`)."""
     names = [n for n, _, _ in fn.params]
     call = connection.call
-    fast = _fastpath.build(fn, connection.local, call, connection.heap.roots)
-    params = "".join(f"{n}, " for n in names)
-    me = "self" if "self" not in names else "_shmcall_self_"
-    src = f"def remote({me}, {params}*, timeout=None):\n    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)\n"
-    namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn}
-    generic = _fastpath.define(src, f"<shmcall {fn.name}>", namespace)  # its `source`, in tracebacks too
-    f = cast("RemoteMethod", fast or generic)
-    f.__name__ = fn.name
-    f.__annotations__ = {n: c.annotation() for n, c, _ in fn.params}
-    f.__annotations__["timeout"] = "float | None"
+    f = cast("RemoteMethod | None", _fastpath.build(fn, connection.local, call, connection.heap.roots))
+    if f is None:
+        params = "".join(f"{n}, " for n in names)
+        me = "self" if "self" not in names else "_shmcall_self_"
+        namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn, "_shmcall_no_more_": _fastpath.NO_MORE,
+                                     "_shmcall_too_many_": _fastpath.too_many}
+        f = cast("RemoteMethod", _fastpath.define(_GENERAL.format(me=me, params=params), f"<shmcall {fn.label}>", namespace))
+    typed = [(n, c.annotation()) for n, c, _ in fn.params]
     rets = [c.annotation() for c, _ in fn.returns]
-    f.__annotations__["return"] = "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"
-    f.__doc__ = f"{fn.signature_text()}\n\n{fn.doc}\n\nRuns in the shmcall daemon; ``timeout`` (seconds) raises TimeoutError."
-    f.__qualname__ = fn.name
+    returns = "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"
+    f.__name__ = f.__qualname__ = fn.name
+    f.__annotations__ = {**dict(typed), "timeout": "float | None", "return": returns}
+    f.__doc__ = docstring(fn.signature_text(), fn.doc)
     f.__module__ = "shmcall.remote"
     f.remote = fn
-    if fast is not None:
-        # The fast function takes `timeout` behind a hidden positional parameter (`_fastpath.build`);
-        # help() and inspect show the signature callers have, the generic function's.
-        generic.__annotations__ = f.__annotations__
-        f.__signature__ = inspect.signature(generic)
+    # The code takes `timeout` behind a hidden positional parameter; help() and inspect show the
+    # signature callers have.
+    f.__signature__ = method_signature(tuple(typed), returns)
     if fn.batchable:
 
         def map_(*columns: Any, timeout: float | None = None) -> Any:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import keyword
 import math
+from types import CodeType
 from typing import Any, Callable
 
 from ._codecs import ArrayCodec, Codec, StructCodec, parse
 from ._errors import CorruptResponse
+from ._fastpath import fresh_code
 from ._numpy import HAVE_NUMPY
 from ._scalars import SCALARS, ZEROS
 
@@ -103,6 +105,8 @@ def make_struct_type(codec: StructCodec, doc: str) -> type[Any]:
 
 
 _MISSING = object()
+#: Compiled ``__init__`` code by source (a struct's field names and defaults).
+_INIT_CODE: dict[str, CodeType] = {}
 
 
 def _fast_init(codec: StructCodec, names: tuple[str, ...]) -> Callable[..., None] | None:
@@ -123,7 +127,10 @@ def _fast_init(codec: StructCodec, names: tuple[str, ...]) -> Callable[..., None
             params.append(f"{name}=_MISSING")
             body.append(f"    self.{name} = _make{i}() if {name} is _MISSING else {name}")
     src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
-    exec(compile(src, f"<shmcall struct {codec.name}>", "exec"), ns)  # noqa: S102 - identifiers only
+    code = _INIT_CODE.get(src)
+    if code is None:  # compiled once per process: the next client of the daemon connects faster
+        code = _INIT_CODE[src] = compile(src, f"<shmcall struct {codec.name}>", "exec")
+    exec(fresh_code(code), ns)  # noqa: S102 - identifiers only
     init: Callable[..., None] = ns["__init__"]
     init.__qualname__ = f"{codec.name}.__init__"
     return init

@@ -4,8 +4,15 @@ and remote functions that look like Python functions."""
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
 
 import shmcall
+
+from conftest import REPO, daemon_binary
 
 
 def test_all_is_sorted_and_exactly_the_public_names():
@@ -47,10 +54,45 @@ def test_remote_functions_have_signatures_and_docstrings(c):
     assert repr(c).startswith("<shmcall.Client")
 
 
-def test_functions_command_lists_functions_and_families(c, capsys):
+def test_functions_command_lists_functions_and_generic_ones_with_their_overloads(c, capsys):
     from shmcall.__main__ import main
 
     assert main(["functions", "--socket", c.socket_path]) == 0
     out = capsys.readouterr().out
     assert "add(a: i64, b: i64) -> i64\n" in out
-    assert "sum(xs, ...): one of f32, f64, i64" in out
+    assert "sum(xs: &[f32]) -> f32\n   (xs: &[f64]) -> f64\n   (xs: &[i64]) -> i64\n    Sum of the elements" in out
+
+
+def test_the_client_says_which_daemon_it_talks_to(c, daemon):
+    info = c.daemon
+    assert isinstance(info, shmcall.DaemonInfo)
+    assert info == ("shmcalld", shmcall.__version__, daemon.proc.pid, daemon.socket)
+    assert repr(c) == f"<shmcall.Client shmcalld {shmcall.__version__} pid {daemon.proc.pid} at {daemon.socket}>"
+    assert c.daemon_version == f"shmcalld {shmcall.__version__}"
+
+
+def test_one_version_number_cargos():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    cargo = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
+    assert shmcall.__version__ == cargo
+    out = subprocess.run([daemon_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith(f"shmcalld {cargo} (shmcall {cargo}, ")
+
+
+def test_find_daemon_takes_shmcalld_then_the_checkouts_build_then_path(monkeypatch, tmp_path):
+    from shmcall._daemon import find_daemon
+
+    impostor = tmp_path / "shmcalld"
+    impostor.write_text("#!/bin/sh\n")
+    impostor.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("SHMCALLD", "/opt/elsewhere/shmcalld")
+    assert find_daemon() == "/opt/elsewhere/shmcalld"
+    monkeypatch.delenv("SHMCALLD")
+    own = [REPO / "target" / "release" / "shmcalld", REPO / "target" / "debug" / "shmcalld",
+           Path(sysconfig.get_path("scripts")) / "shmcalld"]
+    expected = next((str(p) for p in own if p.is_file()), str(impostor))
+    assert find_daemon() == expected, "the binary built from this checkout goes with its Python, PATH last"

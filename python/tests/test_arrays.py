@@ -58,7 +58,7 @@ def test_private_arrays_are_copied_back_whatever_the_function_returns(c):
     assert c.scale(xs, 2.0) is None
     assert xs.tolist() == [0.0, 2.0, 4.0]
     buf = array.array("d", [1.0, -1.0])
-    c.scale_f64(buf, -3.0)
+    c.scale(buf, -3.0)  # array.array('d'): the f64 overload, by its format
     assert buf.tolist() == [-3.0, 3.0]
 
 
@@ -225,7 +225,7 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
         for i in range(1000):
             b[i] = 99
     assert part.tolist() == [7] * 10, part.tolist()
-    assert c.sum_i64(part) == 70
+    assert c.sum(part) == 70
     del part
     gc.collect()
     assert len(c._session.heap.pending) == 1, "released once the last view is gone"
@@ -240,15 +240,15 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
 def test_views_of_shared_arrays_go_by_reference_and_owner_table_is_bounded(fresh):
     xs = fresh.zeros(1000, "f64")
     xs[:] = 1.0
-    fresh.scale_f64(xs[500:], 3.0)  # a view: must be written in place, not copied
+    fresh.scale(xs[500:], 3.0)  # a view: must be written in place, not copied
     assert xs[:500].sum() == 500 and xs[500:].sum() == 1500
     two_d = fresh.zeros((10, 100), "f64")
-    fresh.prng_fill_f64(two_d.reshape(-1), 5)
+    fresh.prng_fill(two_d.reshape(-1), 5)
     assert (two_d > 0).all()
     before = len(fresh._session.heap.roots)
     for _ in range(500):
         tmp = fresh.empty(16, "i64")
-        fresh.sum_i64(tmp)
+        fresh.sum(tmp)
         del tmp
     gc.collect()
     assert len(fresh._session.heap.roots) <= before + 1, "owner table forgets dead arrays"

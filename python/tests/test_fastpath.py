@@ -57,13 +57,25 @@ class Counting:
 
 def is_fast(fn, name):
     """A generated fast path; numbered when another function of that name had other source."""
-    return re.fullmatch(rf"<shmcall fast {name}( #\d+)?>", fn.__code__.co_filename) is not None
+    return re.fullmatch(rf"<shmcall fast {re.escape(name)}( #\d+)?>", fn.__code__.co_filename) is not None
 
 
 def fast(c, name):
-    fn = getattr(c, name)
+    """Function ``name`` of ``c`` (an overload: ``sum[f64]``), bound, checked to be a fast path."""
+    base, _, element = name.partition("[")
+    fn = getattr(c, base) if not element else types.MethodType(getattr(c, base).overloads[element[:-1]], c)
     assert fn.__code__.co_filename == f"<shmcall fast {name}>", f"{name} has no fast path"
     return fn
+
+
+def entry_of(c, name):
+    """The manifest entry of function ``name``; of an overload (``sum[f64]``), as the client makes one."""
+    base, _, element = name.partition("[")
+    entry = next(e for e in c.manifest["functions"] if e["name"] == base)
+    if element:
+        overload = next(o for o in entry["overloads"] if o["element"] == element[:-1])
+        entry = {**overload, "name": base, "doc": entry["doc"]}
+    return entry
 
 
 def method(c, entry):
@@ -74,7 +86,7 @@ def method(c, entry):
 def renamed(c, name, params=None, returns=None):
     """Function ``name`` as a method of ``c`` built from its manifest entry with its parameters
     renamed (``params``) or its results retyped (``returns``)."""
-    entry = next(e for e in c.manifest["functions"] if e["name"] == name)
+    entry = entry_of(c, name)
     if params is not None:
         entry = {**entry, "params": [{**p, "name": n} for p, n in zip(entry["params"], params)]}
     if returns is not None:
@@ -186,8 +198,8 @@ def test_eight_byte_results_are_read_as_words_with_their_sign_and_type(c):
         ("add", (-(2**63), 2**63 - 1), -1),
         ("add", (2**62, 2**62 - 1), 2**63 - 1),
         ("divmod", (-7, 2), (-4, 1)),
-        ("sum_f64", (xs,), 0.5 - 1.25 + 1e300),
-        ("sum_i64", (ns,), -(2**63) + 7),
+        ("sum[f64]", (xs,), 0.5 - 1.25 + 1e300),
+        ("sum[i64]", (ns,), -(2**63) + 7),
     ]
     for name, args, want in calls:
         f = fast(c, name)
@@ -210,7 +222,7 @@ RENAMED = [  # a function, and names for its parameters that its generated code 
     ("hello", ("_str_encode",)), ("hello", ("TypeError",)), ("hello", ("record_at",)),
     ("hello_person", ("kind",)), ("hello_person", ("tuple",)), ("hello_person", ("_Person",)),
     ("hello_person", ("result_name",)), ("hello_person", ("ValueError",)),
-    ("sum_f64", ("id",)), ("sum_f64", ("_heap_roots",)), ("sum_f64", ("_float64",)), ("sum_f64", ("_ndarray",)),
+    ("sum[f64]", ("id",)), ("sum[f64]", ("_heap_roots",)), ("sum[f64]", ("_float64",)), ("sum[f64]", ("_ndarray",)),
     ("join_text", ("a_len", "a", "a_utf8")), ("join_text", ("pack", "fixed0", "b_end")),
 ]
 ARGUMENTS = {"add": ((2, 3), 5), "repeat_bytes": ((b"ab", 3), b"ababab"), "hello": (("x",), "hello x"),
@@ -228,7 +240,7 @@ def test_parameters_named_like_the_generated_codes_own_names_keep_the_fast_path(
     assert not set(params) & {i.argval for i in dis.get_instructions(f) if i.opname == "STORE_FAST"}
     if name == "hello_person":
         args, want = (("x", 7),), c.types.Person("xiaohong", 7)
-    elif name == "sum_f64":
+    elif name == "sum[f64]":
         xs = c.asarray([0.5, 2.0], "f64")
         args, want = (xs,), 2.5
     else:
@@ -254,10 +266,10 @@ def test_a_function_named_like_the_generated_codes_own_names_keeps_the_fast_path
 
 
 def test_own_names_are_unique_whatever_the_parameters():
-    names = _fastpath._Names(["x", "x_", "y"])
+    names = _fastpath.Names(["x", "x_", "y"])
     assert [names["x"], names["y"], names["z"], names.new("z"), names.new("x"), names["x"]] == ["x__", "y_", "z", "z_", "x___", "x__"]
     assert names.renamed_builtins() == {}
-    names = _fastpath._Names(["len"])
+    names = _fastpath.Names(["len"])
     assert names["len"] == "len_" and names.renamed_builtins() == {"len_": len}
 
 
@@ -430,7 +442,7 @@ def test_inline_text_references_are_written_with_zero_segments(c):
     xs = c.empty(8, "f64")
     xs[:] = 1.0
     for _ in range(3 * 64):  # every slot of the ring, several times
-        assert c.sum_f64(xs) == 8.0  # a heap reference at record offset 0, segment not 0
+        assert c.sum(xs) == 8.0  # a heap reference at record offset 0, segment not 0
         assert fast(c, "hello")("x") == "hello x"  # an inline text reference at the same offset
 
 
@@ -469,15 +481,15 @@ def test_a_seq_word_beyond_the_call_is_a_corrupt_response(fresh):
 GOLDEN = Path(__file__).parent / "golden"
 
 
-@pytest.mark.parametrize("name", ["add", "hello", "hello_person", "sum_f64"])
+@pytest.mark.parametrize("name", ["add", "hello", "hello_person", "sum[f64]"])
 def test_generated_source_matches_the_golden_text(c, monkeypatch, name):
     """The generated source of a few signatures, as a reader sees it (``c.NAME.source``), against
-    ``golden/fastpath_NAME.txt``. ``SHMCALL_UPDATE_GOLDEN=1`` rewrites the files instead."""
+    ``golden/fastpath_NAME.txt`` (an overload's: ``fastpath_sum_f64.txt``). ``SHMCALL_UPDATE_GOLDEN=1``
+    rewrites the files instead."""
     monkeypatch.setattr(_fastpath, "SPIN_ITERATIONS", 500)  # the default, whatever SHMCALL_SPIN says
-    entry = next(e for e in c.manifest["functions"] if e["name"] == name)
-    f = _fastpath.build(RemoteFunction(entry, c._structs), threading.local(), c._session.call, {})
+    f = _fastpath.build(RemoteFunction(entry_of(c, name), c._structs), threading.local(), c._session.call, {})
     assert f is not None, f"{name} has no fast path"
-    path = GOLDEN / f"fastpath_{name}.txt"
+    path = GOLDEN / f"fastpath_{name.replace('[', '_').rstrip(']')}.txt"
     if os.environ.get("SHMCALL_UPDATE_GOLDEN") == "1":
         path.write_text(f.source)
     assert f.source == path.read_text(), f"{name}: generated source differs from {path} (SHMCALL_UPDATE_GOLDEN=1 rewrites it)"
@@ -497,7 +509,8 @@ def test_python_m_shmcall_source_prints_it(c, capsys):
     assert main(["source", "hello", "--socket", c.socket_path]) == 0
     assert capsys.readouterr().out == c.hello.source
     assert main(["source", "sum", "--socket", c.socket_path]) == 0
-    assert "sum_f64" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith(c.sum.source) and c.sum.overloads["f64"].source in out  # the dispatcher, each overload
     with pytest.raises(SystemExit):
         main(["source", "no_such_function", "--socket", c.socket_path])
     assert "no_such_function" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """Operating a running daemon: ``shmcalld status`` (text and JSON) and ``shmcalld stop`` over its socket,
-the admin messages they send (SPEC §2.3), and systemd's readiness message when ``NOTIFY_SOCKET`` is set."""
+the admin messages they send (SPEC §2.3), systemd's readiness message when ``NOTIFY_SOCKET`` is set,
+``python -m shmcall status | functions`` mirroring the daemon's commands, and several daemons side by
+side, each client knowing which one it talks to."""
 
 from __future__ import annotations
 
@@ -16,8 +18,10 @@ from typing import Any
 import pytest
 
 import shmcall
+from shmcall.__main__ import main as python_command
 
 from conftest import Daemon, daemon_binary
+from test_custom_daemon import custom_binary
 
 
 def command(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -148,3 +152,88 @@ def test_ready_is_sent_to_notify_socket_once_listening(tmp_path):
 def test_unit_file_starts_the_installed_daemon():
     unit = (Path(__file__).resolve().parents[2] / "examples" / "systemd" / "shmcalld.service").read_text()
     assert "Type=notify" in unit and re.search(r"^ExecStart=\S*shmcalld serve", unit, re.M)
+
+
+def shape(status_text: str) -> str:
+    """The table without its uptime, and with every decimal fraction a placeholder: a fraction at a
+    rounding boundary may print one digit off from the daemon's float read back (see `rounded`)."""
+    return re.sub(r"\d+\.\d+", "#", re.sub(r", up .*", "", status_text, count=1))
+
+
+def settle(sock: str) -> None:
+    """Waits until two reports agree: the daemon counts a call just after answering it."""
+    last: dict[str, Any] = {}
+    for _ in range(200):
+        report = status(sock)
+        del report["uptime_s"]
+        if report == last:
+            return
+        last = report
+        time.sleep(0.02)
+    raise AssertionError("the counts keep moving")
+
+
+def rounded(value: Any) -> Any:
+    """``value`` with its floats to 12 significant digits: the daemon's command reads the report's
+    floats with serde_json's fast parser, which may be one unit in the last place off."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+def test_python_status_prints_what_shmcalld_status_prints(tmp_path, capsys):
+    with Daemon(tmp_path / "s.sock") as d, shmcall.connect(d.socket, spawn=False) as c:
+        for i in range(20):
+            c.add(i, 1)
+        with pytest.raises(shmcall.RemotePanic):
+            c.panic("counted")
+        c.sha256(bytes(1 << 16))
+        settle(d.socket)
+
+        assert python_command(["status", "--socket", d.socket]) == 0
+        ours = capsys.readouterr().out
+        theirs = command("status", "--socket", d.socket)
+        assert theirs.returncode == 0, theirs.stderr
+        assert ours.startswith(f"shmcalld {shmcall.__version__} (shmcall ") and f"pid {d.proc.pid}, up " in ours
+        assert re.search(r"^calls\s+22 \(0 errors, 1 panics\)$", ours, re.M), ours
+        assert shape(ours) == shape(theirs.stdout)
+
+        assert python_command(["status", "--json", "--socket", d.socket]) == 0
+        report = json.loads(capsys.readouterr().out)
+        expected = status(d.socket)
+        assert report.pop("uptime_s") <= expected.pop("uptime_s")
+        assert rounded(report) == rounded(expected) and (report["clients"], calls_of(report)["add"]["calls"]) == (1, 20)
+
+
+def test_python_status_without_a_daemon_is_a_clear_error(tmp_path, capsys):
+    assert python_command(["status", "--socket", str(tmp_path / "nobody.sock")]) == 2
+    assert "no daemon is listening on" in capsys.readouterr().err
+
+
+def test_daemons_side_by_side_each_client_knows_its_own(tmp_path, capsys):
+    custom = custom_binary()
+    with Daemon(tmp_path / "shmcalld.sock") as builtin, Daemon(tmp_path / "geo.sock", binary=custom) as geo_daemon, \
+            shmcall.connect(builtin.socket, spawn=False) as c, shmcall.connect(geo_daemon.socket, spawn=False) as geo, \
+            shmcall.connect(str(tmp_path / "nobody.sock"), daemon=custom) as private:
+        assert c.daemon == shmcall.DaemonInfo("shmcalld", shmcall.__version__, builtin.proc.pid, builtin.socket)
+        assert geo.daemon == ("custom_daemon", "0.1.0", geo_daemon.proc.pid, geo_daemon.socket)
+        assert repr(geo) == f"<shmcall.Client custom_daemon 0.1.0 pid {geo_daemon.proc.pid} at {geo_daemon.socket}>"
+        assert private.daemon.name == "custom_daemon" and private.daemon.socket != geo_daemon.socket
+        assert os.readlink(f"/proc/{private.daemon.pid}/exe") == str(Path(custom).resolve()), "its own process"
+
+        assert c.add(2, 3) == 5 and not hasattr(geo, "add") and not hasattr(private, "add")
+        assert geo.primes_below(10).tolist() == [2, 3, 5, 7] and not hasattr(c, "primes_below")
+        assert private.primes_below(4).tolist() == [2, 3]
+
+        assert python_command(["functions", "--socket", geo_daemon.socket]) == 0
+        listed = capsys.readouterr().out
+        assert "primes_below(" in listed and not re.search(r"^add\(", listed, re.M)
+        assert python_command(["status", "--json", "--socket", geo_daemon.socket]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert (report["name"], report["pid"]) == ("custom_daemon", geo_daemon.proc.pid)
+        assert calls_of(report)["primes_below"]["calls"] == 1, "the private daemon's call is not counted here"
+    assert repr(geo).endswith(", closed>")

@@ -132,7 +132,7 @@ def test_layout_hash_follows_the_spec_and_the_vector() -> None:
     assert int(v["fields"]["hex"], 16) == expected
     assert struct.unpack("<Q", v["bytes"]) == (expected,)
     assert json.loads((VECTORS / "vectors.json").read_text())["layout_hash"] == f"{expected:016x}"
-    assert expected == 0x7DC152C1EDB68E51  # SPEC §3.2, version 2
+    assert expected == 0x0C7949E3C0F62E80  # SPEC §3.2, version 3
 
 
 # --- struct layouts ---------------------------------------------------------------------------------

@@ -288,21 +288,6 @@ pub fn sum<T: Element>(xs: &[T]) -> Result<T, ArrayError> {
     sum_impl(xs, is_large(xs.len()))
 }
 
-/// [`sum`] for `f32` (accumulated in `f64`).
-pub fn sum_f32(xs: &[f32]) -> Result<f32, ArrayError> {
-    sum(xs)
-}
-
-/// [`sum`] for `f64`.
-pub fn sum_f64(xs: &[f64]) -> Result<f64, ArrayError> {
-    sum(xs)
-}
-
-/// [`sum`] for `i64`; fails if the exact total does not fit in `i64`.
-pub fn sum_i64(xs: &[i64]) -> Result<i64, ArrayError> {
-    sum(xs)
-}
-
 /// Multiplies every element of `xs` by `k` in place.
 ///
 /// For integers every product is checked first; if any overflows, returns
@@ -310,21 +295,6 @@ pub fn sum_i64(xs: &[i64]) -> Result<i64, ArrayError> {
 /// unchanged. Floats follow IEEE 754 and never fail.
 pub fn scale<T: Element>(xs: &mut [T], k: T) -> Result<(), ArrayError> {
     scale_impl(xs, k, is_large(xs.len()))
-}
-
-/// [`scale`] for `f32`.
-pub fn scale_f32(xs: &mut [f32], k: f32) -> Result<(), ArrayError> {
-    scale(xs, k)
-}
-
-/// [`scale`] for `f64`.
-pub fn scale_f64(xs: &mut [f64], k: f64) -> Result<(), ArrayError> {
-    scale(xs, k)
-}
-
-/// [`scale`] for `i64`; on overflow `xs` is left unchanged.
-pub fn scale_i64(xs: &mut [i64], k: i64) -> Result<(), ArrayError> {
-    scale(xs, k)
 }
 
 /// Sorts `xs` ascending in place.
@@ -335,21 +305,6 @@ pub fn scale_i64(xs: &mut [i64], k: i64) -> Result<(), ArrayError> {
 /// so the unstable sort still has a unique result.
 pub fn sort<T: Element>(xs: &mut [T]) {
     sort_impl(xs, is_large(xs.len()));
-}
-
-/// [`sort`] for `f32`.
-pub fn sort_f32(xs: &mut [f32]) {
-    sort(xs);
-}
-
-/// [`sort`] for `f64`.
-pub fn sort_f64(xs: &mut [f64]) {
-    sort(xs);
-}
-
-/// [`sort`] for `i64`.
-pub fn sort_i64(xs: &mut [i64]) {
-    sort(xs);
 }
 
 /// The elements of `xs` strictly greater than `t`, in their original order.
@@ -376,21 +331,6 @@ pub fn filter_gt_sized<T: Element>(xs: &[T], t: T) -> (usize, impl FnOnce(&mut [
             }
         }
     })
-}
-
-/// [`filter_gt`] for `f32`.
-pub fn filter_gt_f32(xs: &[f32], t: f32) -> Vec<f32> {
-    filter_gt(xs, t)
-}
-
-/// [`filter_gt`] for `f64`.
-pub fn filter_gt_f64(xs: &[f64], t: f64) -> Vec<f64> {
-    filter_gt(xs, t)
-}
-
-/// [`filter_gt`] for `i64`.
-pub fn filter_gt_i64(xs: &[i64], t: i64) -> Vec<i64> {
-    filter_gt(xs, t)
 }
 
 fn is_large(len: usize) -> bool {
@@ -597,16 +537,16 @@ mod tests {
             let par = sum_impl(&xs, true).unwrap();
             assert_eq!(seq.to_bits(), expect.to_bits(), "sequential, n={n}");
             assert_eq!(par.to_bits(), expect.to_bits(), "parallel, n={n}");
-            assert_eq!(sum_f64(&xs).unwrap().to_bits(), expect.to_bits(), "public, n={n}");
+            assert_eq!(sum::<f64>(&xs).unwrap().to_bits(), expect.to_bits(), "public, n={n}");
         }
     }
 
     #[test]
     fn float_sum_is_independent_of_thread_count() {
         let xs = XorShift(2).f64s((1 << 21) + 3);
-        let one = in_pool(1, || sum_f64(&xs).unwrap());
-        assert_eq!(one.to_bits(), in_pool(2, || sum_f64(&xs).unwrap()).to_bits());
-        assert_eq!(one.to_bits(), in_pool(5, || sum_f64(&xs).unwrap()).to_bits());
+        let one = in_pool(1, || sum::<f64>(&xs).unwrap());
+        assert_eq!(one.to_bits(), in_pool(2, || sum::<f64>(&xs).unwrap()).to_bits());
+        assert_eq!(one.to_bits(), in_pool(5, || sum::<f64>(&xs).unwrap()).to_bits());
     }
 
     #[test]
@@ -616,13 +556,13 @@ mod tests {
         let ints = XorShift(3).i64s(1 << 20, 1 << 20);
         let xs: Vec<f64> = ints.iter().map(|&i| i as f64).collect();
         let expect: i64 = ints.iter().sum();
-        assert_eq!(sum_f64(&xs).unwrap(), expect as f64);
+        assert_eq!(sum::<f64>(&xs).unwrap(), expect as f64);
     }
 
     #[test]
     fn f32_sum_accumulates_in_f64() {
         // In f32, 1e8 + 1 rounds back to 1e8 and the 1 would be lost.
-        assert_eq!(sum_f32(&[1e8, 1.0, -1e8]).unwrap(), 1.0);
+        assert_eq!(sum::<f32>(&[1e8, 1.0, -1e8]).unwrap(), 1.0);
         let xs: Vec<f32> = XorShift(4).f64s(200_003).iter().map(|&x| x as f32).collect();
         let expect = ref_sum_f64(&xs) as f32;
         assert_eq!(sum_impl(&xs, false).unwrap().to_bits(), expect.to_bits());
@@ -631,20 +571,20 @@ mod tests {
 
     #[test]
     fn float_sum_special_values() {
-        assert_eq!(sum_f64(&[]).unwrap().to_bits(), 0.0f64.to_bits());
+        assert_eq!(sum::<f64>(&[]).unwrap().to_bits(), 0.0f64.to_bits());
         // Starting from +0.0 means a lone -0.0 sums to +0.0.
-        assert_eq!(sum_f64(&[-0.0]).unwrap().to_bits(), 0.0f64.to_bits());
-        assert!(sum_f64(&[1.0, f64::NAN, 2.0]).unwrap().is_nan());
-        assert_eq!(sum_f64(&[f64::MAX, f64::MAX]).unwrap(), f64::INFINITY);
-        assert_eq!(sum_f32(&[f32::MAX, f32::MAX]).unwrap(), f32::INFINITY);
+        assert_eq!(sum::<f64>(&[-0.0]).unwrap().to_bits(), 0.0f64.to_bits());
+        assert!(sum::<f64>(&[1.0, f64::NAN, 2.0]).unwrap().is_nan());
+        assert_eq!(sum::<f64>(&[f64::MAX, f64::MAX]).unwrap(), f64::INFINITY);
+        assert_eq!(sum::<f32>(&[f32::MAX, f32::MAX]).unwrap(), f32::INFINITY);
     }
 
     #[test]
     fn integer_sum_is_exact_and_only_fails_when_total_does_not_fit() {
-        assert_eq!(sum_i64(&[]), Ok(0));
-        assert_eq!(sum_i64(&[i64::MAX, 1, -1]), Ok(i64::MAX));
-        assert_eq!(sum_i64(&[i64::MIN, -1, 1]), Ok(i64::MIN));
-        let err = sum_i64(&[i64::MAX, 1]).unwrap_err();
+        assert_eq!(sum::<i64>(&[]), Ok(0));
+        assert_eq!(sum::<i64>(&[i64::MAX, 1, -1]), Ok(i64::MAX));
+        assert_eq!(sum::<i64>(&[i64::MIN, -1, 1]), Ok(i64::MIN));
+        let err = sum::<i64>(&[i64::MAX, 1]).unwrap_err();
         assert_eq!(err, ArrayError::SumOverflow { dtype: "i64", total: i128::from(i64::MAX) + 1 });
         assert_eq!(err.to_string(), "integer overflow in sum: the exact total 9223372036854775808 does not fit in i64");
         assert_eq!(sum(&[200u8, 55]), Ok(255u8));
@@ -695,7 +635,7 @@ mod tests {
             }
         }
         let mut xs = [1i64, i64::MIN, 2];
-        let err = scale_i64(&mut xs, -1).unwrap_err();
+        let err = scale::<i64>(&mut xs, -1).unwrap_err();
         assert_eq!(
             err.to_string(),
             "integer overflow in scale at index 1: -9223372036854775808 * -1 does not fit in \
@@ -735,10 +675,10 @@ mod tests {
             }
         }
         let mut f = [1.5f32, -2.0];
-        scale_f32(&mut f, 2.0).unwrap();
+        scale::<f32>(&mut f, 2.0).unwrap();
         assert_eq!(f, [3.0, -4.0]);
         let mut big = [f64::MAX];
-        scale_f64(&mut big, 2.0).unwrap();
+        scale::<f64>(&mut big, 2.0).unwrap();
         assert_eq!(big, [f64::INFINITY]);
     }
 
@@ -748,7 +688,7 @@ mod tests {
     fn float_sort_uses_total_order() {
         let neg_nan = -f64::NAN;
         let mut xs = [f64::NAN, 1.0, -0.0, f64::INFINITY, 0.0, neg_nan, -1.0, f64::NEG_INFINITY];
-        sort_f64(&mut xs);
+        sort::<f64>(&mut xs);
         let expect = [neg_nan, f64::NEG_INFINITY, -1.0, -0.0, 0.0, 1.0, f64::INFINITY, f64::NAN];
         assert_eq!(bits64(&xs), bits64(&expect));
     }
@@ -780,7 +720,7 @@ mod tests {
         let mut f32s: Vec<f32> = floats.iter().map(|&x| x as f32).collect();
         let mut expect = f32s.clone();
         expect.sort_by(f32::total_cmp);
-        sort_f32(&mut f32s);
+        sort::<f32>(&mut f32s);
         assert!(f32s.iter().zip(&expect).all(|(a, b)| a.to_bits() == b.to_bits()));
     }
 
@@ -811,7 +751,7 @@ mod tests {
         for t in [i64::MIN, -1, 0, 999, i64::MAX] {
             let expect = ref_filter(&ints, t);
             assert!(filter_gt_impl(&ints, t, true) == expect, "t={t}");
-            assert!(filter_gt_i64(&ints, t) == expect, "t={t}");
+            assert!(filter_gt::<i64>(&ints, t) == expect, "t={t}");
         }
     }
 
@@ -833,11 +773,11 @@ mod tests {
 
     #[test]
     fn filter_float_edge_cases() {
-        assert_eq!(filter_gt_f64(&[0.0, -0.0, 1.0], -0.0), vec![1.0]);
-        assert_eq!(filter_gt_f64(&[f64::NAN, 2.0], 1.0), vec![2.0]);
-        assert!(filter_gt_f64(&[1.0, 2.0], f64::NAN).is_empty());
-        assert!(filter_gt_f32(&[], 0.0).is_empty());
-        assert_eq!(filter_gt_f32(&[3.0, 1.0, 4.0], 1.0), vec![3.0, 4.0]);
+        assert_eq!(filter_gt::<f64>(&[0.0, -0.0, 1.0], -0.0), vec![1.0]);
+        assert_eq!(filter_gt::<f64>(&[f64::NAN, 2.0], 1.0), vec![2.0]);
+        assert!(filter_gt::<f64>(&[1.0, 2.0], f64::NAN).is_empty());
+        assert!(filter_gt::<f32>(&[], 0.0).is_empty());
+        assert_eq!(filter_gt::<f32>(&[3.0, 1.0, 4.0], 1.0), vec![3.0, 4.0]);
     }
 
     // ---- properties ----

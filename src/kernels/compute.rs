@@ -2,12 +2,14 @@
 //! PRNG streams. Each function takes the caller's shared array in place (no copy) and runs on all
 //! cores when the work is large (see the kernels' `PARALLEL_THRESHOLD`s).
 //!
-//! Names end in the element type (`sum_f64`); the Python client also offers each family under its
-//! base name (`c.sum(xs)`), choosing the member by the array's element type.
+//! The array functions are generic over their element type: each is one function with an overload
+//! per type (`sum` for f32, f64 and i64), which the client picks by the array's element type.
 
 #![allow(missing_docs)] // every function's doc comment is its Python docstring, written below
 
-use super::{arrays, crypto, prng};
+use super::arrays::{self, Element};
+use super::crypto;
+use super::prng::{self, StreamElement};
 use crate::registry::{Bytes, Filled, Result};
 
 /// A sized kernel's `(length, fill)` as an array result written in place.
@@ -16,33 +18,21 @@ fn sized<'a, T>((len, fill): (usize, impl FnOnce(&mut [T]) + 'a)) -> Filled<'a, 
 }
 
 crate::export! {
-    /// Sum of the elements (f32 accumulates in f64; deterministic chunked order).
-    pub fn sum_f32(xs: &[f32]) -> Result<f32> { Ok(arrays::sum_f32(xs)?) }
-    /// Sum of the elements (deterministic chunked order, independent of thread count).
-    pub fn sum_f64(xs: &[f64]) -> Result<f64> { Ok(arrays::sum_f64(xs)?) }
-    /// Sum of the elements; overflow is an error.
-    pub fn sum_i64(xs: &[i64]) -> Result<i64> { Ok(arrays::sum_i64(xs)?) }
+    /// Sum of the elements; for integers an overflow of the total is an error.
+    /// Floats (f32 too) are added in f64 in a fixed chunked order: the same result on any thread count.
+    pub fn sum<T: Element in [f32, f64, i64]>(xs: &[T]) -> Result<T> { Ok(arrays::sum(xs)?) }
 
     /// Multiplies every element by k, in place.
-    pub fn scale_f32(xs: &mut [f32], k: f32) -> Result<()> { Ok(arrays::scale_f32(xs, k)?) }
-    /// Multiplies every element by k, in place.
-    pub fn scale_f64(xs: &mut [f64], k: f64) -> Result<()> { Ok(arrays::scale_f64(xs, k)?) }
-    /// Multiplies every element by k, in place; on overflow nothing is changed and it is an error.
-    pub fn scale_i64(xs: &mut [i64], k: i64) -> Result<()> { Ok(arrays::scale_i64(xs, k)?) }
+    /// For integers an overflow is an error and leaves xs unchanged.
+    pub fn scale<T: Element in [f32, f64, i64]>(xs: &mut [T], k: T) -> Result<()> { Ok(arrays::scale(xs, k)?) }
 
-    /// Sorts ascending, in place (total order: -0.0 before 0.0, NaN last).
-    pub fn sort_f32(xs: &mut [f32]) { arrays::sort_f32(xs) }
-    /// Sorts ascending, in place (total order: -0.0 before 0.0, NaN last).
-    pub fn sort_f64(xs: &mut [f64]) { arrays::sort_f64(xs) }
-    /// Sorts ascending, in place.
-    pub fn sort_i64(xs: &mut [i64]) { arrays::sort_i64(xs) }
+    /// Sorts ascending, in place (floats in total order: -0.0 before 0.0, NaN last).
+    pub fn sort<T: Element in [f32, f64, i64]>(xs: &mut [T]) { arrays::sort(xs) }
 
     /// The elements greater than t, in order: a new array, written in place in shared memory.
-    pub fn filter_gt_f32(xs: &[f32], t: f32) -> Filled<'_, f32> { sized(arrays::filter_gt_sized(xs, t)) }
-    /// The elements greater than t, in order: a new array, written in place in shared memory.
-    pub fn filter_gt_f64(xs: &[f64], t: f64) -> Filled<'_, f64> { sized(arrays::filter_gt_sized(xs, t)) }
-    /// The elements greater than t, in order: a new array, written in place in shared memory.
-    pub fn filter_gt_i64(xs: &[i64], t: i64) -> Filled<'_, i64> { sized(arrays::filter_gt_sized(xs, t)) }
+    pub fn filter_gt<T: Element in [f32, f64, i64]>(xs: &[T], t: T) -> Filled<'_, T> {
+        sized(arrays::filter_gt_sized(xs, t))
+    }
 
     /// SHA-256 digest (32 bytes) of data.
     pub fn sha256(data: &[u8]) -> Bytes { Bytes(crypto::sha256(data).to_vec()) }
@@ -59,12 +49,8 @@ crate::export! {
         Ok(crypto::decrypt(buf, key, nonce, aad, tag)?)
     }
 
-    /// Fills xs with the SplitMix64 stream of seed: xs[i] = mix(seed + (i + 1) * 0x9E3779B97F4A7C15).
-    pub fn prng_fill_u64(xs: &mut [u64], seed: u64) { prng::fill_u64(xs, seed, 0) }
-    /// The SplitMix64 stream of seed, each output reinterpreted as i64.
-    pub fn prng_fill_i64(xs: &mut [i64], seed: u64) { prng::fill_i64(xs, seed, 0) }
-    /// Uniform floats in [0, 1): (output >> 11) * 2^-53 of the SplitMix64 stream of seed.
-    pub fn prng_fill_f64(xs: &mut [f64], seed: u64) { prng::fill_f64(xs, seed, 0) }
-    /// Uniform floats in [0, 1): (output >> 40) * 2^-24 of the SplitMix64 stream of seed.
-    pub fn prng_fill_f32(xs: &mut [f32], seed: u64) { prng::fill_f32(xs, seed, 0) }
+    /// Fills xs with the SplitMix64 stream of seed.
+    /// Output i is u = mix(seed + (i + 1) * 0x9E3779B97F4A7C15): as is for u64, its bits for i64, and
+    /// uniform floats in [0, 1) for f64 ((u >> 11) * 2^-53) and f32 ((u >> 40) * 2^-24).
+    pub fn prng_fill<T: StreamElement in [u64, i64, f64, f32]>(xs: &mut [T], seed: u64) { prng::fill(xs, seed, 0) }
 }

@@ -107,27 +107,42 @@ pub fn unit_f32(u: u64) -> f32 {
     (u >> 40) as f32 * (1.0 / 16_777_216.0)
 }
 
+/// A type the stream fills: each element is a fixed function of the stream's `u64` (module docs).
+pub trait StreamElement: Copy + Send + Sync {
+    /// The element for stream output `u`.
+    fn from_output(u: u64) -> Self;
+}
+
+impl StreamElement for u64 {
+    fn from_output(u: u64) -> u64 {
+        u
+    }
+}
+
+impl StreamElement for i64 {
+    fn from_output(u: u64) -> i64 {
+        // Reinterpreting the bits is the documented mapping, not a lossy cast.
+        u as i64
+    }
+}
+
+impl StreamElement for f64 {
+    fn from_output(u: u64) -> f64 {
+        unit_f64(u)
+    }
+}
+
+impl StreamElement for f32 {
+    fn from_output(u: u64) -> f32 {
+        unit_f32(u)
+    }
+}
+
 /// Fills `xs` with the stream for `seed`, where `xs[0]` is stream element
-/// `start`; `xs[j]` is element `start + j`. Continue a stream by passing the
-/// previous `start + len` as the next `start`.
-pub fn fill_u64(xs: &mut [u64], seed: u64, start: u64) {
-    fill_with(xs, seed, start, is_large(xs.len()), |u| u);
-}
-
-/// Like [`fill_u64`], with each element's bits reinterpreted as `i64`.
-pub fn fill_i64(xs: &mut [i64], seed: u64, start: u64) {
-    // Reinterpreting the bits is the documented mapping, not a lossy cast.
-    fill_with(xs, seed, start, is_large(xs.len()), |u| u as i64);
-}
-
-/// Like [`fill_u64`], with each element mapped to `[0, 1)` by [`unit_f64`].
-pub fn fill_f64(xs: &mut [f64], seed: u64, start: u64) {
-    fill_with(xs, seed, start, is_large(xs.len()), unit_f64);
-}
-
-/// Like [`fill_u64`], with each element mapped to `[0, 1)` by [`unit_f32`].
-pub fn fill_f32(xs: &mut [f32], seed: u64, start: u64) {
-    fill_with(xs, seed, start, is_large(xs.len()), unit_f32);
+/// `start`; `xs[j]` is element `start + j`, mapped to `T` ([`StreamElement`]). Continue a stream by
+/// passing the previous `start + len` as the next `start`.
+pub fn fill<T: StreamElement>(xs: &mut [T], seed: u64, start: u64) {
+    fill_with(xs, seed, start, is_large(xs.len()), T::from_output);
 }
 
 fn is_large(len: usize) -> bool {
@@ -204,7 +219,7 @@ mod tests {
         // Widely published first outputs of SplitMix64 seeded with 0.
         let expected = [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F];
         let mut xs = [0u64; 3];
-        fill_u64(&mut xs, 0, 0);
+        fill::<u64>(&mut xs, 0, 0);
         assert_eq!(xs, expected);
         assert_eq!(splitmix64(0), expected[0]);
         assert_eq!(splitmix64(GAMMA), expected[1]);
@@ -215,7 +230,7 @@ mod tests {
     fn matches_reference_generator() {
         for seed in [0, 1, 42, u64::MAX, 0x0123_4567_89AB_CDEF] {
             let mut xs = vec![0u64; 1000];
-            fill_u64(&mut xs, seed, 0);
+            fill::<u64>(&mut xs, seed, 0);
             assert_eq!(xs, reference(seed, 0, 1000), "seed {seed}");
         }
     }
@@ -231,7 +246,7 @@ mod tests {
         assert_eq!(seq, par);
         // The public entry point takes the parallel path at this size.
         let mut public = vec![0u64; n];
-        fill_u64(&mut public, seed, start);
+        fill::<u64>(&mut public, seed, start);
         assert_eq!(public, seq);
         assert_eq!(seq, reference(seed, start, n));
 
@@ -248,7 +263,7 @@ mod tests {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut xs = vec![0u64; n];
-            pool.install(|| fill_u64(&mut xs, 7, 3));
+            pool.install(|| fill::<u64>(&mut xs, 7, 3));
             xs
         };
         let one = run(1);
@@ -261,12 +276,12 @@ mod tests {
         let seed = 99;
         let n = (1 << 18) + 13;
         let mut whole = vec![0u64; n];
-        fill_u64(&mut whole, seed, 0);
+        fill::<u64>(&mut whole, seed, 0);
         // Pieces of awkward sizes, one above the threshold and the rest below.
         let cuts = [0, 1, 1000, 70_000, 70_000 + PARALLEL_THRESHOLD + 5, n];
         for w in cuts.windows(2) {
             let mut part = vec![0u64; w[1] - w[0]];
-            fill_u64(&mut part, seed, w[0] as u64);
+            fill::<u64>(&mut part, seed, w[0] as u64);
             assert_eq!(part, whole[w[0]..w[1]], "piece {w:?}");
         }
     }
@@ -275,7 +290,7 @@ mod tests {
     fn index_wraps_modulo_two_to_the_64() {
         // Element 2^64 - 1 is followed by element 0 again.
         let mut xs = [0u64; 3];
-        fill_u64(&mut xs, 5, u64::MAX - 1);
+        fill::<u64>(&mut xs, 5, u64::MAX - 1);
         let mut g = RefSplitMix64 { state: 5u64.wrapping_sub(2u64.wrapping_mul(GAMMA)) };
         assert_eq!(xs, [g.next(), g.next(), g.next()]);
         assert_eq!(xs[2], u64_at(5, 0));
@@ -289,9 +304,9 @@ mod tests {
         let mut i = vec![0i64; n];
         let mut d = vec![0f64; n];
         let mut f = vec![0f32; n];
-        fill_i64(&mut i, seed, 0);
-        fill_f64(&mut d, seed, 0);
-        fill_f32(&mut f, seed, 0);
+        fill::<i64>(&mut i, seed, 0);
+        fill::<f64>(&mut d, seed, 0);
+        fill::<f32>(&mut f, seed, 0);
         for j in 0..n {
             let u = raw[j];
             assert_eq!(i[j], i64::from_ne_bytes(u.to_ne_bytes()));
@@ -312,7 +327,7 @@ mod tests {
     #[test]
     fn empty_fill_is_a_no_op() {
         let mut xs: [u64; 0] = [];
-        fill_u64(&mut xs, 1, 2);
+        fill::<u64>(&mut xs, 1, 2);
     }
 
     proptest! {
@@ -323,7 +338,7 @@ mod tests {
             len in 0usize..300,
         ) {
             let mut xs = vec![0u64; len];
-            fill_u64(&mut xs, seed, start);
+            fill::<u64>(&mut xs, seed, start);
             for (j, &x) in xs.iter().enumerate() {
                 let i = start.wrapping_add(j as u64);
                 let mut g = RefSplitMix64 { state: seed.wrapping_add(i.wrapping_mul(GAMMA)) };

@@ -23,47 +23,102 @@
 /// register(&mut registry);
 /// assert!(registry.id("add").is_some() && registry.id("scale").is_some());
 /// ```
+///
+/// **Generic functions.** A function generic over one type, with the types to export it for,
+/// `<T: Bounds in [types]>`, is exported once: Python sees one function (`c.largest`) with one
+/// docstring and a signature naming every type, and calls the overload for its argument's element
+/// type. Each type is an overload with an id of its own, `largest[f64]` in the daemon's counts. The
+/// overloads are told apart by the first parameter whose element type (`T` of `&[T]`, `&mut [T]`,
+/// `Vec<T>`, `&mut Vec<T>`, `&mut T`, else the type itself) differs between them. The bounds are
+/// trait paths joined by `+`; the Rust function is an ordinary generic function with them.
+///
+/// ```
+/// shmcall::export! {
+///     /// The largest element; an empty array is an error.
+///     pub fn largest<T: Copy + PartialOrd in [f64, i64]>(xs: &[T]) -> shmcall::Result<T> {
+///         let mut it = xs.iter().copied();
+///         let first = it.next().ok_or_else(|| shmcall::CallError::new("empty array"))?;
+///         Ok(it.fold(first, |m, x| if x > m { x } else { m }))
+///     }
+/// }
+///
+/// assert_eq!(largest(&[1.0, 3.0, 2.0]).unwrap(), 3.0);
+/// let mut registry = shmcall::Registry::new();
+/// register(&mut registry);
+/// assert!(registry.generic("largest").is_some());
+/// assert!(registry.id("largest[f64]").is_some() && registry.id("largest[i64]").is_some());
+/// ```
 #[macro_export]
 macro_rules! export {
     ($(
         $(#[doc = $doc:literal])*
-        $vis:vis fn $name:ident ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)? $body:block
+        $vis:vis fn $name:ident
+        $(< $T:ident $(: $($bound:ident)::+ $(+ $($bounds:ident)::+)*)? in [$($t:ty),+ $(,)?] >)?
+        ( $($arg:ident : $ty:ty),* $(,)? ) $(-> $ret:ty)? $body:block
     )*) => {
         $(
             $(#[doc = $doc])*
             // A remote signature mirrors the Python call; long parameter lists are the user's choice.
             #[allow(clippy::too_many_arguments)]
-            $vis fn $name($($arg: $ty),*) $(-> $ret)? $body
+            $vis fn $name $(<$T $(: $($bound)::+ $(+ $($bounds)::+)*)?>)? ($($arg: $ty),*) $(-> $ret)? $body
         )*
 
         /// Adds this module's exported functions to `registry`.
         pub fn register(registry: &mut $crate::registry::Registry) {
-            $({
-                /// Decodes the arguments, calls the function, encodes the results.
-                #[allow(unused_mut, unused_variables)]
-                #[inline(always)]
-                fn body(
-                    r: &$crate::codec::ArgReader<'_>,
-                    w: &mut $crate::codec::RetWriter<'_>,
-                ) -> ::core::result::Result<(), $crate::codec::Failure> {
-                    $(let mut $arg = <$ty as $crate::registry::Param>::decode(r)?;)*
-                    r.finish()?;
-                    let out = $name($(<$ty as $crate::registry::Param>::bind(&mut $arg)),*);
-                    $crate::registry::Ret::write(out, w)?;
-                    $(<$ty as $crate::registry::Param>::write_back(&$arg, w)?;)*
-                    Ok(())
-                }
-                registry.add($crate::registry::Function::new(
-                    stringify!($name),
-                    concat!($($doc, "\n",)*),
-                    vec![$((stringify!($arg), <$ty as $crate::registry::Param>::ty())),*],
-                    <$crate::__ret_type!($($ret)?) as $crate::registry::Ret>::tys(),
-                    body,
-                    |rows, results| $crate::registry::run_rows(body, rows, results),
-                ));
-            })*
+            $(
+                $crate::__export_register!(
+                    registry, $name, [$($doc),*], ($($arg: $ty),*), ($($ret)?) $(, $T in [$($t),+])?
+                );
+            )*
         }
     };
+}
+
+/// Registers one function of [`export!`](crate::export): a plain one, or a generic one's overloads.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __export_register {
+    ($registry:ident, $name:ident, [$($doc:literal),*], $args:tt, $ret:tt) => {
+        $registry.add($crate::__export_function!([$name], $name, concat!($($doc, "\n",)*), $args, $ret));
+    };
+    ($registry:ident, $name:ident, [$($doc:literal),*], $args:tt, $ret:tt, $T:ident in [$($t:ty),+]) => {{
+        const DOC: &str = concat!($($doc, "\n",)*);
+        // Each overload's signature is the function's with `T` the overload's type.
+        $registry.add_generic(vec![$({
+            type $T = $t;
+            $crate::__export_function!([$name::<$T>], $name, DOC, $args, $ret)
+        }),+]);
+    }};
+}
+
+/// One [`Function`](crate::registry::Function): decoding, the call `$call(...)`, encoding.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __export_function {
+    ([$($call:tt)+], $name:ident, $doc:expr, ($($arg:ident : $ty:ty),*), ($($ret:ty)?)) => {{
+        /// Decodes the arguments, calls the function, encodes the results.
+        #[allow(unused_mut, unused_variables)]
+        #[inline(always)]
+        fn body(
+            r: &$crate::codec::ArgReader<'_>,
+            w: &mut $crate::codec::RetWriter<'_>,
+        ) -> ::core::result::Result<(), $crate::codec::Failure> {
+            $(let mut $arg = <$ty as $crate::registry::Param>::decode(r)?;)*
+            r.finish()?;
+            let out = $($call)+($(<$ty as $crate::registry::Param>::bind(&mut $arg)),*);
+            $crate::registry::Ret::write(out, w)?;
+            $(<$ty as $crate::registry::Param>::write_back(&$arg, w)?;)*
+            Ok(())
+        }
+        $crate::registry::Function::new(
+            stringify!($name),
+            $doc,
+            vec![$((stringify!($arg), <$ty as $crate::registry::Param>::ty())),*],
+            <$crate::__ret_type!($($ret)?) as $crate::registry::Ret>::tys(),
+            body,
+            |rows, results| $crate::registry::run_rows(body, rows, results),
+        )
+    }};
 }
 
 #[macro_export]

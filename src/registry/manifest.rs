@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::function::Registry;
+use super::function::{Function, Registry};
 use super::ty::{StructDesc, Ty};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 
@@ -15,21 +15,80 @@ pub struct Manifest {
     pub protocol: u32,
     /// Layout hash, as a hex string (JSON numbers cannot hold every u64 exactly).
     pub layout_hash: String,
-    /// Functions in id order.
+    /// Functions in id order (a generic function at its first overload's id).
     pub functions: Vec<FunctionEntry>,
     /// Struct types, each after the structs it contains.
     pub structs: Vec<StructEntry>,
 }
 
-/// One function.
+/// One function: a plain one, or a generic one with its overloads.
 #[derive(Debug, Serialize)]
-pub struct FunctionEntry {
-    /// Function id (its index).
+#[serde(untagged)]
+pub enum FunctionEntry {
+    /// A function with one signature.
+    Plain {
+        /// Function id (its index).
+        id: u32,
+        /// Name.
+        name: String,
+        /// Doc comment.
+        doc: String,
+        /// Its signature.
+        #[serde(flatten)]
+        signature: Signature,
+    },
+    /// A generic function: one name and doc, an overload per element type.
+    Generic {
+        /// Name.
+        name: String,
+        /// Doc comment.
+        doc: String,
+        /// The parameter whose element type picks the overload.
+        dispatch: String,
+        /// The overloads, in id order.
+        overloads: Vec<Overload>,
+    },
+}
+
+impl FunctionEntry {
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        match self {
+            FunctionEntry::Plain { name, .. } | FunctionEntry::Generic { name, .. } => name,
+        }
+    }
+
+    /// The function's doc comment.
+    pub fn doc(&self) -> &str {
+        match self {
+            FunctionEntry::Plain { doc, .. } | FunctionEntry::Generic { doc, .. } => doc,
+        }
+    }
+
+    /// Its signatures: one, or one per overload.
+    pub fn signatures(&self) -> Vec<&Signature> {
+        match self {
+            FunctionEntry::Plain { signature, .. } => vec![signature],
+            FunctionEntry::Generic { overloads, .. } => overloads.iter().map(|o| &o.signature).collect(),
+        }
+    }
+}
+
+/// One overload of a generic function.
+#[derive(Debug, Serialize)]
+pub struct Overload {
+    /// Function id: each overload is called by its own.
     pub id: u32,
-    /// Name.
-    pub name: String,
-    /// Doc comment.
-    pub doc: String,
+    /// The dispatch parameter's element type in this overload, unique among the overloads.
+    pub element: String,
+    /// Its signature.
+    #[serde(flatten)]
+    pub signature: Signature,
+}
+
+/// A function's (or an overload's) parameters and results with their record layouts.
+#[derive(Debug, Serialize)]
+pub struct Signature {
     /// Parameters with their offsets in the argument record.
     pub params: Vec<Slot>,
     /// Size of the argument record's fixed part.
@@ -88,30 +147,52 @@ fn struct_entry(d: &StructDesc) -> StructEntry {
     }
 }
 
+fn signature(f: &Function) -> Signature {
+    Signature {
+        params: f.params.iter().zip(&f.args.offsets).map(|((n, t), &o)| slot(n, t, o)).collect(),
+        args_size: f.args.fixed_size,
+        returns: f.returns.iter().zip(&f.results.offsets).map(|(t, &o)| slot("", t, o)).collect(),
+        outs: f
+            .outs
+            .iter()
+            .zip(&f.results.offsets[f.returns.len()..])
+            .map(|(&i, &o)| slot(&f.params[i].0, &f.params[i].1, o))
+            .collect(),
+        result_size: f.results.fixed_size,
+        batchable: f.batchable,
+    }
+}
+
 impl Manifest {
     /// Describes `registry`.
     pub fn of(registry: &Registry) -> Manifest {
-        let functions = registry
-            .functions()
-            .iter()
-            .enumerate()
-            .map(|(id, f)| FunctionEntry {
-                id: id as u32,
-                name: f.name.clone(),
-                doc: f.doc.clone(),
-                params: f.params.iter().zip(&f.args.offsets).map(|((n, t), &o)| slot(n, t, o)).collect(),
-                args_size: f.args.fixed_size,
-                returns: f.returns.iter().zip(&f.results.offsets).map(|(t, &o)| slot("", t, o)).collect(),
-                outs: f
-                    .outs
-                    .iter()
-                    .zip(&f.results.offsets[f.returns.len()..])
-                    .map(|(&i, &o)| slot(&f.params[i].0, &f.params[i].1, o))
-                    .collect(),
-                result_size: f.results.fixed_size,
-                batchable: f.batchable,
-            })
-            .collect();
+        let mut functions = Vec::new();
+        for (id, f) in (0u32..).zip(registry.functions()) {
+            match registry.generic_of(id) {
+                None => functions.push(FunctionEntry::Plain {
+                    id,
+                    name: f.name.clone(),
+                    doc: f.doc.clone(),
+                    signature: signature(f),
+                }),
+                Some(g) if g.ids.start == id => functions.push(FunctionEntry::Generic {
+                    name: g.name.clone(),
+                    doc: g.doc.clone(),
+                    dispatch: f.params[g.dispatch].0.clone(),
+                    overloads: g
+                        .ids
+                        .clone()
+                        .filter_map(|id| registry.get(id).map(|o| (id, o)))
+                        .map(|(id, o)| Overload {
+                            id,
+                            element: o.params[g.dispatch].1.element().name(),
+                            signature: signature(o),
+                        })
+                        .collect(),
+                }),
+                Some(_) => {} // an overload after the first: listed with it
+            }
+        }
         Manifest {
             protocol: PROTOCOL_VERSION,
             layout_hash: format!("{LAYOUT_HASH:016x}"),

@@ -18,7 +18,7 @@ mod wire;
 
 pub use batch::{run_rows, Rows, RunBatch};
 pub use error::{Bytes, CallError};
-pub use function::{Function, Invoke, Registry};
+pub use function::{Function, Generic, Invoke, Registry};
 pub use param::Param;
 pub use ret::{Filled, Ret, RetItem};
 pub use ty::{FieldDesc, RecordLayout, Scalar, StructDesc, Ty};

@@ -213,6 +213,15 @@ impl Ty {
         }
     }
 
+    /// The element type a generic function's overloads are told apart by (SPEC §7): `T` of
+    /// `&[T]`, `&mut [T]`, `Vec<T>`, `&mut Vec<T>` and `&mut T`; any other type itself.
+    pub fn element(&self) -> &Ty {
+        match self {
+            Ty::Slice(t) | Ty::SliceMut(t) | Ty::Vec(t) | Ty::VecMut(t) | Ty::InOut(t) => t,
+            _ => self,
+        }
+    }
+
     /// The struct types this type mentions, depth first, each before any struct containing it.
     pub fn structs(&self, out: &mut Vec<&'static StructDesc>) {
         match self {
@@ -292,5 +301,14 @@ mod tests {
         let t = Ty::VecMut(Box::new(Ty::Array(Box::new(Ty::Scalar(Scalar::F32)), 3)));
         assert_eq!(t.name(), "&mut Vec<[f32; 3]>");
         assert_eq!(Ty::InOut(Box::new(Ty::Scalar(Scalar::I64))).name(), "&mut i64");
+    }
+
+    #[test]
+    fn element_is_what_a_generic_dispatches_on() {
+        let f64 = Ty::Scalar(Scalar::F64);
+        assert_eq!(Ty::SliceMut(Box::new(f64.clone())).element(), &f64);
+        assert_eq!(Ty::VecMut(Box::new(f64.clone())).element(), &f64);
+        assert_eq!(f64.element(), &f64);
+        assert_eq!(Ty::Str.element(), &Ty::Str);
     }
 }

@@ -189,7 +189,7 @@ pub unsafe extern "C" fn free_buf(ptr: *mut u8, len: usize) {
     unsafe { reclaim(ptr, len) }
 }
 
-/// `*out = arrays::sum_f64(xs[..n])`.
+/// `*out = arrays::sum::<f64>(xs[..n])`.
 ///
 /// # Safety
 /// `xs` is valid for `n` reads; `out` for a write.
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn sum_f64(xs: *const f64, n: usize, out: *mut f64) -> i32
             Ok(s) => s,
             Err(code) => return code,
         };
-        match arrays::sum_f64(xs) {
+        match arrays::sum::<f64>(xs) {
             Ok(v) => {
                 // SAFETY: the caller guarantees `out` is writable.
                 unsafe { out.write(v) };
@@ -212,7 +212,7 @@ pub unsafe extern "C" fn sum_f64(xs: *const f64, n: usize, out: *mut f64) -> i32
     })
 }
 
-/// `arrays::scale_f64(xs[..n], k)`, in place.
+/// `arrays::scale::<f64>(xs[..n], k)`, in place.
 ///
 /// # Safety
 /// `xs` is valid and exclusive for `n` reads and writes.
@@ -224,14 +224,14 @@ pub unsafe extern "C" fn scale_f64(xs: *mut f64, n: usize, k: f64) -> i32 {
             Ok(s) => s,
             Err(code) => return code,
         };
-        match arrays::scale_f64(xs, k) {
+        match arrays::scale::<f64>(xs, k) {
             Ok(()) => OK,
             Err(_) => KERNEL_ERROR,
         }
     })
 }
 
-/// `arrays::filter_gt_f64(xs[..n], t)`, as a new buffer the caller frees with [`free_f64`].
+/// `arrays::filter_gt::<f64>(xs[..n], t)`, as a new buffer the caller frees with [`free_f64`].
 ///
 /// # Safety
 /// `xs` is valid for `n` reads; `out` and `out_n` are valid for a write.
@@ -249,7 +249,7 @@ pub unsafe extern "C" fn filter_gt_f64(
             Ok(s) => s,
             Err(code) => return code,
         };
-        let (p, m) = hand_out(arrays::filter_gt_f64(xs, t));
+        let (p, m) = hand_out(arrays::filter_gt::<f64>(xs, t));
         // SAFETY: the caller guarantees both out pointers are writable.
         unsafe {
             out.write(p);

@@ -119,14 +119,14 @@ pub fn scale_bytes(body: Bytes, k: f64) -> Result<Bytes, String> {
     check_len(body.len())?;
     let body = match body.try_into_mut() {
         Ok(mut buf) if aligned(&buf) => {
-            arrays::scale_f64(bytemuck::cast_slice_mut(&mut buf), k).map_err(|e| e.to_string())?;
+            arrays::scale::<f64>(bytemuck::cast_slice_mut(&mut buf), k).map_err(|e| e.to_string())?;
             return Ok(buf.freeze());
         }
         Ok(buf) => buf.freeze(),
         Err(shared) => shared,
     };
     let mut xs = f64s(&body)?.into_owned();
-    arrays::scale_f64(&mut xs, k).map_err(|e| e.to_string())?;
+    arrays::scale::<f64>(&mut xs, k).map_err(|e| e.to_string())?;
     Ok(f64_bytes(xs))
 }
 

@@ -78,7 +78,7 @@ impl Bench for Service {
     async fn sum(&self, req: Request<F64Array>) -> Result<Response<SumReply>, Status> {
         let data = req.into_inner().data;
         let xs = f64s(&data).map_err(Status::invalid_argument)?;
-        let result = arrays::sum_f64(&xs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let result = arrays::sum::<f64>(&xs).map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(SumReply { result }))
     }
 
@@ -97,7 +97,7 @@ impl Bench for Service {
         let FilterRequest { data, t } = req.into_inner();
         let xs = f64s(&data).map_err(Status::invalid_argument)?;
         Ok(Response::new(F64Array {
-            data: f64_bytes(arrays::filter_gt_f64(&xs, t)),
+            data: f64_bytes(arrays::filter_gt::<f64>(&xs, t)),
         }))
     }
 

@@ -141,7 +141,7 @@ async fn multi_return() -> Json<Reply<(i64, i64)>> {
 
 async fn sum(body: Bytes) -> ApiResult<Bytes> {
     let xs = f64s(&body).map_err(ApiError::Invalid)?;
-    let s = arrays::sum_f64(&xs).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let s = arrays::sum::<f64>(&xs).map_err(|e| ApiError::Invalid(e.to_string()))?;
     Ok(Bytes::copy_from_slice(&s.to_le_bytes()))
 }
 
@@ -155,7 +155,7 @@ async fn sha256(body: Bytes) -> Bytes {
 
 async fn filter_gt(Query(q): Query<FilterQuery>, body: Bytes) -> ApiResult<Bytes> {
     let xs = f64s(&body).map_err(ApiError::Invalid)?;
-    Ok(f64_bytes(arrays::filter_gt_f64(&xs, q.t)))
+    Ok(f64_bytes(arrays::filter_gt::<f64>(&xs, q.t)))
 }
 
 #[tokio::main]
