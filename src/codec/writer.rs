@@ -73,7 +73,8 @@ impl<'a> RetWriter<'a> {
             .checked_mul(std::mem::size_of::<T>())
             .ok_or_else(|| Failure::OutOfMemory(format!("a result of {len} elements cannot be addressed")))?;
         let start = self.tail.next_multiple_of(TAIL_ALIGN);
-        let (b, dst) = if start + bytes <= self.area.len() {
+        // Checked: `len` may come from a client (a batch's count), and a wrapped sum would pass.
+        let (b, dst) = if start.checked_add(bytes).is_some_and(|end| end <= self.area.len()) {
             self.tail = start + bytes;
             (BufRef { segment: 0, offset: start as u64, length: bytes as u64 }, self.area[start..].as_mut_ptr())
         } else {

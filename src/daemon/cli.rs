@@ -45,6 +45,7 @@ pub fn usage(name: &str) -> String {
 
 usage:
   {name} serve [--socket PATH] [--spin-us N] [--heap-limit BYTES] [--slots N] [--no-huge-pages]
+               [--allow-uid UID]... [--allow-gid GID]...
   {name} status [--socket PATH] [--json]
   {name} functions [--json]
   {name} stop [--socket PATH]
@@ -66,6 +67,9 @@ options:
   --no-huge-pages      4 KiB pages only; by default large arrays get 2 MiB pages, which makes passes
                        over them 8-12 % faster but their first allocation slower where free memory is
                        cold (a VM that hands freed memory back to its host)
+  --allow-uid UID      also admit the user UID (repeatable); by default only the daemon's own user
+                       may connect, whatever the socket's permissions
+  --allow-gid GID      also admit members of the group GID, primary or supplementary (repeatable)
 
 Log level: RUST_LOG (error, warn, info, debug, trace); default info.
 "
@@ -104,6 +108,8 @@ fn serve_options(name: &str, version: &str, parser: &mut lexopt::Parser) -> anyh
             Long("heap-limit") => opts.heap_limit = parser.value()?.parse()?,
             Long("slots") => opts.config.slot_count = parser.value()?.parse()?,
             Long("no-huge-pages") => opts.huge_pages = false,
+            Long("allow-uid") => opts.allow_uids.push(parser.value()?.parse().context("invalid --allow-uid")?),
+            Long("allow-gid") => opts.allow_gids.push(parser.value()?.parse().context("invalid --allow-gid")?),
             Long("help") | Short('h') => return Ok(None),
             other => return Err(other.unexpected().into()),
         }
@@ -158,12 +164,18 @@ mod tests {
             "--slots",
             "4",
             "--no-huge-pages",
+            "--allow-uid",
+            "1001",
+            "--allow-gid=50",
+            "--allow-uid",
+            "65534",
         ];
         let Command::Serve(opts) = parsed(&args).unwrap() else { panic!("not serve") };
         assert_eq!((opts.name.as_str(), opts.version.as_str()), ("geo", "1.2.3"));
         assert_eq!(opts.socket, PathBuf::from("/tmp/x.sock"));
         assert!(opts.spin.budget.is_zero() && !opts.huge_pages);
         assert_eq!((opts.heap_limit, opts.config.slot_count), (4096, 4));
+        assert_eq!((opts.allow_uids, opts.allow_gids), (vec![1001, 65534], vec![50]));
     }
 
     #[test]
@@ -172,6 +184,7 @@ mod tests {
         assert_eq!(opts.socket, paths::default_socket("geo"));
         assert_eq!(opts.socket.file_name().unwrap(), "geo.sock", "unless SHMCALL_SOCKET names another");
         assert!(opts.huge_pages && opts.heap_limit == 0);
+        assert!(opts.allow_uids.is_empty() && opts.allow_gids.is_empty(), "only the daemon's own user");
     }
 
     #[test]
@@ -207,6 +220,8 @@ mod tests {
         assert!(error(&["serve", "--slots", "0"]).contains("invalid --slots"));
         assert!(error(&["serve", "--spin-us", "soon"]).contains("invalid digit"));
         assert!(error(&["serve", "--socket"]).contains("missing argument"));
+        assert!(error(&["serve", "--allow-uid", "root"]).contains("invalid --allow-uid"));
+        assert!(error(&["serve", "--allow-gid", "-1"]).contains("invalid --allow-gid"));
     }
 
     #[test]

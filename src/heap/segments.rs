@@ -161,10 +161,11 @@ impl Heap {
             .and_then(|n| n.checked_add(SEGMENT_GRANULE - 1))
             .map(|n| n / SEGMENT_GRANULE * SEGMENT_GRANULE)
             .ok_or_else(|| HeapError::OutOfMemory(format!("{len} bytes cannot be addressed")))?;
-        let size = need.max(last.saturating_mul(2).min(1 << 32)).max(INITIAL_SEGMENT_SIZE);
-        if self.limit != 0 && inner.reserved_bytes + size > self.limit {
-            let size = need;
-            if inner.reserved_bytes + size > self.limit {
+        let mut size = need.max(last.saturating_mul(2).min(1 << 32)).max(INITIAL_SEGMENT_SIZE);
+        // Saturating: `need` may be near 2^64 (a client-chosen size), and the sum must not wrap.
+        if self.limit != 0 && inner.reserved_bytes.saturating_add(size) > self.limit {
+            size = need; // the smaller segment that may still fit under the limit
+            if inner.reserved_bytes.saturating_add(size) > self.limit {
                 return Err(HeapError::OutOfMemory(format!(
                     "{len} bytes requested, {} of the {}-byte heap limit in use",
                     inner.reserved_bytes, self.limit

@@ -1,6 +1,7 @@
 //! One client connection: the handshake, channel creation on request, heap segment announcements,
 //! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
 //! A connection that opens with `status` or `stop` instead of `hello` is administrative (`admin.rs`).
+//! A peer the daemon does not admit (`peers.rs`) gets `not_permitted` before anything else.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use super::admin;
 use super::messages::{ClientMessage, DaemonMessage, MAX_CLIENT_MESSAGE};
+use super::peers;
 use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
@@ -32,8 +34,18 @@ impl SegmentSink for SocketSink {
 
 /// Serves one connection until the client goes away or `stop` rings; then stops its channels.
 pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
+    let peer = match shared.admission.check(&conn) {
+        Ok(peer) => peer,
+        Err(why) => {
+            // Status and stop too: an administrative connection is refused like any other.
+            let pid = conn.peer_pid().map_or("?".to_owned(), |p| p.to_string());
+            log::warn!("conn{id}(pid {pid}): refused: {why}");
+            peers::refuse(&conn, why, &stop);
+            return;
+        }
+    };
     let conn = Arc::new(conn);
-    let name = format!("conn{id}(pid {})", conn.peer_pid().map_or("?".to_owned(), |p| p.to_string()));
+    let name = format!("conn{id}(pid {})", peer.pid);
     let heap = Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit);
     let heap = Arc::new(if shared.huge_pages { heap } else { heap.without_huge_pages() });
     let stopping = Arc::new(AtomicBool::new(false));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::census::Census;
 use super::connection;
+use super::peers::Admission;
 use super::report::StatusReport;
 use super::shared::Shared;
 use crate::layout::constants::PROTOCOL_VERSION;
@@ -42,11 +43,16 @@ pub struct ServeOptions {
     pub huge_pages: bool,
     /// Channel sizes.
     pub config: ControlConfig,
+    /// Users admitted besides the daemon's own (`--allow-uid`).
+    pub allow_uids: Vec<u32>,
+    /// Groups whose members are admitted (`--allow-gid`): the peer's group or a supplementary one.
+    pub allow_gids: Vec<u32>,
 }
 
 impl ServeOptions {
     /// The defaults of `<name> serve`: the name's default socket (`paths::default_socket`), the
-    /// default spin budget, no heap limit, huge pages for large blocks, default channel sizes.
+    /// default spin budget, no heap limit, huge pages for large blocks, default channel sizes, only
+    /// the daemon's own user admitted.
     pub fn new(name: &str, version: &str) -> ServeOptions {
         ServeOptions {
             name: name.to_owned(),
@@ -56,6 +62,8 @@ impl ServeOptions {
             heap_limit: 0,
             huge_pages: true,
             config: ControlConfig::default(),
+            allow_uids: Vec::new(),
+            allow_gids: Vec::new(),
         }
     }
 }
@@ -97,6 +105,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         poller: poller.clone(),
         heap_limit: opts.heap_limit,
         huge_pages: opts.huge_pages,
+        admission: Admission::new(&opts.allow_uids, &opts.allow_gids),
         shutdown: Doorbell::new()?,
         stop_waiters: Mutex::default(),
     });
@@ -108,6 +117,9 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         if opts.huge_pages { "on" } else { "off" },
         crate::sys::shmem_huge_pages().as_deref().unwrap_or("unknown")
     );
+    if !opts.allow_uids.is_empty() || !opts.allow_gids.is_empty() {
+        log::info!("admitting uids {:?} and gids {:?} besides this user", opts.allow_uids, opts.allow_gids);
+    }
     super::notify::ready();
     let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();
     let mut next_id = 0u64;

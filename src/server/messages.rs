@@ -70,7 +70,7 @@ pub enum DaemonMessage<'a> {
     },
     /// A refusal; the daemon closes the connection after a handshake error.
     Error {
-        /// `version_mismatch`, `layout_mismatch`, `bad_message` or `resources`.
+        /// `version_mismatch`, `layout_mismatch`, `bad_message`, `resources` or `not_permitted`.
         kind: &'static str,
         /// What happened, with expected and found values.
         message: String,

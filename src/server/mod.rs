@@ -2,9 +2,9 @@
 //! messages, one thread per channel serving the ring, the status report and orderly shutdown.
 //!
 //! Its files, bottom to top: `report` (the status report's members), `messages` (the socket's
-//! messages), `paths` (default socket), `notify` (the service manager), `census` (who is connected,
-//! calls counted), `shared` (what connections share), `admin` (`status` and `stop`), `connection`
-//! (one client), `listener` (the accept loop and shutdown).
+//! messages), `paths` (default socket), `notify` (the service manager), `peers` (who may connect),
+//! `census` (who is connected, calls counted), `shared` (what connections share), `admin` (`status`
+//! and `stop`), `connection` (one client), `listener` (the accept loop and shutdown).
 
 mod admin;
 mod census;
@@ -13,6 +13,7 @@ mod listener;
 pub mod messages;
 mod notify;
 pub mod paths;
+mod peers;
 pub mod report;
 mod shared;
 

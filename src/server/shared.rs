@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::census::Census;
+use super::peers::Admission;
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
@@ -27,6 +28,8 @@ pub struct Shared {
     pub heap_limit: u64,
     /// Whether large heap blocks get huge pages.
     pub huge_pages: bool,
+    /// Who may connect.
+    pub admission: Admission,
     /// The live connections and the call counts, for `status`.
     pub census: Census,
     /// Rung by a `stop` request: the accept loop then shuts down as on SIGTERM.

@@ -10,4 +10,4 @@ pub mod socket;
 
 pub use doorbell::Doorbell;
 pub use memfd::{shmem_huge_pages, Segment};
-pub use socket::{SeqConn, SeqListener};
+pub use socket::{PeerCredentials, SeqConn, SeqListener};

@@ -3,7 +3,7 @@
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::net::{
@@ -136,10 +136,68 @@ impl SeqConn {
         Ok(buf)
     }
 
+    /// Drops up to `max` messages already received, without waiting; the count dropped. Closing a
+    /// socket with unread messages makes the peer's next receive fail (`ECONNRESET`) even when an
+    /// answer is queued for it.
+    pub fn discard_pending(&self, max: usize) -> usize {
+        let flags = RecvFlags::DONTWAIT | RecvFlags::TRUNC;
+        (0..max)
+            .take_while(|_| matches!(rustix::net::recv(&self.fd, &mut [0u8; 0][..], flags), Ok((_, n)) if n > 0))
+            .count()
+    }
+
     /// The peer's process id, for logs.
     pub fn peer_pid(&self) -> Option<i32> {
         rustix::net::sockopt::socket_peercred(&self.fd).ok().map(|c| c.pid.as_raw_nonzero().get())
     }
+
+    /// Who connected (`SO_PEERCRED`): the kernel's record of the peer's process, user and group at
+    /// `connect` time, which the peer cannot forge.
+    pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        let c = rustix::net::sockopt::socket_peercred(&self.fd)?;
+        Ok(PeerCredentials { pid: c.pid.as_raw_nonzero().get(), uid: c.uid.as_raw(), gid: c.gid.as_raw() })
+    }
+
+    /// The peer's supplementary groups at `connect` time (`SO_PEERGROUPS`, Linux 4.13).
+    pub fn peer_groups(&self) -> io::Result<Vec<u32>> {
+        let mut groups: Vec<libc::gid_t> = vec![0; 64];
+        loop {
+            let mut len = (groups.len() * size_of::<libc::gid_t>()) as libc::socklen_t;
+            // SAFETY: `groups` is valid for writes of `len` bytes and `len` is a valid in-out length;
+            // the kernel writes at most `len` bytes and reports how many it wrote (or needs).
+            let rc = unsafe {
+                libc::getsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_PEERGROUPS,
+                    groups.as_mut_ptr().cast(),
+                    &mut len,
+                )
+            };
+            let needed = len as usize / size_of::<libc::gid_t>();
+            if rc == 0 {
+                groups.truncate(needed);
+                return Ok(groups);
+            }
+            let e = io::Error::last_os_error();
+            // ERANGE: the buffer was short and `len` now holds the size needed.
+            if e.raw_os_error() != Some(libc::ERANGE) || needed <= groups.len() {
+                return Err(e);
+            }
+            groups.resize(needed, 0);
+        }
+    }
+}
+
+/// A connected peer's identity, as the kernel recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// Process id (in the daemon's pid namespace).
+    pub pid: i32,
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
 }
 
 #[cfg(test)]
@@ -171,6 +229,14 @@ mod tests {
         let long = vec![7u8; 100_000];
         c.send(&long, &[]).unwrap();
         assert_eq!(s.recv_message().unwrap(), long, "a message of any length");
+        let me = s.peer_credentials().unwrap();
+        assert_eq!((me.pid as u32, me.uid), (std::process::id(), rustix::process::geteuid().as_raw()));
+        assert_eq!(me.gid, rustix::process::getegid().as_raw());
+        let mut ours: Vec<u32> = rustix::process::getgroups().unwrap().iter().map(|g| g.as_raw()).collect();
+        let mut theirs = s.peer_groups().unwrap();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(theirs, ours, "the peer's supplementary groups are this process's");
         drop(c);
         assert_eq!(s.recv(&mut buf).unwrap(), 0);
         std::fs::remove_dir_all(&dir).ok();
