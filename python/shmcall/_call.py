@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Callable, TypeAlias
 
 from . import _layout as L
 from ._errors import CorruptResponse
+from ._staging import KEEP_LIMIT
 
 if TYPE_CHECKING:
     from ._channel import Channel
@@ -41,6 +42,7 @@ class Call:
         self.temps: list[Block] = []
         self.after: list[Callable[[], None]] = []
         self.payload = 0  # absolute offset of the slot's payload, set once the slot is claimed
+        channel.staging.begin(args_size)
 
     @classmethod
     def checking(cls) -> Call:
@@ -64,10 +66,21 @@ class Call:
         return (seg, off, nbytes, None)
 
     def temp(self, nbytes: int) -> Block:
-        """A heap block for this call only; released once the response is in."""
-        if self.channel is None:
+        """Heap memory for this call only: in the channel's staging block (`_staging`), grown if need
+        be; a block of its own, released once the response is in, beyond what a channel keeps."""
+        channel = self.channel
+        if channel is None:
             raise TypeError("shared memory is allocated only for a call")
-        seg, off = self.channel.alloc(nbytes)
+        staging = channel.staging
+        placed = staging.place(nbytes)
+        if placed is not None:
+            return placed
+        if nbytes <= KEEP_LIMIT:
+            staging.grow(channel, nbytes, self.temps)
+            placed = staging.place(nbytes)
+            assert placed is not None
+            return placed
+        seg, off = channel.alloc(nbytes)
         self.temps.append((seg, off))
         return seg, off
 

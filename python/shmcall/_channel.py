@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 from . import _layout as L
 from ._call import Call, Resp
 from ._errors import ConnectionLost, CorruptResponse, VersionMismatch, status_error
+from ._staging import Staging
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -60,6 +61,11 @@ BEGIN_SPIN = 64
 #: A call the daemon had not begun when the spin ran out counts as long only after this many more
 #: spin lengths: it may have waited for a daemon thread to wake up.
 UNBEGUN_LONG_SPINS = 10
+
+#: A client that rang a sleeping daemon spins this long for the response before it sleeps too: the
+#: daemon thread's wake-up (30-60 µs in a VM) is then the only one the call pays, not a second one
+#: for the client. Only with a core to spare: on one core the spin would delay the daemon's wake-up.
+RANG_SPIN_NS = 150_000 if (os.cpu_count() or 1) > 1 else 0
 
 #: Loads of the response's seq word the fast paths spin before they look at ``daemon_waiting``: a hot daemon answers
 #: within them (4-6 loads here), so an answered call never pays that load (SPEC §5.4).
@@ -117,12 +123,13 @@ class Channel:
     __slots__ = ("connection", "heap", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
                  "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s",
-                 "owner", "closed")
+                 "owner", "closed", "staging")
 
     def __init__(self, connection: Connection, channel_id: int, fds: list[int], size: int) -> None:
         ctl, self.req_fd, self.resp_fd = fds
         self.owner = threading.get_ident()
         self.closed = False
+        self.staging = Staging()
         self.connection = connection
         self.heap = connection.heap
         self.id = channel_id
@@ -262,13 +269,19 @@ class Channel:
                 if time.perf_counter_ns() - start < short:
                     long_waits.pop(size_class, None)
                 return
-        for _ in range(SPIN_ITERATIONS if spin else 0):
+        if not spin:
+            # The daemon was asleep and has been rung: spin through its wake-up, then sleep.
+            if SPIN_ITERATIONS and self.spin_through_wake_up(published, seq):
+                return
+            self.sleep(seq, timeout, published, True)
+            return
+        for _ in range(SPIN_ITERATIONS):
             if words[published] >= seq:
                 if long_waits:  # a long class's test call, answered within the spin
                     long_waits.pop(size_class, None)
                 return
-        if long_waits is None or not spin or not SPIN_ITERATIONS:
-            self.sleep(seq, timeout, published, not spin)
+        if long_waits is None or not SPIN_ITERATIONS:
+            self.sleep(seq, timeout, published)
             return
         spin_length = spin_length_ns(words)  # measured the first time: a longer spin, not a later return
         begun = words[_W_STARTED] >= seq
@@ -282,6 +295,17 @@ class Channel:
             long_waits[size_class] = 0
         elif long_waits:
             long_waits.pop(size_class, None)
+
+    def spin_through_wake_up(self, published: int, seq: int) -> bool:
+        """Spins up to ``RANG_SPIN_NS`` for response ``seq`` (its seq word is ``published``); True if
+        it came."""
+        words = self.words
+        deadline = time.perf_counter_ns() + RANG_SPIN_NS
+        while time.perf_counter_ns() < deadline:
+            for _ in range(64):
+                if words[published] >= seq:
+                    return True
+        return False
 
     def sleep(self, seq: int, timeout: float | None, published: int, rang: bool = False) -> None:
         """Sleeps on the doorbell until response ``seq`` is published (its seq word is ``published``).
@@ -468,9 +492,12 @@ class Channel:
                 pass
 
     def release(self) -> None:
-        """Closes the channel's descriptors and mapping (idempotent); only its owner may, once closed."""
+        """Closes the channel's descriptors and mapping (idempotent); only its owner may, once closed.
+        Its staging block goes back to the heap unless a call still in flight may use it."""
         if self.req_fd < 0:
             return
+        if self.done == self.seq or self.done == -1 and not self.pending:
+            self.staging.release(self.heap.pending)
         for fd in (self.req_fd, self.resp_fd):
             try:
                 os.close(fd)

@@ -38,6 +38,7 @@ from . import _layout as L
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
 from ._codecs import BoolCodec, BytesCodec, Codec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
+from ._staging import NDARRAY, copier
 
 if TYPE_CHECKING:
     from ._function import RemoteFunction
@@ -58,8 +59,9 @@ def _is_text(codec: Codec) -> TypeGuard[StrCodec | BytesCodec]:
 
 
 def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
-    """A ``&[T]`` or ``&mut [T]`` of numbers: shared numpy arrays go by reference on the fast path."""
-    return type(codec) is SliceCodec and HAVE_NUMPY and codec.elem.format != ""
+    """A ``&[T]`` or ``&mut [T]`` of numbers: shared numpy arrays go by reference on the fast path,
+    other buffers are copied (`_staging`)."""
+    return type(codec) is SliceCodec and codec.elem.format != ""
 
 
 def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
@@ -374,10 +376,11 @@ _FUNCTION = """
             {general}
         seq = channel.seq
         # A response not yet read or blocks to hand back: the general path settles them first.
-        if channel.done != seq or channel.releases{check_arrays}:
+        if channel.done != seq or channel.releases:
             {general}
         {unpack_structs}
         seq += 1
+        {begin_staging}
         {prepare_arguments}
         {find_text_pack}
         # The slot this call's request goes to (Channel.next_slot).
@@ -404,6 +407,7 @@ _FUNCTION = """
             channel.abandon(seq, _function, None, {args})
             raise
         channel.done = seq
+        {copy_back}
         {read_response}
 """
 
@@ -430,13 +434,31 @@ _UNPACK_STRUCT = """
 # Our own arrays (or whole views of them) are found by identity, their reference being the heap's
 # (segment, offset, length) of the block; anything else goes the general way.
 _PREPARE_ARRAY = """
-    # {param}: one of our shared arrays (or a whole view of one), sent as its block's reference.
-    {ref} = _heap_roots.get(id({param}))
-    if {ref} is None or {ref}[2] != {param}.nbytes:
-        {base} = {param}.base
-        {ref} = _heap_roots.get(id({base})) if {base} is not None else None
-        if {ref} is None or {ref}[2] != {param}.nbytes or not {param}.flags.c_contiguous:
+    # {param}: one of our shared arrays (or a whole view of one) goes as its block's reference; any
+    # other buffer is copied, into the request or the channel's staging block (_staging.copier).
+    {ref} = None
+    if type({param}) is _ndarray and {param}.dtype is {dtype}:
+        {ref} = _heap_roots.get(id({param}))
+        if {ref} is None or {ref}[2] != {param}.nbytes:
+            {base} = {param}.base
+            {ref} = _heap_roots.get(id({base})) if {base} is not None else None
+            if {ref} is not None and ({ref}[2] != {param}.nbytes or not {param}.flags.c_contiguous):
+                {ref} = None
+    if {ref} is None:
+        {ref} = {copy}(channel, {param})
+        if {ref} is None:
             {general}
+"""
+
+_BEGIN_STAGING = """
+    staging = channel.staging
+    staging.begin({args_size})
+"""
+
+# Written arguments staged by the copier are copied back once the response is in (if it is a success).
+_COPY_BACK = """
+    if staging.backs:
+        staging.copy_back(channel.buf, response_at)
 """
 
 # str.encode unbound: a TypeError for anything not a str, with no separate type check.
@@ -614,6 +636,11 @@ def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable
             made = _text_packs(*value)  # caches of this client's own
         elif kind == "text_guesses":
             made = _text_guesses(*value)
+        elif kind == "copier":  # (the parameter's offset, mutable, inline)
+            offset, mutable, inline = value
+            codec = next(c for _, c, o in fn.params if o == offset)
+            assert type(codec) is SliceCodec
+            made = (copier(codec.elem, mutable, inline),)
         else:
             made = ({"local": local, "slow": slow, "function": fn, "finish": fn.finish, "long_waits": fn.long_waits,
                      "roots": roots}[kind],)
@@ -657,7 +684,7 @@ class _Writer:
                 ("_bytes_decode", "const", bytes.decode), ("_NO_MORE", "const", NO_MORE), ("_too_many", "const", too_many)]:
             self.recipe.append(_Binding((self.names[word],), kind, value))
         if any(_fast_slice(c) for _, c, _ in fn.params):
-            self.recipe.append(_Binding((self.names["_ndarray"],), "const", np.ndarray))
+            self.recipe.append(_Binding((self.names["_ndarray"],), "const", NDARRAY))
             self.recipe.append(_Binding((self.names["_heap_roots"],), "roots", None))
         self._globals: dict[Any, str] = {}  # a dtype or struct type name -> its global's name
         self.params = ", ".join(params)
@@ -692,7 +719,9 @@ class _Writer:
         text = self.text_variables()
         arrays = [leaf for leaf in self.leaves if _fast_slice(leaf.codec)]
         refs = {leaf.var: self.names.new(f"{leaf.var}_ref") for leaf in arrays}
-        end = text[-1]["end"] if text else str(fn.args_size)
+        # The request's length: after its inline text, or after the arrays copied inline (`_staging`).
+        end = text[-1]["end"] if text else self.names["staging"] + ".end" if arrays else str(fn.args_size)
+        mutable = any(_fast_slice(leaf.codec) and leaf.codec.mutable for leaf in arrays)
         results, prepare_response, read_response = self.response()
         return self.render(
             _FUNCTION,
@@ -702,7 +731,8 @@ class _Writer:
             declare_guess=self.render(_GLOBAL_GUESS) if guessed_text(fn) else "",
             general=self.general,
             args=self.args,
-            check_arrays="".join(" or " + self.check_array(leaf) for leaf in arrays),
+            begin_staging=self.render(_BEGIN_STAGING, args_size=str(fn.args_size)) if arrays else "",
+            copy_back=self.render(_COPY_BACK) if mutable else "",
             unpack_structs="\n".join(self.unpack_struct(*s) for s in self.structs),
             prepare_arguments="\n".join(self.prepare_argument(leaf, refs, text) for leaf in self.leaves),
             find_text_pack=self.find_text_pack(text, end) if text else "",
@@ -724,11 +754,6 @@ class _Writer:
             variables.append({part: self.names.new(f"{leaf.var}_{suffix}") for part, suffix in suffixes.items()})
         return variables
 
-    def check_array(self, leaf: _Leaf) -> str:
-        assert _fast_slice(leaf.codec)
-        dtype = self.global_for(f"_{leaf.codec.elem.dtype}", leaf.codec.elem.dtype)
-        return self.render("type({param}) is not _ndarray or {param}.dtype is not {dtype}", param=leaf.var, dtype=dtype)
-
     def unpack_struct(self, param: str, codec: StructCodec, fields: list[str]) -> str:
         return self.render(
             _UNPACK_STRUCT, param=param, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True),
@@ -737,8 +762,13 @@ class _Writer:
 
     def prepare_argument(self, leaf: _Leaf, refs: dict[str, str], text: list[dict[str, str]]) -> str:
         if _fast_slice(leaf.codec):
+            codec = leaf.codec
+            dtype = self.global_for(f"_{codec.elem.dtype}", codec.elem.dtype)
+            copy = self.names.new(f"_copy_{leaf.var}")
+            # Copied inline only where no text is: text has the tail after the record to itself.
+            self.recipe.append(_Binding((copy,), "copier", (leaf.offset, codec.mutable, not self.texts)))
             return self.render(_PREPARE_ARRAY, param=leaf.var, ref=refs[leaf.var], base=self.names.new(f"{leaf.var}_base"),
-                               general=self.general)
+                               dtype=dtype, copy=copy, general=self.general)
         if _is_text(leaf.codec):
             template = _PREPARE_STR if type(leaf.codec) is StrCodec else _PREPARE_BYTES
             return self.render(template, value=leaf.var, general=self.general, **text[self.texts.index(leaf)])
