@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, TypeAlias
 
 from . import _layout as L
 from ._errors import CorruptResponse
-from ._staging import KEEP_LIMIT
+from . import _staging
 
 if TYPE_CHECKING:
     from ._channel import Channel
@@ -75,7 +75,7 @@ class Call:
         placed = staging.place(nbytes)
         if placed is not None:
             return placed
-        if nbytes <= KEEP_LIMIT:
+        if nbytes <= _staging.KEEP_LIMIT:
             staging.grow(channel, nbytes, self.temps)
             placed = staging.place(nbytes)
             assert placed is not None
@@ -121,6 +121,20 @@ class Resp:
         data = bytes(heap.span(seg, off, length))
         heap.pending.append((seg, off))
         return data
+
+    def text_at(self, pos: int) -> str:
+        """The UTF-8 text the reference at ``pos`` holds, decoded straight from shared memory (no
+        bytes object in between: for large text, a copy and a fresh allocation fewer); a heap block
+        is released after. Raises UnicodeDecodeError."""
+        seg, off, length = self.ref(pos)
+        if seg == L.INLINE_SEGMENT:
+            start = self.payload + off
+            return str(self.buf[start : start + length], "utf-8")
+        heap = self.owner(seg).mapped(seg)
+        try:
+            return str(heap.span(seg, off, length), "utf-8")
+        finally:
+            heap.pending.append((seg, off))
 
     def discard_ref(self, pos: int) -> None:
         """Releases the heap block the reference at ``pos`` holds, if any."""

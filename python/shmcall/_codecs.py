@@ -190,7 +190,7 @@ class StrCodec(RefCodec):
 
     def read(self, buf: memoryview, pos: int, resp: Resp) -> str:
         try:
-            return resp.bytes_at(pos).decode("utf-8")
+            return resp.text_at(pos)
         except UnicodeDecodeError as e:
             raise CorruptResponse(f"string result is not UTF-8: {e}") from None
 

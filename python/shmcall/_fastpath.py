@@ -34,10 +34,12 @@ import textwrap
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeGuard
 
+from . import _codecache
 from . import _layout as L
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
 from ._codecs import BoolCodec, BytesCodec, Codec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
+from ._scalars import SCALARS
 from ._staging import NDARRAY, copier
 
 if TYPE_CHECKING:
@@ -59,9 +61,9 @@ def _is_text(codec: Codec) -> TypeGuard[StrCodec | BytesCodec]:
 
 
 def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
-    """A ``&[T]`` or ``&mut [T]`` of numbers: shared numpy arrays go by reference on the fast path,
-    other buffers are copied (`_staging`)."""
-    return type(codec) is SliceCodec and codec.elem.format != ""
+    """A ``&[T]`` or ``&mut [T]`` of numbers (or, with numpy, of plain structs): shared numpy arrays
+    go by reference on the fast path, other buffers are copied (`_staging`)."""
+    return type(codec) is SliceCodec and (codec.elem.format != "" or HAVE_NUMPY and type(codec.elem.codec) is StructCodec)
 
 
 def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
@@ -283,7 +285,11 @@ class Names:
 
     def renamed_builtins(self) -> dict[str, Any]:
         """The builtins the templates call under another name, for the namespace."""
-        return {name: vars(builtins)[word] for word, name in self.words.items() if name != word and word in vars(builtins)}
+        return {name: vars(builtins)[word] for name, word in self.renamed_builtin_words().items()}
+
+    def renamed_builtin_words(self) -> dict[str, str]:
+        """The builtins the templates call under another name: that name -> the builtin's."""
+        return {name: word for word, name in self.words.items() if name != word and word in vars(builtins)}
 
 
 #: A template's own words (renamed by `Names`) and its ``{fields}``; a word after a dot is an attribute.
@@ -615,11 +621,18 @@ class _Leaf(NamedTuple):
 
 
 class _Binding(NamedTuple):
-    """Globals of a generated function: ``names`` and how their values are made (`_bind`)."""
+    """Globals of a generated function: ``names`` and how their values are made (`_bind`). The
+    value is made of strings, numbers and tuples only, so a recipe can be stored (`_codecache`)."""
 
     names: tuple[str, ...]
-    kind: str  # "const" (``value`` itself), "struct_type" (the client's type named ``value``), ...
+    kind: str  # "std" (`_STANDARD[value]`), "pack" (a pack_into of format ``value``), ...
     value: Any
+
+
+#: Objects every generated function may use, by the name a recipe gives them.
+_STANDARD: dict[str, Any] = {"struct": struct, "new": object.__new__, "str_encode": str.encode,
+                             "bytes_decode": bytes.decode, "ndarray": NDARRAY, "no_more": NO_MORE,
+                             "too_many": too_many}
 
 
 def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable[..., Any],
@@ -628,12 +641,23 @@ def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable
     namespace: dict[str, Any] = {}
     types = {c.name: c.cls for c in [c for _, c, _ in fn.params] + [c for c, _ in fn.returns] if type(c) is StructCodec}
     for names, kind, value in recipe:
-        if kind == "const":
-            made: tuple[Any, ...] = (value,)
+        if kind == "std":
+            made: tuple[Any, ...] = (_STANDARD[value],)
+        elif kind == "dtype":  # a scalar's, or a plain struct's (this client's, found by its parameter)
+            scalar = SCALARS.get(value)
+            made = (None if not HAVE_NUMPY else np.dtype(scalar.dtype_name) if scalar else
+                    next(c.elem.dtype for _, c, _ in fn.params if type(c) is SliceCodec and c.elem.name == value),)
+        elif kind == "pack":
+            made = (struct.Struct(value).pack_into,)
+        elif kind == "unpack":
+            made = (struct.Struct(value).unpack_from,)
+        elif kind == "builtin":
+            made = (vars(builtins)[value],)
         elif kind == "struct_type":
             made = (types[value],)
         elif kind == "text_packs":
-            made = _text_packs(*value)  # caches of this client's own
+            runs, args_size = value
+            made = _text_packs([_Run(*run) for run in runs], args_size)  # caches of this client's own
         elif kind == "text_guesses":
             made = _text_guesses(*value)
         elif kind == "copier":  # (the parameter's offset, mutable, inline)
@@ -679,14 +703,14 @@ class _Writer:
         self.recipe: list[_Binding] = []
         for word, kind, value in [
                 ("_this_thread", "local", None), ("_general_call", "slow", None), ("_function", "function", None),
-                ("_general_result", "finish", None), ("struct", "const", struct), ("_new", "const", object.__new__),
-                ("_long_waits", "long_waits", None), ("_str_encode", "const", str.encode),
-                ("_bytes_decode", "const", bytes.decode), ("_NO_MORE", "const", NO_MORE), ("_too_many", "const", too_many)]:
+                ("_general_result", "finish", None), ("struct", "std", "struct"), ("_new", "std", "new"),
+                ("_long_waits", "long_waits", None), ("_str_encode", "std", "str_encode"),
+                ("_bytes_decode", "std", "bytes_decode"), ("_NO_MORE", "std", "no_more"), ("_too_many", "std", "too_many")]:
             self.recipe.append(_Binding((self.names[word],), kind, value))
         if any(_fast_slice(c) for _, c, _ in fn.params):
-            self.recipe.append(_Binding((self.names["_ndarray"],), "const", NDARRAY))
+            self.recipe.append(_Binding((self.names["_ndarray"],), "std", "ndarray"))
             self.recipe.append(_Binding((self.names["_heap_roots"],), "roots", None))
-        self._globals: dict[Any, str] = {}  # a dtype or struct type name -> its global's name
+        self._globals: dict[tuple[str, str], str] = {}  # (kind, element or struct name) -> its global's name
         self.params = ", ".join(params)
         self.args = f"({self.params}{',' if len(params) == 1 else ''})"
         self.general = self.render(_GENERAL, args=self.args)
@@ -705,13 +729,15 @@ class _Writer:
     def render(self, template: str, **fields: str) -> str:
         return render(template, self.names, **fields)
 
-    def global_for(self, word: str, value: Any, struct_type: bool = False) -> str:
-        """A global of the namespace holding ``value`` (a dtype; a struct type's name if
-        ``struct_type``: each client has its own type), named after ``word``: one per value."""
-        name = self._globals.get(value)
+    def global_for(self, word: str, value: str, struct_type: bool = False) -> str:
+        """A global of the namespace holding the numpy dtype of the scalar named ``value``, or if
+        ``struct_type`` the client's type of the struct named ``value`` (each client has its own),
+        named after ``word``: one per value."""
+        kind = "struct_type" if struct_type else "dtype"
+        name = self._globals.get((kind, value))
         if name is None:
-            name = self._globals[value] = self.names.new(word)
-            self.recipe.append(_Binding((name,), "struct_type" if struct_type else "const", value))
+            name = self._globals[kind, value] = self.names.new(word)
+            self.recipe.append(_Binding((name,), kind, value))
         return name
 
     def source(self) -> str:
@@ -763,7 +789,8 @@ class _Writer:
     def prepare_argument(self, leaf: _Leaf, refs: dict[str, str], text: list[dict[str, str]]) -> str:
         if _fast_slice(leaf.codec):
             codec = leaf.codec
-            dtype = self.global_for(f"_{codec.elem.dtype}", codec.elem.dtype)
+            elem = codec.elem
+            dtype = self.global_for(f"_{elem.dtype}" if elem.format else f"_{elem.name}_dtype", elem.name)
             copy = self.names.new(f"_copy_{leaf.var}")
             # Copied inline only where no text is: text has the tail after the record to itself.
             self.recipe.append(_Binding((copy,), "copier", (leaf.offset, codec.mutable, not self.texts)))
@@ -777,7 +804,7 @@ class _Writer:
     def find_text_pack(self, text: list[dict[str, str]], end: str) -> str:
         key = ", ".join(t["length"] for t in text)
         self.recipe.append(_Binding((self.names["_text_packs"], self.names["_make_text_pack"]), "text_packs",
-                                    (self.runs(), self.fn.args_size)))
+                                    (tuple(tuple(run) for run in self.runs()), self.fn.args_size)))
         return self.render(_FIND_TEXT_PACK, entry=", ".join([self.names["pack"], end] + self.fixed_runs()),
                            key=f"({key})" if len(text) > 1 else key, end=end, general=self.general)
 
@@ -789,7 +816,7 @@ class _Writer:
         return [self.names[f"fixed{k}"] for k in range(sum(run.kind == "fixed" for run in self.runs()))]
 
     def write_request(self, text: list[dict[str, str]], refs: dict[str, str], end: str) -> str:
-        self.recipe.append(_Binding((self.names["_pack_request"],), "const", struct.Struct(_request_format(self.leaves)).pack_into))
+        self.recipe.append(_Binding((self.names["_pack_request"],), "pack", _request_format(self.leaves)))
         # Each leaf's values in the request: a number's value, an array's reference, a text's place.
         values: dict[int, list[str]] = {}
         for k, leaf in enumerate(self.leaves):
@@ -890,7 +917,7 @@ class _Writer:
             return self.render(_READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
                                check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts),
                                slice=self.render(_SLICE_TEXT, **parts), decode=self.decode(leaf, self.names["text"]), **parts)
-        self.recipe.append(_Binding((self.names["_unpack_response"],), "const", struct.Struct(record).unpack_from))
+        self.recipe.append(_Binding((self.names["_unpack_response"],), "unpack", record))
         if numbers_only:
             return self.render(_READ_NUMBERS, results=", ".join(variables), expected=exact)
         reads = [self.render(_READ_RECORD, results="".join(", " + v for v in variables), check_record=check_record)]
@@ -917,31 +944,34 @@ def fresh_code(code: CodeType) -> CodeType:
     return code.replace(co_consts=tuple(fresh_code(c) if isinstance(c, CodeType) else c for c in code.co_consts))
 
 
-def define(source: str, filename: str, namespace: dict[str, Any], name: str = "remote") -> Callable[..., Any]:
+def define(source: str, filename: str, namespace: dict[str, Any], name: str = "remote",
+           code: CodeType | None = None) -> Callable[..., Any]:
     """Runs generated ``source`` in ``namespace`` and returns the function ``name`` it defines,
     with the source as its ``source`` attribute. The source is registered with ``linecache`` (as
     dataclasses and attrs do: no modification time, so ``checkcache`` keeps it), so tracebacks show
     its lines; under ``filename``, or ``filename`` numbered when other source holds that name
-    already (another client's function of the same name, from another daemon)."""
+    already (another client's function of the same name, from another daemon). ``code``: the
+    source compiled already (under any file name)."""
     lines = source.splitlines(keepends=True)
     unique, n = filename, 1
     while (held := linecache.cache.get(unique)) is not None and (len(held) != 4 or held[2] != lines):
         n += 1
         unique = f"{filename[:-1]} #{n}>"
     linecache.cache[unique] = (len(source), None, lines, unique)
-    code = _COMPILED.get((unique, source))
-    if code is None:
+    compiled = _COMPILED.get((unique, source))
+    if compiled is None:
+        compiled = _codecache.compiled(source, unique) if code is None else _codecache.renamed(code, unique)
         if len(_COMPILED) >= _COMPILED_ENTRIES:
             _COMPILED.clear()
-        code = _COMPILED[unique, source] = compile(source, unique, "exec")
-    exec(fresh_code(code), namespace)  # noqa: S102 - generated from identifiers only
+        _COMPILED[unique, source] = compiled
+    exec(fresh_code(compiled), namespace)  # noqa: S102 - generated from identifiers only
     function: Callable[..., Any] = namespace[name]
     setattr(function, "source", source)  # noqa: B010 - a function attribute the type does not know
     return function
 
 
 #: Generated source, function name and namespace recipe by function shape (`_shape`).
-_WRITTEN: dict[tuple[Any, ...], tuple[str, str, list[_Binding]]] = {}
+_WRITTEN: dict[tuple[Any, ...], tuple[str, str, list[_Binding], CodeType]] = {}
 
 
 def build(fn: RemoteFunction, local: Any, slow: Callable[..., Any],
@@ -955,12 +985,21 @@ def build(fn: RemoteFunction, local: Any, slow: Callable[..., Any],
     key = _shape(fn)
     written = _WRITTEN.get(key)
     if written is None:
-        writer = _Writer(fn)
-        source = writer.source() + "\n"
-        recipe = writer.recipe + [_Binding((renamed,), "const", value)
-                                  for renamed, value in writer.names.renamed_builtins().items()]
+        # Written by an earlier process (`_codecache`), else now.
+        stored = _codecache.load("fast", key)
+        try:
+            source, name, bindings, code = stored
+            recipe = [_Binding(*binding) for binding in bindings]
+            assert type(code) is CodeType
+        except (TypeError, ValueError, AssertionError):
+            writer = _Writer(fn)
+            source, name = writer.source() + "\n", writer.name
+            recipe = writer.recipe + [_Binding((renamed,), "builtin", word)
+                                      for renamed, word in writer.names.renamed_builtin_words().items()]
+            code = compile(source, f"<shmcall fast {fn.label}>", "exec")
+            _codecache.store("fast", key, (source, name, tuple(tuple(binding) for binding in recipe), code))
         if len(_WRITTEN) >= _COMPILED_ENTRIES:
             _WRITTEN.clear()
-        written = _WRITTEN[key] = (source, writer.name, recipe)
-    source, name, recipe = written
-    return define(source, f"<shmcall fast {fn.label}>", _bind(recipe, fn, local, slow, roots), name)
+        written = _WRITTEN[key] = (source, name, recipe, code)
+    source, name, recipe, code = written
+    return define(source, f"<shmcall fast {fn.label}>", _bind(recipe, fn, local, slow, roots), name, code)

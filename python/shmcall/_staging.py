@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-#: The largest staging block a channel keeps; a larger argument gets a block of its own for its call.
-KEEP_LIMIT = 64 << 20
+#: The largest staging block a channel keeps (until it closes, with its thread or client); a larger
+#: argument gets a block of its own for its call.
+KEEP_LIMIT = 256 << 20
 #: The first staging block (a multiple of the heap's 64-byte blocks).
 FIRST_SIZE = 64 << 10
 #: Pieces in the staging block start on cache lines (and so on any element's alignment).

@@ -8,6 +8,7 @@ import math
 from types import CodeType
 from typing import Any, Callable
 
+from . import _codecache
 from ._codecs import ArrayCodec, Codec, StructCodec, parse
 from ._errors import CorruptResponse
 from ._fastpath import fresh_code
@@ -129,7 +130,7 @@ def _fast_init(codec: StructCodec, names: tuple[str, ...]) -> Callable[..., None
     src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
     code = _INIT_CODE.get(src)
     if code is None:  # compiled once per process: the next client of the daemon connects faster
-        code = _INIT_CODE[src] = compile(src, f"<shmcall struct {codec.name}>", "exec")
+        code = _INIT_CODE[src] = _codecache.compiled(src, f"<shmcall struct {codec.name}>")
     exec(fresh_code(code), ns)  # noqa: S102 - identifiers only
     init: Callable[..., None] = ns["__init__"]
     init.__qualname__ = f"{codec.name}.__init__"

@@ -14,6 +14,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "python"))
+# Generated call code is cached for this run only (and for the processes the tests start), never in
+# the user's cache: each run starts cold, and a later test can see earlier processes' entries.
+if "SHMCALL_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["SHMCALL_CACHE_DIR"] = tempfile.mkdtemp(prefix="shmcall-test-cache-")
 
 import shmcall  # noqa: E402
 

@@ -105,11 +105,12 @@ def test_private_float_arrays_and_array_module_buffers(fresh, n):
     np.testing.assert_array_equal(ys, xs * 8)
 
 
-def test_arguments_beyond_the_first_heap_segment(fresh):
+def test_arguments_beyond_the_first_heap_segment(fresh, monkeypatch):
     """A staged argument larger than the daemon's first heap segment grows the staging block into a
-    new segment, and one beyond what a channel keeps gets a block for its call only."""
+    new segment; one beyond what a channel keeps (made small here) gets a block for its call only."""
     ch = channel(fresh)
-    for size in (FIRST_SEGMENT + 1, _staging.KEEP_LIMIT + 1):
+
+    def check(size: int) -> None:
         data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
         digest = hashlib.sha256(data).digest()
         assert fresh.sha256(data.tobytes()) == digest
@@ -117,9 +118,26 @@ def test_arguments_beyond_the_first_heap_segment(fresh):
         plain = data.tobytes()
         tag = fresh.encrypt(data, KEY, NONCE, b"")
         assert data.tobytes() + tag == ChaCha20Poly1305(KEY).encrypt(NONCE, plain, b"")
-        del data
-    assert ch.staging.size < _staging.KEEP_LIMIT * 2
-    assert ch.staging.size > FIRST_SEGMENT
+
+    check(FIRST_SEGMENT + 1)
+    kept = ch.staging.size
+    assert FIRST_SEGMENT < kept <= 4 * FIRST_SEGMENT
+    monkeypatch.setattr(_staging, "KEEP_LIMIT", 1 << 20)
+    seen: list[object] = []
+
+    def on_a_new_channel() -> None:  # a new thread: a channel with no staging block yet
+        try:
+            own = channel(fresh)
+            check(3 << 20)
+            seen.append(own.staging.block)
+            seen.append(calls(own, lambda: fresh.sha256(bytes(3 << 20))))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            seen.append(e)
+
+    worker = threading.Thread(target=on_a_new_channel)
+    worker.start()
+    worker.join(60)
+    assert seen == [None, 2], "beyond the limit: a block of its own each call (one allocation round trip), none kept"
 
 
 def test_the_wrong_element_type_is_refused_as_before(c):
@@ -190,3 +208,24 @@ with shmcall.connect({daemon.socket!r}, spawn=False) as c:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("n", [0, 1, 61, 62, 5000])  # 61 Points (16 B each) fit inline after centroid's record
+def test_struct_arrays_go_the_fast_way_shared_or_private(fresh, n):
+    ch = channel(fresh)
+    rng = np.random.default_rng(n)
+    private = np.zeros(n, dtype=fresh.zeros(0, "Point").dtype)
+    private["x"], private["y"] = rng.random(n), rng.random(n)
+    shared = fresh.asarray(private.copy())
+    assert "_copy_points" in fresh.translate.source  # struct arrays have a fast path
+    for value in (shared, private):
+        if n:
+            for _ in range(3):
+                got = fresh.centroid(value)
+                assert got.x == pytest.approx(private["x"].mean()) and got.y == pytest.approx(private["y"].mean())
+                assert calls(ch, lambda: fresh.centroid(value)) == 1
+        before = value.copy()
+        for _ in range(3):
+            fresh.translate(value, 1.0, -2.0)
+        np.testing.assert_allclose(value["x"], before["x"] + 3.0)
+        np.testing.assert_allclose(value["y"], before["y"] - 6.0)
