@@ -827,7 +827,7 @@ def checked(case: Case) -> Pair:
 def unmeasured_functions(c: Any, covered: set[str]) -> list[str]:
     """The functions the daemon serves that no case measures (a typed member such as `sum_f64` counts
     as its generic function `sum`)."""
-    served = [n for n in dir(c.functions) if not n.startswith("_")]
+    served = list(c.functions)
     return sorted(n for n in served if n not in covered and n.rpartition("_")[0] not in covered)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import types
 import weakref
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -14,7 +13,8 @@ from ._call import CHECKING
 from ._codecs import element, parse
 from ._daemon import DaemonInfo, PrivateDaemon, default_socket_path, describe, find_daemon, spawn_private
 from ._errors import DaemonUnavailable, VersionMismatch
-from ._methods import Functions, placeholders
+from ._methods import functions, placeholders
+from ._namespaces import Namespace
 from ._numpy import HAVE_NUMPY, np
 from ._scalars import ALIASES
 from ._session import Session
@@ -95,12 +95,12 @@ class Client:
         self.daemon: DaemonInfo = describe(sock, msg.get("daemon", ""), self.socket_path)
         self.manifest: dict[str, Any] = msg["manifest"]
         self._structs = build_structs(self.manifest["structs"])
-        self.types = types.SimpleNamespace(**{name: codec.cls for name, codec in self._structs.items()})
+        self.types: Namespace[type] = Namespace("struct type", list(self._structs), lambda name: self._structs[name].cls)
         # A placeholder per function on this client's own class (`__new__`); each function's code is
         # made on first use (`_methods`). One whose name a method of Client has is reached through
         # `c.functions`.
         found = placeholders(self.manifest["functions"], self._structs, self._session, type(self), Client)
-        self.functions = Functions(self, found)
+        self.functions = functions(self, found)
 
     if TYPE_CHECKING:
 
@@ -220,7 +220,7 @@ class Client:
         return f"<shmcall.Client {who}{', closed' if self._session.closed else ''}>"
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(dir(self.functions)))
+        return sorted(set(super().__dir__()) | set(self.functions))
 
 
 def _after_fork() -> None:

@@ -16,6 +16,7 @@ import threading
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._namespaces import Namespace
 from ._function import RemoteFunction, annotated, docstring, make_callable, method_signature, signature_text
 from ._overloads import Generic, generic_docstring, generic_signature
 
@@ -80,27 +81,11 @@ class FirstUse:
         return f"<shmcall function {self.__name__} (not yet used)>"
 
 
-class Functions:
+def functions(client: object, placeholders: dict[str, FirstUse]) -> Namespace[Callable[..., Any]]:
     """``c.functions``: every function of the daemon by name, bound to the client, including one
-    whose name a method of ``Client`` has (``c.functions.close``). Each is made on first use."""
-
-    def __init__(self, client: object, placeholders: dict[str, FirstUse]) -> None:
-        self.__client = client
-        self.__placeholders = placeholders
-
-    def __getattr__(self, name: str) -> Any:
-        placeholder = vars(self).get("_Functions__placeholders", {}).get(name)
-        if placeholder is None:
-            raise AttributeError(f"the daemon has no function {name!r}")
-        method = types.MethodType(placeholder.made(), self.__client)
-        setattr(self, name, method)  # found without __getattr__ from now on
-        return method
-
-    def __dir__(self) -> list[str]:
-        return sorted(self.__placeholders)
-
-    def __repr__(self) -> str:
-        return f"<shmcall functions: {', '.join(sorted(self.__placeholders))}>"
+    whose name a method of ``Client`` has (``c.functions.close``); a read-only mapping too
+    (``c.functions["add"]``, ``"add" in c.functions``). Each is made on first use."""
+    return Namespace("function", list(placeholders), lambda name: types.MethodType(placeholders[name].made(), client))
 
 
 def placeholders(entries: list[dict[str, Any]], structs: dict[str, StructCodec], connection: Connection,
