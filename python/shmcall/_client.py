@@ -214,6 +214,13 @@ class Client:
         """The daemon's name and version, as it greeted (``"shmcalld 0.1.0"``)."""
         return f"{self.daemon.name} {self.daemon.version}"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        """A client pickles as "connect to the same daemon": the process that unpickles it gets a
+        client of its own (channels and shared memory cannot travel), so a client can be handed to
+        ``multiprocessing`` or ``ProcessPoolExecutor`` workers. It never starts a daemon: a private
+        one serves such copies while the client that started it is open."""
+        return _reconnect, (self.socket_path,)
+
     def __repr__(self) -> str:
         daemon = getattr(self, "daemon", None)  # None if the handshake failed
         who = str(daemon) if daemon is not None else f"at {self.socket_path}"
@@ -221,6 +228,11 @@ class Client:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(self.functions))
+
+
+def _reconnect(socket_path: str) -> Client:
+    """An unpickled client (`Client.__reduce__`)."""
+    return connect(socket_path, spawn=False)
 
 
 def _after_fork() -> None:
