@@ -11,6 +11,7 @@
     │   ├── CorruptResponse                   a response or segment broke the layout rules
     │   ├── RequestRejected                   the daemon refused a request as malformed
     │   └── UnknownFunction                   the daemon has no function with that id
+    ├── LimitExceeded                         a per-client limit of the daemon refused this client
     ├── SharedMemoryExhausted (MemoryError)   the daemon could not supply shared memory
     └── RemoteError                           the function returned an error
         └── RemotePanic                       the function panicked (the daemon keeps serving)
@@ -27,6 +28,7 @@ __all__ = [
     "ConnectionLost",
     "CorruptResponse",
     "DaemonUnavailable",
+    "LimitExceeded",
     "NotPermitted",
     "ProtocolError",
     "RemoteError",
@@ -76,8 +78,16 @@ class UnknownFunction(ProtocolError):
     """The daemon has no function with the id the client sent."""
 
 
+class LimitExceeded(ShmcallError):
+    """The daemon refused this client more than a per-client limit allows: connections per user, channels
+    (threads) per connection, control messages a second (the daemon then closes the connection). The
+    message names the limit and the ``serve`` flag that raises it. Also raised, rarely, when the daemon
+    itself lacks the descriptors or memory for a new channel."""
+
+
 class SharedMemoryExhausted(ShmcallError, MemoryError):
-    """The daemon could not supply the shared memory an argument or result needs."""
+    """The daemon could not supply the shared memory an argument or result needs, or the connection
+    holds as many shared blocks as the daemon allows (``serve --max-blocks``); the message says which."""
 
 
 class RemoteError(ShmcallError):
@@ -109,6 +119,8 @@ def refusal_error(kind: object, message: str) -> ShmcallError:
         return NotPermitted(f"daemon refused: {message}")
     if kind in ("version_mismatch", "layout_mismatch"):
         return VersionMismatch(f"daemon refused: {message}")
+    if kind == "resources":
+        return LimitExceeded(f"daemon refused: {message}")
     return ProtocolError(f"daemon refused: {message}")
 
 

@@ -34,6 +34,7 @@ def test_exception_tree():
     assert issubclass(shmcall.ConnectionLost, ConnectionError)
     assert issubclass(shmcall.SharedMemoryExhausted, MemoryError)
     assert issubclass(shmcall.RemotePanic, shmcall.RemoteError)
+    assert issubclass(shmcall.LimitExceeded, shmcall.ShmcallError)
     for cls in (shmcall.VersionMismatch, shmcall.CorruptResponse, shmcall.RequestRejected, shmcall.UnknownFunction):
         assert issubclass(cls, shmcall.ProtocolError)
     for name in shmcall.__all__:

@@ -39,13 +39,17 @@ pub enum Command {
 
 /// The usage text of the daemon called `name`.
 pub fn usage(name: &str) -> String {
+    let defaults = ServeOptions::new(name, "");
+    let (uid_connections, channels) = (defaults.max_connections_per_uid, defaults.max_channels);
+    let (blocks, messages) = (defaults.max_blocks, defaults.max_messages_per_second);
     format!(
         "\
 {name}: serves compiled Rust functions to Python through shared memory
 
 usage:
   {name} serve [--socket PATH] [--spin-us N] [--heap-limit BYTES] [--slots N] [--no-huge-pages]
-               [--allow-uid UID]... [--allow-gid GID]...
+               [--allow-uid UID]... [--allow-gid GID]... [--max-connections-per-uid N]
+               [--max-channels N] [--max-blocks N] [--max-messages-per-second N]
   {name} status [--socket PATH] [--json]
   {name} functions [--json]
   {name} stop [--socket PATH]
@@ -70,6 +74,16 @@ options:
   --allow-uid UID      also admit the user UID (repeatable); by default only the daemon's own user
                        may connect, whatever the socket's permissions
   --allow-gid GID      also admit members of the group GID, primary or supplementary (repeatable)
+
+per-client limits (a client over one gets an error naming it; the daemon and other clients go on):
+  --max-connections-per-uid N  connections one user may hold open, status and stop included
+                               (default {uid_connections}; a client process holds one)
+  --max-channels N             channels per connection, one per client thread (default {channels})
+  --max-blocks N               shared blocks (arrays, results) a connection may hold at once
+                               (default {blocks})
+  --max-messages-per-second N  control messages per connection a second, with bursts of as many; a
+                               flood closes the connection (default {messages}; a client sends one
+                               per thread it starts)
 
 Log level: RUST_LOG (error, warn, info, debug, trace); default info.
 "
@@ -110,12 +124,36 @@ fn serve_options(name: &str, version: &str, parser: &mut lexopt::Parser) -> anyh
             Long("no-huge-pages") => opts.huge_pages = false,
             Long("allow-uid") => opts.allow_uids.push(parser.value()?.parse().context("invalid --allow-uid")?),
             Long("allow-gid") => opts.allow_gids.push(parser.value()?.parse().context("invalid --allow-gid")?),
+            Long("max-connections-per-uid") => {
+                opts.max_connections_per_uid = at_least_one(parser, "--max-connections-per-uid")?
+            }
+            Long("max-channels") => opts.max_channels = at_least_one(parser, "--max-channels")?,
+            Long("max-blocks") => opts.max_blocks = at_least_one(parser, "--max-blocks")?,
+            Long("max-messages-per-second") => {
+                opts.max_messages_per_second = at_least_one(parser, "--max-messages-per-second")?
+            }
             Long("help") | Short('h') => return Ok(None),
             other => return Err(other.unexpected().into()),
         }
     }
     opts.config.validate().map_err(anyhow::Error::msg).context("invalid --slots")?;
     Ok(Some(opts))
+}
+
+/// The value of the limit `flag`: a whole number, at least 1 (a limit of none would refuse everything).
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    use lexopt::ValueExt;
+    let n: T = parser.value()?.parse().with_context(|| format!("invalid {flag}"))?;
+    if n < T::from(1) {
+        bail!("invalid {flag}: must be at least 1");
+    }
+    Ok(n)
 }
 
 /// `--socket PATH` (if `socket_ok`) and `--json` (if `json_ok`), with their defaults; None if they
@@ -169,6 +207,13 @@ mod tests {
             "--allow-gid=50",
             "--allow-uid",
             "65534",
+            "--max-connections-per-uid",
+            "3",
+            "--max-channels=2",
+            "--max-blocks",
+            "10",
+            "--max-messages-per-second",
+            "5",
         ];
         let Command::Serve(opts) = parsed(&args).unwrap() else { panic!("not serve") };
         assert_eq!((opts.name.as_str(), opts.version.as_str()), ("geo", "1.2.3"));
@@ -176,6 +221,8 @@ mod tests {
         assert!(opts.spin.budget.is_zero() && !opts.huge_pages);
         assert_eq!((opts.heap_limit, opts.config.slot_count), (4096, 4));
         assert_eq!((opts.allow_uids, opts.allow_gids), (vec![1001, 65534], vec![50]));
+        assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (3, 2, 10));
+        assert_eq!(opts.max_messages_per_second, 5);
     }
 
     #[test]
@@ -185,6 +232,8 @@ mod tests {
         assert_eq!(opts.socket.file_name().unwrap(), "geo.sock", "unless SHMCALL_SOCKET names another");
         assert!(opts.huge_pages && opts.heap_limit == 0);
         assert!(opts.allow_uids.is_empty() && opts.allow_gids.is_empty(), "only the daemon's own user");
+        assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (1024, 256, 1_000_000));
+        assert_eq!(opts.max_messages_per_second, 1000);
     }
 
     #[test]
@@ -222,6 +271,10 @@ mod tests {
         assert!(error(&["serve", "--socket"]).contains("missing argument"));
         assert!(error(&["serve", "--allow-uid", "root"]).contains("invalid --allow-uid"));
         assert!(error(&["serve", "--allow-gid", "-1"]).contains("invalid --allow-gid"));
+        assert!(error(&["serve", "--max-channels", "0"]).contains("invalid --max-channels: must be at least 1"));
+        assert!(error(&["serve", "--max-blocks", "many"]).contains("invalid --max-blocks"));
+        assert!(error(&["serve", "--max-connections-per-uid", "-2"]).contains("invalid --max-connections-per-uid"));
+        assert!(error(&["serve", "--max-messages-per-second", "0"]).contains("must be at least 1"));
     }
 
     #[test]
@@ -234,6 +287,10 @@ mod tests {
             "geo functions [--json]",
             "geo stop",
             "shmcall/geo.sock",
+            "--max-connections-per-uid N  connections one user may hold open, status and stop included\n                               (default 1024;",
+            "--max-channels N             channels per connection, one per client thread (default 256)",
+            "(default 1000000)",
+            "(default 1000;",
         ] {
             assert!(text.contains(line), "{line}");
         }

@@ -71,6 +71,8 @@ pub struct Heap {
     name: String,
     count: AtomicUsize,
     huge_pages: bool,
+    /// Blocks the heap may have allocated at once: each costs private bookkeeping.
+    max_blocks: usize,
 }
 
 impl Heap {
@@ -89,7 +91,15 @@ impl Heap {
             name,
             count: AtomicUsize::new(0),
             huge_pages: true,
+            max_blocks: usize::MAX,
         }
+    }
+
+    /// The heap refusing a block past `max` allocated at once (`shmcalld serve --max-blocks`): a
+    /// client holding a million tiny arrays must not grow the daemon's private memory without end.
+    pub fn with_block_limit(mut self, max: usize) -> Heap {
+        self.max_blocks = max;
+        self
     }
 
     /// The heap with 4 KiB pages only (`shmcalld serve --no-huge-pages`): see [`Segment::make_huge`].
@@ -116,6 +126,13 @@ impl Heap {
     /// Allocates `len` bytes with committed pages and returns a reference to them.
     pub fn alloc(&self, len: u64) -> Result<BufRef, HeapError> {
         let mut inner = self.inner.lock().unwrap();
+        if inner.alloc.used_blocks() >= self.max_blocks {
+            return Err(HeapError::OutOfMemory(format!(
+                "this connection holds {} shared blocks, the most the daemon allows: free some (drop \
+                 arrays) or raise the limit (`serve --max-blocks N`)",
+                self.max_blocks
+            )));
+        }
         let (segment, offset, reserved) = match inner.alloc.alloc(len) {
             Ok(b) => b,
             Err(AllocError::NoSpace(_)) => {
@@ -167,7 +184,8 @@ impl Heap {
             size = need; // the smaller segment that may still fit under the limit
             if inner.reserved_bytes.saturating_add(size) > self.limit {
                 return Err(HeapError::OutOfMemory(format!(
-                    "{len} bytes requested, {} of the {}-byte heap limit in use",
+                    "{len} bytes requested, {} of the {}-byte heap limit in use (`serve --heap-limit BYTES` \
+                     raises it)",
                     inner.reserved_bytes, self.limit
                 )));
             }
@@ -238,9 +256,26 @@ mod tests {
     }
 
     #[test]
+    fn block_limit_counts_live_blocks_and_frees_make_room() {
+        let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), 0).with_block_limit(3);
+        let blocks: Vec<BufRef> = (0..3).map(|_| heap.alloc(100).unwrap()).collect();
+        let Err(HeapError::OutOfMemory(why)) = heap.alloc(1) else { panic!("a fourth block is refused") };
+        assert!(why.contains("holds 3 shared blocks") && why.contains("--max-blocks"), "{why}");
+        assert_eq!(heap.usage().1, 3, "the refusal allocated nothing");
+        heap.free(blocks[1].segment, blocks[1].offset).unwrap();
+        let again = heap.alloc(1).expect("a freed block makes room");
+        assert!(heap.alloc(1).is_err());
+        for b in [blocks[0], blocks[2], again] {
+            heap.free(b.segment, b.offset).unwrap();
+        }
+        assert_eq!(heap.usage(), (0, 0));
+    }
+
+    #[test]
     fn limit_is_a_clean_error() {
         let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), INITIAL_SEGMENT_SIZE);
         heap.alloc(1000).unwrap();
-        assert!(matches!(heap.alloc(INITIAL_SEGMENT_SIZE), Err(HeapError::OutOfMemory(_))));
+        let Err(HeapError::OutOfMemory(why)) = heap.alloc(INITIAL_SEGMENT_SIZE) else { panic!("over the limit") };
+        assert!(why.contains("heap limit") && why.contains("--heap-limit"), "{why}");
     }
 }

@@ -1,17 +1,20 @@
 //! One client connection: the handshake, channel creation on request, heap segment announcements,
 //! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
 //! A connection that opens with `status` or `stop` instead of `hello` is administrative (`admin.rs`).
-//! A peer the daemon does not admit (`peers.rs`) gets `not_permitted` before anything else.
+//! A peer the daemon does not admit (`peers.rs`) gets `not_permitted` before anything else, one
+//! whose user holds all the connections it may have gets `resources`. Over its connection a client
+//! may open only so many channels (a refusal that keeps the connection) and send only so many
+//! messages a second (a flood closes it).
 
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::admin;
-use super::messages::{ClientMessage, DaemonMessage, MAX_CLIENT_MESSAGE};
+use super::messages::{ClientMessage, DaemonMessage, MessageRate, MAX_CLIENT_MESSAGE};
 use super::peers;
 use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
@@ -19,8 +22,12 @@ use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller};
 use crate::sys::{poll, Doorbell, Segment, SeqConn};
 
-/// Channels (and so daemon threads) one connection may open: a bound on what one client can take.
-pub const MAX_CHANNELS: usize = 256;
+/// Most unread messages dropped at once: more than a socket's buffer holds.
+const UNREAD_DRAIN: usize = 4096;
+/// A flooding client told it is closed has this long to stop sending and read why.
+const FLOOD_LINGER: Duration = Duration::from_secs(1);
+/// A pause this long after the refusal ends the flood's linger.
+const FLOOD_QUIET: Duration = Duration::from_millis(20);
 
 /// Sends new heap segments over the connection's socket.
 struct SocketSink(Arc<SeqConn>);
@@ -40,13 +47,23 @@ pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
             // Status and stop too: an administrative connection is refused like any other.
             let pid = conn.peer_pid().map_or("?".to_owned(), |p| p.to_string());
             log::warn!("conn{id}(pid {pid}): refused: {why}");
-            peers::refuse(&conn, why, &stop);
+            peers::refuse(&conn, "not_permitted", why, &stop);
+            return;
+        }
+    };
+    // Held until the connection's channels have stopped: its place is free only when its threads are.
+    let _counted = match shared.connections_per_uid.admit(peer.uid) {
+        Ok(slot) => slot,
+        Err(why) => {
+            log::warn!("conn{id}(pid {}): refused: {why}", peer.pid);
+            peers::refuse(&conn, "resources", why, &stop);
             return;
         }
     };
     let conn = Arc::new(conn);
     let name = format!("conn{id}(pid {})", peer.pid);
-    let heap = Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit);
+    let heap = Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit)
+        .with_block_limit(shared.max_blocks);
     let heap = Arc::new(if shared.huge_pages { heap } else { heap.without_huge_pages() });
     let stopping = Arc::new(AtomicBool::new(false));
     let mut channels: Vec<JoinHandle<()>> = Vec::new();
@@ -63,6 +80,9 @@ pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
     shared.census.closed(id);
     let (bytes, blocks) = heap.usage();
     log::debug!("{name}: released {blocks} heap blocks ({bytes} bytes)");
+    // Unread messages (a flood's) are dropped (bounded) just before the socket closes: closing with
+    // some queued would reset the connection before the client reads why it was refused.
+    conn.discard_pending(UNREAD_DRAIN);
 }
 
 /// How a connection ended without error.
@@ -92,6 +112,7 @@ fn serve(
 ) -> io::Result<Ending> {
     let mut buf = vec![0u8; MAX_CLIENT_MESSAGE];
     let mut greeted = false;
+    let mut rate = MessageRate::new(shared.max_messages_per_second, Instant::now());
     loop {
         let ready = poll::readable(&[conn.fd(), stop.fd()], None)?;
         if ready[1] {
@@ -102,6 +123,12 @@ fn serve(
             Ok(n) => n,
             Err(e) => return Err(refuse(conn, "bad_message", e.to_string())),
         };
+        if !rate.take(Instant::now()) {
+            // Closing, not pausing: a paused flood would still hold this thread and its socket.
+            let e = refuse(conn, "resources", rate.refusal());
+            drain_until_quiet(conn, stop);
+            return Err(e);
+        }
         let msg: ClientMessage = serde_json::from_slice(&buf[..n])
             .map_err(|e| refuse(conn, "bad_message", format!("unreadable control message: {e}")))?;
         match msg {
@@ -133,11 +160,10 @@ fn serve(
                 greeted = true;
             }
             ClientMessage::OpenChannel if greeted => {
-                if channels.len() >= MAX_CHANNELS {
+                if channels.len() >= shared.max_channels {
                     // Refused, but the connection and its open channels go on: one thread too many
                     // must not take down the client's other threads.
-                    let message =
-                        format!("a connection may open at most {MAX_CHANNELS} channels (one per client thread)");
+                    let message = channel_refusal(shared.max_channels);
                     conn.send(&DaemonMessage::Error { kind: "resources", message }.to_bytes(), &[])?;
                     continue;
                 }
@@ -186,5 +212,38 @@ fn serve(
                 return Err(refuse(conn, "bad_message", message.to_owned()));
             }
         }
+    }
+}
+
+/// After a flood's refusal, drops what the client still sends until it pauses, closes or the
+/// bounded linger ends: closing with its messages unread would reset the connection before the
+/// client reads why it was closed.
+fn drain_until_quiet(conn: &SeqConn, stop: &Doorbell) {
+    let deadline = Instant::now() + FLOOD_LINGER;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match poll::readable(&[conn.fd(), stop.fd()], Some(left.min(FLOOD_QUIET))) {
+            Ok(ready) if ready[0] && !ready[1] && conn.discard_pending(UNREAD_DRAIN) > 0 => continue,
+            _ => return, // quiet, closed, stopping or failing: close now
+        }
+    }
+}
+
+/// The refusal of a channel past the connection's `max` (which `--max-channels` sets).
+fn channel_refusal(max: usize) -> String {
+    format!(
+        "a connection may open at most {max} channels (one per client thread): \
+         `serve --max-channels N` raises the limit"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_refusal_names_the_limit_and_its_flag() {
+        let message = channel_refusal(256);
+        assert!(message.starts_with("a connection may open at most 256 channels"), "{message}");
+        assert!(message.contains("--max-channels"), "{message}");
     }
 }

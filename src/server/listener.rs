@@ -7,13 +7,14 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::census::Census;
 use super::connection;
-use super::peers::Admission;
+use super::peers::{Admission, ConnectionsPerUid};
 use super::report::StatusReport;
 use super::shared::Shared;
 use crate::layout::constants::PROTOCOL_VERSION;
@@ -25,6 +26,21 @@ use crate::sys::{poll, Doorbell, SeqListener};
 
 /// How long shutdown waits for connections to finish their current calls.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+// Per-client limits: each bounds what one client can take from the daemon, and each default is far
+// above what a normal program uses, so only a runaway or hostile client meets it.
+
+/// Open connections per peer uid: a client process holds one (one per `connect()`); each costs the
+/// daemon a thread and a socket.
+pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 1024;
+/// Channels per connection: one per client thread, each a daemon thread and a control segment.
+pub const DEFAULT_MAX_CHANNELS: usize = 256;
+/// Heap blocks one connection holds: every live shared array is one; each costs the daemon's
+/// allocator about a hundred bytes of private memory.
+pub const DEFAULT_MAX_BLOCKS: usize = 1_000_000;
+/// Control messages per second per connection (and as many in a burst): a client sends one per
+/// thread it starts; only a flood comes near.
+pub const DEFAULT_MAX_MESSAGES_PER_SECOND: u32 = 1000;
 
 /// Everything `<daemon> serve` can be told.
 #[derive(Debug, Clone)]
@@ -47,12 +63,20 @@ pub struct ServeOptions {
     pub allow_uids: Vec<u32>,
     /// Groups whose members are admitted (`--allow-gid`): the peer's group or a supplementary one.
     pub allow_gids: Vec<u32>,
+    /// Open connections per peer uid, administrative ones included (`--max-connections-per-uid`).
+    pub max_connections_per_uid: usize,
+    /// Channels per connection (`--max-channels`).
+    pub max_channels: usize,
+    /// Heap blocks one connection may hold at once (`--max-blocks`).
+    pub max_blocks: usize,
+    /// Control messages per second per connection, with a burst of as many (`--max-messages-per-second`).
+    pub max_messages_per_second: u32,
 }
 
 impl ServeOptions {
     /// The defaults of `<name> serve`: the name's default socket (`paths::default_socket`), the
     /// default spin budget, no heap limit, huge pages for large blocks, default channel sizes, only
-    /// the daemon's own user admitted.
+    /// the daemon's own user admitted, the default per-client limits.
     pub fn new(name: &str, version: &str) -> ServeOptions {
         ServeOptions {
             name: name.to_owned(),
@@ -64,6 +88,10 @@ impl ServeOptions {
             config: ControlConfig::default(),
             allow_uids: Vec::new(),
             allow_gids: Vec::new(),
+            max_connections_per_uid: DEFAULT_MAX_CONNECTIONS_PER_UID,
+            max_channels: DEFAULT_MAX_CHANNELS,
+            max_blocks: DEFAULT_MAX_BLOCKS,
+            max_messages_per_second: DEFAULT_MAX_MESSAGES_PER_SECOND,
         }
     }
 }
@@ -106,6 +134,10 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         heap_limit: opts.heap_limit,
         huge_pages: opts.huge_pages,
         admission: Admission::new(&opts.allow_uids, &opts.allow_gids),
+        connections_per_uid: ConnectionsPerUid::new(opts.max_connections_per_uid),
+        max_channels: opts.max_channels,
+        max_blocks: opts.max_blocks,
+        max_messages_per_second: opts.max_messages_per_second,
         shutdown: Doorbell::new()?,
         stop_waiters: Mutex::default(),
     });
@@ -120,11 +152,21 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     if !opts.allow_uids.is_empty() || !opts.allow_gids.is_empty() {
         log::info!("admitting uids {:?} and gids {:?} besides this user", opts.allow_uids, opts.allow_gids);
     }
+    log::debug!(
+        "limits: {} connections per uid, {} channels and {} heap blocks per connection, {} messages/s",
+        opts.max_connections_per_uid,
+        opts.max_channels,
+        opts.max_blocks,
+        opts.max_messages_per_second
+    );
     super::notify::ready();
-    let mut connections: Vec<(Arc<Doorbell>, JoinHandle<()>)> = Vec::new();
+    let mut connections: Vec<Served> = Vec::new();
+    // Rung by each connection's thread as it ends, so that its thread and doorbell go at once: left
+    // until the next accept, the last clients to die would keep them while the daemon sits idle.
+    let ended = Arc::new(Doorbell::new()?);
     let mut next_id = 0u64;
     loop {
-        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd()], None)?;
+        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), ended.fd()], None)?;
         if ready[1] {
             log::info!("signal received: shutting down");
             break;
@@ -133,6 +175,13 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
             log::info!("stop requested: shutting down");
             break;
         }
+        if ready[3] {
+            ended.drain();
+            reap(&mut connections);
+        }
+        if !ready[0] {
+            continue;
+        }
         let conn = match listener.accept() {
             Ok(c) => c,
             Err(e) => {
@@ -140,24 +189,26 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
                 continue;
             }
         };
-        connections.retain(|(_, h)| !h.is_finished());
         let stop = Arc::new(Doorbell::new()?);
-        let (s, st) = (shared.clone(), stop.clone());
+        let over = Arc::new(AtomicBool::new(false));
+        let (s, st, o, bell) = (shared.clone(), stop.clone(), over.clone(), ended.clone());
         let id = next_id;
         next_id += 1;
-        let handle = std::thread::Builder::new()
-            .name(format!("shmcall-conn{id}"))
-            .spawn(move || connection::run(conn, id, s, st))?;
-        connections.push((stop, handle));
+        let thread = std::thread::Builder::new().name(format!("shmcall-conn{id}")).spawn(move || {
+            connection::run(conn, id, s, st);
+            o.store(true, Ordering::Release);
+            bell.ring();
+        })?;
+        connections.push(Served { stop, over, thread });
     }
     super::notify::stopping();
     drop(listener); // removes the socket: new clients fail fast instead of queueing
-    for (stop, _) in &connections {
-        stop.ring();
+    for c in &connections {
+        c.stop.ring();
     }
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    for (_, h) in connections {
-        join_by(h, deadline, "a connection");
+    for c in connections {
+        join_by(c.thread, deadline, "a connection");
     }
     if let (Some(p), Some(t)) = (poller, poller_thread) {
         // The poller may be inside a call it serves inline: bounded like the connections above.
@@ -167,6 +218,24 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     // Their end-of-file tells the connections that asked to stop that shutdown is over.
     shared.stop_waiters.lock().unwrap_or_else(PoisonError::into_inner).clear();
     Ok(())
+}
+
+/// A connection being served: its thread and what stops it.
+struct Served {
+    /// Rung at shutdown.
+    stop: Arc<Doorbell>,
+    /// Set by its thread once the connection is over (the thread then only returns).
+    over: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// Joins the connections that are over: their thread stacks and stop doorbells are freed.
+fn reap(connections: &mut Vec<Served>) {
+    let (over, live): (Vec<_>, Vec<_>) = connections.drain(..).partition(|c| c.over.load(Ordering::Acquire));
+    *connections = live;
+    for c in over {
+        let _ = c.thread.join();
+    }
 }
 
 /// Joins `thread` if it finishes by `deadline`; otherwise leaves it (it may be inside a long call)

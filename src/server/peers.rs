@@ -1,8 +1,12 @@
 //! Who may connect (SPEC §2.1): the daemon's own user, and the users and groups named by
 //! `--allow-uid` and `--allow-gid`, as the kernel recorded the peer at `connect` (`SO_PEERCRED`). The
 //! socket directory's permissions are the first fence; this one holds when the socket sits in a
-//! shared directory or is made connectable by others.
+//! shared directory or is made connectable by others. An admitted user may hold only so many
+//! connections at once (`ConnectionsPerUid`), each being a daemon thread and a socket.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::messages::DaemonMessage;
@@ -60,15 +64,79 @@ impl Admission {
     }
 }
 
+/// The open connections of each peer uid, against one limit for every uid.
+pub struct ConnectionsPerUid {
+    max: usize,
+    open: Mutex<HashMap<u32, usize>>,
+}
+
+/// One counted connection: dropping it, when the connection's thread ends, uncounts it.
+pub struct UidSlot<'a> {
+    counts: &'a ConnectionsPerUid,
+    uid: u32,
+}
+
+impl ConnectionsPerUid {
+    /// No connections yet; each uid may hold at most `max` (at least 1).
+    pub fn new(max: usize) -> ConnectionsPerUid {
+        ConnectionsPerUid { max: max.max(1), open: Mutex::default() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, usize>> {
+        // Poisoned only by a panic here, which leaves counts, not invariants.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one more connection of `uid`, or says why not: the uid holds its limit already.
+    pub fn admit(&self, uid: u32) -> Result<UidSlot<'_>, String> {
+        let mut open = self.lock();
+        let n = open.entry(uid).or_insert(0);
+        if *n >= self.max {
+            return Err(format!(
+                "uid {uid} already has {n} connections to this daemon, the most it allows per user \
+                 (`serve --max-connections-per-uid N` raises the limit)"
+            ));
+        }
+        *n += 1;
+        Ok(UidSlot { counts: self, uid })
+    }
+
+    /// Connections `uid` holds now.
+    #[cfg(test)]
+    fn open(&self, uid: u32) -> usize {
+        self.lock().get(&uid).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for UidSlot<'_> {
+    fn drop(&mut self) {
+        let mut open = self.counts.lock();
+        if let Some(n) = open.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.uid); // the map holds only uids with connections
+            }
+        }
+    }
+}
+
 /// Most messages of a refused peer dropped unread before its connection closes.
 const REFUSAL_DRAIN: usize = 16;
 
-/// Answers a refused connection with `not_permitted` and waits (bounded) for its first message or
-/// its close; the caller then closes it. What the peer sent is dropped unread, so that the close
+/// Refusals that may linger at once; past this a refused connection closes at once. A peer that
+/// connects in a loop and never sends would otherwise hold a daemon thread per attempt.
+const MAX_LINGERING: usize = 64;
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
+/// Answers a refused connection with `error` of `kind` and waits (bounded) for its first message
+/// or its close; the caller then closes it. What the peer sent is dropped unread, so that the close
 /// does not reset the connection before the peer reads the refusal.
-pub fn refuse(conn: &SeqConn, message: String, stop: &Doorbell) {
-    let _ = conn.send(&DaemonMessage::Error { kind: "not_permitted", message }.to_bytes(), &[]);
-    let _ = poll::readable(&[conn.fd(), stop.fd()], Some(REFUSAL_LINGER));
+pub fn refuse(conn: &SeqConn, kind: &'static str, message: String, stop: &Doorbell) {
+    let _ = conn.send(&DaemonMessage::Error { kind, message }.to_bytes(), &[]);
+    if LINGERING.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
+        let _ = poll::readable(&[conn.fd(), stop.fd()], Some(REFUSAL_LINGER));
+    }
+    LINGERING.fetch_sub(1, Ordering::Relaxed);
     conn.discard_pending(REFUSAL_DRAIN);
 }
 
@@ -98,5 +166,23 @@ mod tests {
         assert!(by_other_gid.check(&conn).unwrap_err().contains(&format!("gids {nobodys}")));
         drop(listener);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn connections_are_counted_per_uid_and_uncounted_when_they_end() {
+        let counts = ConnectionsPerUid::new(2);
+        let a = counts.admit(1000).unwrap();
+        let b = counts.admit(1000).unwrap();
+        let why = counts.admit(1000).err().expect("a third connection of uid 1000 is refused");
+        assert!(why.contains("uid 1000 already has 2 connections"), "{why}");
+        assert!(why.contains("--max-connections-per-uid"), "{why}");
+        let other = counts.admit(1001).expect("another uid has its own count");
+        assert_eq!((counts.open(1000), counts.open(1001)), (2, 1));
+        drop(a);
+        assert_eq!(counts.open(1000), 1);
+        let c = counts.admit(1000).expect("a closed connection frees its place");
+        drop((b, c, other));
+        assert_eq!((counts.open(1000), counts.open(1001)), (0, 0));
+        assert!(counts.lock().is_empty(), "no uid without connections is kept");
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::census::Census;
-use super::peers::Admission;
+use super::peers::{Admission, ConnectionsPerUid};
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
@@ -30,6 +30,14 @@ pub struct Shared {
     pub huge_pages: bool,
     /// Who may connect.
     pub admission: Admission,
+    /// Open connections of each peer uid, against their limit.
+    pub connections_per_uid: ConnectionsPerUid,
+    /// Channels one connection may open.
+    pub max_channels: usize,
+    /// Heap blocks one connection may hold at once.
+    pub max_blocks: usize,
+    /// Control messages per second one connection may send (and as many in a burst).
+    pub max_messages_per_second: u32,
     /// The live connections and the call counts, for `status`.
     pub census: Census,
     /// Rung by a `stop` request: the accept loop then shuts down as on SIGTERM.
