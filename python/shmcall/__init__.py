@@ -35,30 +35,28 @@ from ._values import Ref, Vec
 
 __version__ = _install.version()  # Cargo.toml's, as the daemon's `--version`
 
-__all__ = sorted(
-    [
-        "Client",
-        "ConnectionLost",
-        "CorruptResponse",
-        "DaemonInfo",
-        "DaemonUnavailable",
-        "LimitExceeded",
-        "NotPermitted",
-        "PROTOCOL_VERSION",
-        "ProtocolError",
-        "Ref",
-        "RemoteError",
-        "RemotePanic",
-        "RequestRejected",
-        "SharedMemoryExhausted",
-        "ShmcallError",
-        "UnknownFunction",
-        "Vec",
-        "VersionMismatch",
-        "connect",
-        "default_socket_path",
-    ]
-)
+__all__ = [
+    "Client",
+    "ConnectionLost",
+    "CorruptResponse",
+    "DaemonInfo",
+    "DaemonUnavailable",
+    "LimitExceeded",
+    "NotPermitted",
+    "PROTOCOL_VERSION",
+    "ProtocolError",
+    "Ref",
+    "RemoteError",
+    "RemotePanic",
+    "RequestRejected",
+    "SharedMemoryExhausted",
+    "ShmcallError",
+    "UnknownFunction",
+    "Vec",
+    "VersionMismatch",
+    "connect",
+    "default_socket_path",
+]
 
 for _name in __all__:
     _obj = globals()[_name]

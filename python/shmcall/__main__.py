@@ -1,7 +1,8 @@
 """``python -m shmcall``: ``status`` (the running daemon's state and counts, as ``shmcalld status``
 prints them), ``functions`` (list what the daemon serves), ``bench`` (p50/p99 of a few calls, to
-check every change quickly), ``tour`` (every built-in, called once, with its result) and ``source
-NAME`` (the Python the client generated to call a function: its ``source`` attribute).
+check every change quickly), ``tour`` (every built-in, called once, with its result), ``source
+NAME`` (the Python the client generated to call a function: its ``source`` attribute) and ``stubs
+[-o FILE]`` (a ``.pyi`` typing the daemon's functions and structs, for editors and type checkers).
 
 Each command takes ``--socket PATH``; without it, ``status`` asks the default daemon and the others
 attach to it or start a private one.
@@ -21,6 +22,7 @@ from ._client import Client, connect
 from ._daemon import default_socket_path
 from ._errors import ShmcallError
 from ._methods import summary
+from ._stubs import stub
 
 __all__: list[str] = []
 
@@ -158,11 +160,12 @@ def print_source(c: Client, name: str | None, parser: argparse.ArgumentParser) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shmcall", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["status", "functions", "bench", "tour", "source"])
+    parser.add_argument("command", choices=["status", "functions", "bench", "tour", "source", "stubs"])
     parser.add_argument("name", nargs="?", help="the function whose generated call code `source` prints")
     parser.add_argument("--socket", help="daemon socket (default: the default daemon, or a private one)")
     parser.add_argument("--json", action="store_true", help="print JSON, for programs (status, functions)")
     parser.add_argument("--calls", type=int, default=100_000, help="calls per benchmark case")
+    parser.add_argument("-o", "--output", help="file to write (stubs; default: standard output)")
     args = parser.parse_args(argv)
     if args.command == "status":
         try:
@@ -180,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                 print("\n".join(summary(entry)))
         elif args.command == "source":
             print_source(c, args.name, parser)
+        elif args.command == "stubs":
+            text = stub(c.manifest, f"{c.daemon.name} {c.daemon.version}", set(dir(Client)))
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    f.write(text)
+            else:
+                print(text, end="")
         elif args.command == "bench":
             bench(c, args.calls)
         else:

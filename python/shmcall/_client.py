@@ -164,7 +164,7 @@ class Client:
         copy.cast("B")[:] = data
         return copy
 
-    def ref(self, type_name: str, value: Any = None) -> Ref:
+    def ref(self, type_name: str, value: Any = None) -> Ref[Any]:
         """A cell for an in-out parameter (``&mut T``): ``r = c.ref("i64", 100); c.change_int(r); r.value``."""
         name = ALIASES.get(type_name, type_name)
         codec = parse(name, self._structs)

@@ -10,6 +10,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeAlias, cast
 
 from . import _fastpath
+from ._annotations import params_annotation, returns_annotation
 from . import _layout as L
 from ._batch import batch
 from ._call import CHECKING, Call
@@ -104,26 +105,47 @@ class RemoteFunction:
             ch = ch.connection.open_channel()
         if ch.done < ch.seq:
             ch.settle(timeout)
-        call = None
+        seq, length, call = self.encode(ch, args)
+        size = length + sum(getattr(args[i], "nbytes", 0) for i in self.slices) if self.slices else length
+        payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call, None, self.long_waits, size)
+        return self.decode(ch, payload, rlen, args, call)
+
+    def encode(self, ch: Channel, args: tuple[Any, ...]) -> tuple[int, int, Call | None]:
+        """Checks ``args`` and writes them into the next request of ``ch`` (every earlier response
+        consumed), not yet published: ``(seq, request length, the call's scratch or None)``. Shared
+        by `invoke` and callers that publish and wait their own way (``shmcall.aio``)."""
         if self.fast_args is not None:
             seq = ch.seq + 1
             try:
                 self.fast_args.pack_into(ch.buf, ch.slot_base(seq) + L.REQUEST_HEADER_SIZE, *args)
             except (struct.error, OverflowError, TypeError) as e:
                 raise self._diagnose(args, e) from None
-            length = self.args_size
-        else:
-            call = Call(ch, self.args_size)
-            tokens = [codec.prep(a, call, w) for (_, codec, _), w, a in zip(self.params, self.where, args)]
-            seq = ch.seq + 1  # prep may have allocated through this channel
-            payload = ch.slot_base(seq) + L.REQUEST_HEADER_SIZE
-            call.payload = payload
-            buf = ch.buf
-            for (_, codec, off), token in zip(self.params, tokens):
-                codec.write(buf, payload + off, token, call)
-            length = max(self.args_size, call.tail)
-        size = length + sum(getattr(args[i], "nbytes", 0) for i in self.slices) if self.slices else length
-        payload, rlen = ch.roundtrip(seq, self.id, length, timeout, self.name, self, call, None, self.long_waits, size)
+            return seq, self.args_size, None
+        call = Call(ch, self.args_size)
+        tokens = [codec.prep(a, call, w) for (_, codec, _), w, a in zip(self.params, self.where, args)]
+        seq = ch.seq + 1  # prep may have allocated through this channel
+        payload = ch.slot_base(seq) + L.REQUEST_HEADER_SIZE
+        call.payload = payload
+        buf = ch.buf
+        for (_, codec, off), token in zip(self.params, tokens):
+            codec.write(buf, payload + off, token, call)
+        return seq, max(self.args_size, call.tail), call
+
+    def received(self, ch: Channel, seq: int, call: Call | None) -> tuple[int, int]:
+        """For a caller that published request ``seq`` and waited for it itself: consumes the
+        response as `Channel.roundtrip` does once its wait is over (the call's temporary blocks go
+        back; an error status raises its exception) and returns ``(payload offset, length)``."""
+        ch.done = seq
+        status, payload, rlen = ch.response(seq)
+        if call is not None and call.temps:
+            ch.releases.extend(call.temps)
+        if status != L.STATUS_OK:
+            raise status_error(status, bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace"), self.name)
+        return payload, rlen
+
+    def decode(self, ch: Channel, payload: int, rlen: int, args: tuple[Any, ...], call: Call | None) -> Any:
+        """The results of a successful response (``rlen`` bytes at ``payload``); in-out arguments
+        are updated. Shared by `invoke` and ``shmcall.aio``."""
         if rlen < self.result_size:
             raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
         if self.fast_results is not None:
@@ -201,9 +223,12 @@ def method_signature(params: tuple[tuple[str, str], ...], returns: str) -> inspe
     (a signature is immutable): the next client of the same daemon finds it made."""
     P = inspect.Parameter
     me = "self" if all(n != "self" for n, _ in params) else "_shmcall_self_"
+    # Annotated with Python types (`_annotations`): the wire types stay in the docstring.
     return inspect.Signature(
-        [P(me, P.POSITIONAL_OR_KEYWORD)] + [P(n, P.POSITIONAL_OR_KEYWORD, annotation=a) for n, a in params]
-        + [P("timeout", P.KEYWORD_ONLY, default=None, annotation="float | None")], return_annotation=returns)
+        [P(me, P.POSITIONAL_OR_KEYWORD)]
+        + [P(n, P.POSITIONAL_OR_KEYWORD, annotation=params_annotation(a)) for n, a in params]
+        + [P("timeout", P.KEYWORD_ONLY, default=None, annotation="float | None")],
+        return_annotation=returns_annotation(returns))
 
 
 def docstring(signature: str, doc: str) -> str:
@@ -239,13 +264,14 @@ def make_callable(fn: RemoteFunction, connection: Connection) -> RemoteMethod:
     rets = [c.annotation() for c, _ in fn.returns]
     returns = "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"
     f.__name__ = f.__qualname__ = fn.name
-    f.__annotations__ = {**dict(typed), "timeout": "float | None", "return": returns}
     f.__doc__ = docstring(fn.signature_text(), fn.doc)
     f.__module__ = "shmcall.remote"
     f.remote = fn
     # The code takes `timeout` behind a hidden positional parameter; help() and inspect show the
     # signature callers have.
-    f.__signature__ = method_signature(tuple(typed), returns)
+    f.__signature__ = signature = method_signature(tuple(typed), returns)
+    f.__annotations__ = {**{p.name: p.annotation for p in list(signature.parameters.values())[1:]},
+                         "return": signature.return_annotation}
     if fn.batchable:
 
         def map_(*columns: Any, timeout: float | None = None) -> Any:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Generic, Iterator, TypeVar
 
 if TYPE_CHECKING:
     from numpy.typing import DTypeLike, NDArray
@@ -12,8 +12,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Ref", "Vec"]
 
+T = TypeVar("T")
 
-class Ref:
+
+class Ref(Generic[T]):
     """A mutable cell for an in-out parameter (``&mut T``): read ``.value`` after the call.
 
     Made by ``Client.ref(type_name, value)``; the type name is checked against the parameter.
@@ -21,9 +23,9 @@ class Ref:
 
     __slots__ = ("type_name", "value")
 
-    def __init__(self, type_name: str, value: Any) -> None:
+    def __init__(self, type_name: str, value: T) -> None:
         self.type_name = type_name
-        self.value = value
+        self.value: T = value
 
     def __repr__(self) -> str:
         return f"Ref({self.type_name!r}, {self.value!r})"

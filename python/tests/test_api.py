@@ -46,8 +46,9 @@ def test_exception_tree():
 def test_remote_functions_have_signatures_and_docstrings(c):
     sig = inspect.signature(c.hello_person)
     assert list(sig.parameters) == ["p", "timeout"]
-    assert sig.parameters["p"].annotation == "Person"
+    assert sig.parameters["p"].annotation == "Person | tuple[Any, ...]"  # Python types; Rust's in the doc
     assert sig.return_annotation == "Person"
+    assert c.hello_person.__doc__.startswith("hello_person(p: Person) -> Person")
     assert "xiaohong" in c.hello_person.__doc__
     assert c.hello_person.__name__ == "hello_person"
     assert set(dir(c)) >= {"add", "hello", "sum", "sha256"}

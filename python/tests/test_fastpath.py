@@ -160,7 +160,7 @@ def test_timeout_is_keyword_only_though_the_fast_path_takes_it_by_position(c):
     """The fast function's hidden `_more` parameter catches a positional argument too many, before
     anything is sent; help() and inspect show the real signature."""
     f = fast(c, "add")
-    assert str(inspect.signature(f)) == "(a: 'i64', b: 'i64', *, timeout: 'float | None' = None) -> 'i64'"
+    assert str(inspect.signature(f)) == "(a: 'int', b: 'int', *, timeout: 'float | None' = None) -> 'int'"
     assert "(*, timeout" in str(inspect.signature(fast(c, "multi_return")))
     assert f(2, 3, timeout=5) == 5
     ch = c._session.local.ch

@@ -14,7 +14,7 @@ import shmcall
 from conftest import run_threads
 from shmcall import _fastpath
 
-ADD = "(self, a: 'i64', b: 'i64', *, timeout: 'float | None' = None) -> 'i64'"
+ADD = "(self, a: 'int', b: 'int', *, timeout: 'float | None' = None) -> 'int'"
 
 
 @pytest.fixture

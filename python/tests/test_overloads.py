@@ -29,10 +29,13 @@ def test_a_generic_function_is_one_manifest_entry_with_an_overload_per_type(c):
 
 
 def test_signature_annotates_each_parameter_with_the_union_of_its_types(c):
-    assert str(inspect.signature(c.sum)) == "(xs: '&[f32] | &[f64] | &[i64]', *, timeout: 'float | None' = None) -> 'f32 | f64 | i64'"
+    assert str(inspect.signature(c.sum)) == "(xs: 'NDArray[numpy.float32] | Sequence[float] | Buffer | NDArray[numpy.float64] | NDArray[numpy.int64] | Sequence[int]', *, timeout: 'float | None' = None) -> 'float | int'"
     assert str(inspect.signature(c.scale)) == (
-        "(xs: '&mut [f32] | &mut [f64] | &mut [i64]', k: 'f32 | f64 | i64', *, timeout: 'float | None' = None) -> 'None'")
-    assert str(inspect.signature(c.prng_fill)).startswith("(xs: '&mut [u64] | &mut [i64] | &mut [f64] | &mut [f32]', seed: 'u64',")
+        "(xs: 'NDArray[numpy.float32] | list[float] | Buffer | NDArray[numpy.float64] | NDArray[numpy.int64] | list[int]', "
+        "k: 'float | int', *, timeout: 'float | None' = None) -> 'None'")
+    assert str(inspect.signature(c.prng_fill)).startswith(
+        "(xs: 'NDArray[numpy.uint64] | list[int] | Buffer | NDArray[numpy.int64] | NDArray[numpy.float64] | list[float] "
+        "| NDArray[numpy.float32]', seed: 'int',")
     doc = c.sum.__doc__
     assert doc.startswith("sum(xs: &[f32] | &[f64] | &[i64]) -> f32 | f64 | i64\n\nSum of the elements")
     assert "element type of xs (f32, f64, i64; a list or a Python number counts as f64 if it holds a float" in doc
