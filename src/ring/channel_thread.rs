@@ -55,6 +55,17 @@ pub fn run_channel_thread(
             return Ok(());
         }
     })();
-    watched.closed.store(true, Ordering::Relaxed);
+    serve_last(&watched);
     result
+}
+
+/// Serves, one last time, what the client published before the stop, then lets the channel go: a
+/// request published before the stop is in flight and gets its response (the stop may wake this
+/// thread before the request's ring, or find the poller about to serve it), so that only calls made
+/// after the stop fail, when the connection closes.
+fn serve_last(watched: &Watched) {
+    let mut server = watched.lock();
+    server.serve_pending(false);
+    watched.consumed.store(server.consumed(), Ordering::Relaxed);
+    watched.closed.store(true, Ordering::Relaxed);
 }
