@@ -1,24 +1,5 @@
-"""The exceptions shmcall raises.
-
-::
-
-    ShmcallError
-    ├── DaemonUnavailable (ConnectionError)   no daemon to attach to, and none could be started
-    ├── ConnectionLost (ConnectionError)      the daemon went away while connected
-    ├── NotPermitted (PermissionError)        the daemon does not admit this user
-    ├── ProtocolError                         the two sides disagree about the protocol
-    │   ├── VersionMismatch                   different protocol version or layout hash
-    │   ├── CorruptResponse                   a response or segment broke the layout rules
-    │   ├── RequestRejected                   the daemon refused a request as malformed
-    │   └── UnknownFunction                   the daemon has no function with that id
-    ├── LimitExceeded                         a per-client limit of the daemon refused this client
-    ├── SharedMemoryExhausted (MemoryError)   the daemon could not supply shared memory
-    └── RemoteError                           the function returned an error
-        └── RemotePanic                       the function panicked (the daemon keeps serving)
-
-Argument problems raise the built-in ``TypeError``, ``ValueError`` or ``OverflowError`` before
-anything is sent; a call that outlives its timeout raises the built-in ``TimeoutError``.
-"""
+"""The exceptions shmcall raises: the tree, when each is raised and what to do, is
+``ShmcallError``'s docstring (``help(shmcall.ShmcallError)``)."""
 
 from __future__ import annotations
 
@@ -42,7 +23,43 @@ __all__ = [
 
 
 class ShmcallError(Exception):
-    """Base class of every shmcall error."""
+    """Base class of every shmcall error. The tree, when each is raised, and whether trying again
+    can succeed::
+
+        ShmcallError
+        ├── DaemonUnavailable (ConnectionError)   connect(): no daemon listens and none could be started.
+        │                                         Retry once one runs (or let connect start one).
+        ├── ConnectionLost (ConnectionError)      a call or connect: the daemon exited, crashed or was
+        │                                         stopped. The client is done: connect again. A call
+        │                                         in flight when it happened may or may not have run.
+        ├── NotPermitted (PermissionError)        connect(): the daemon does not admit this user
+        │                                         (serve --allow-uid/--allow-gid). Not retryable.
+        ├── ProtocolError                         the two sides disagree about the protocol:
+        │   ├── VersionMismatch                   connect(): another protocol version or layout.
+        │   │                                     Not retryable: match client and daemon versions.
+        │   ├── CorruptResponse                   a call: a response broke the layout rules. The
+        │   │                                     thread's channel is given up; the next call opens
+        │   │                                     a new one. A daemon bug: please report it.
+        │   ├── RequestRejected                   a call: the daemon refused the request as malformed.
+        │   │                                     A client bug: please report it.
+        │   └── UnknownFunction                   a call: the daemon has no function of that id
+        │                                         (restarted with another binary?): connect again.
+        ├── LimitExceeded                         connect() or a thread's first call: a per-client
+        │                                         limit of the daemon (connections, channels, message
+        │                                         rate), named with its serve flag. Retry after
+        │                                         closing clients or threads, or raise the limit.
+        ├── SharedMemoryExhausted (MemoryError)   a call or an array: no shared memory for an argument
+        │                                         or result (machine, --heap-limit or --max-blocks).
+        │                                         Retry after dropping arrays.
+        └── RemoteError                           a call: the function returned an error (message,
+            │                                     function). Retrying is the function's business.
+            └── RemotePanic                       a call: the function panicked; the daemon caught it
+                                                  and keeps serving.
+
+    Argument problems raise the built-in ``TypeError``, ``ValueError`` or ``OverflowError`` before
+    anything is sent (nothing ran: fix the call). A call that outlives its ``timeout`` raises the
+    built-in ``TimeoutError``: the function may still be running; the client stays usable (the late
+    response is discarded when it comes), so the call can be retried."""
 
 
 class DaemonUnavailable(ShmcallError, ConnectionError):

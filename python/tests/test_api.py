@@ -98,3 +98,16 @@ def test_find_daemon_takes_shmcalld_then_the_checkouts_build_then_path(monkeypat
            Path(sysconfig.get_path("scripts")) / "shmcalld"]
     expected = next((str(p) for p in own if p.is_file()), str(impostor))
     assert find_daemon() == expected, "the binary built from this checkout goes with its Python, PATH last"
+
+
+def test_every_public_name_has_a_docstring():
+    for module in (shmcall,):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert (obj.__doc__ or "").strip(), name
+            if inspect.isclass(obj):
+                for member, value in vars(obj).items():
+                    if not member.startswith("_") and (inspect.isfunction(value) or isinstance(value, property)):
+                        assert (value.__doc__ or "").strip(), f"{name}.{member}"
+    assert "retry" in shmcall.ShmcallError.__doc__.lower() and "LimitExceeded" in shmcall.ShmcallError.__doc__
