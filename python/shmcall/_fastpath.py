@@ -38,7 +38,8 @@ from . import _codecache
 from . import _layout as L
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
-from ._codecs import BoolCodec, BytesCodec, Codec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec, VecCodec
+from ._codecs import (BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec,
+                      VecCodec)
 from ._scalars import SCALARS
 from ._staging import NDARRAY, copier
 
@@ -49,11 +50,18 @@ __all__: list[str] = []
 
 _NUMBERS = (IntCodec, FloatCodec)
 _TEXT = (StrCodec, BytesCodec)
+_SCALARS = (IntCodec, FloatCodec, BoolCodec, ComplexCodec)
 
 
 def _is_number(codec: Codec) -> TypeGuard[IntCodec | FloatCodec]:
     """An integer or a float (exactly: not a bool, whose codec is a number codec too)."""
     return type(codec) in _NUMBERS
+
+
+def _is_scalar(codec: Codec) -> bool:
+    """A number, a bool or a complex: a fixed value packed in place (a bool checked to be one, a
+    complex as its two floats)."""
+    return type(codec) in _SCALARS
 
 
 def _is_text(codec: Codec) -> TypeGuard[StrCodec | BytesCodec]:
@@ -67,8 +75,8 @@ def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
 
 
 def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
-    """A struct whose fields are all numbers or text: encoded field by field on the fast path."""
-    return type(codec) is StructCodec and all(_is_number(c) or _is_text(c) for _, c, _ in codec.fields)
+    """A struct whose fields are all scalars or text: encoded field by field on the fast path."""
+    return type(codec) is StructCodec and all(_is_scalar(c) or _is_text(c) for _, c, _ in codec.fields)
 
 
 def eligible(fn: RemoteFunction) -> bool:
@@ -76,9 +84,9 @@ def eligible(fn: RemoteFunction) -> bool:
     the fast path's publication assumes)."""
     if fn.outs or not STRONG_ORDER:
         return False
-    if not all(_is_number(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) for _, c, _ in fn.params):
+    if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) for _, c, _ in fn.params):
         return False
-    return all(_is_number(c) or _is_text(c) or type(c) is VecCodec or _flat_struct(c) for c, _ in fn.returns)
+    return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _flat_struct(c) for c, _ in fn.returns)
 
 
 # -- the request's formats -------------------------------------------------------------------------
@@ -90,8 +98,11 @@ def _number_format(codec: Codec) -> str:
 
 
 def _leaf_format(codec: Codec) -> str:
-    """A number's format, or a shared array's reference (segment, reserved, offset, length) with
-    the reserved word as pad bytes: pack_into writes them as zeros, one argument fewer."""
+    """A scalar's format (a complex's two floats), or a shared array's reference (segment, reserved,
+    offset, length) with the reserved word as pad bytes: pack_into writes them as zeros, one
+    argument fewer."""
+    if type(codec) is ComplexCodec:
+        return SCALARS[codec.name].struct_format
     return _number_format(codec) if type(codec) in (*_NUMBERS, BoolCodec) else "I4xQQ"
 
 
@@ -213,7 +224,7 @@ def guessed_text(fn: RemoteFunction) -> bool:
     ``Vec``: its response is read with a guessed text length (`_text_guesses`)."""
     if any(type(c) is VecCodec for c, _ in fn.returns):
         return False
-    return sum(not _is_number(c) for c, _ in _result_fields(fn)) == 1
+    return sum(_is_text(c) for c, _ in _result_fields(fn)) == 1
 
 
 #: Channel views that read an 8-byte result field as one item, by struct format.
@@ -466,6 +477,22 @@ _COPY_BACK = """
     if staging.backs:
         staging.copy_back(channel.buf, response_at)
 """
+
+# A bool or a complex exactly (numpy's bool_, an int for a complex, anything else: the general way,
+# which takes or explains it).
+_CHECK_TYPE = """
+    if type({value}) is not {type}:
+        {general}
+"""
+
+# A bool result is a byte that must be 0 or 1; a complex one arrives as its two floats.
+_READ_BOOL = """
+    if {value} > 1:
+        return _general_result(channel, seq)
+    {value} = {value} == 1
+"""
+
+_MAKE_COMPLEX = "{value} = complex({real}, {imag})"
 
 # str.encode unbound: a TypeError for anything not a str, with no separate type check.
 _PREPARE_STR = """
@@ -787,6 +814,9 @@ class _Writer:
             fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general)
 
     def prepare_argument(self, leaf: _Leaf, refs: dict[str, str], text: list[dict[str, str]]) -> str:
+        if type(leaf.codec) in (BoolCodec, ComplexCodec):  # packed as "?" (takes anything) or two floats
+            return self.render(_CHECK_TYPE, value=leaf.var, type="bool" if type(leaf.codec) is BoolCodec else "complex",
+                               general=self.general)
         if _fast_slice(leaf.codec):
             codec = leaf.codec
             elem = codec.elem
@@ -820,7 +850,9 @@ class _Writer:
         # Each leaf's values in the request: a number's value, an array's reference, a text's place.
         values: dict[int, list[str]] = {}
         for k, leaf in enumerate(self.leaves):
-            if _is_number(leaf.codec):
+            if type(leaf.codec) is ComplexCodec:
+                values[k] = [f"{leaf.var}.real", f"{leaf.var}.imag"]
+            elif _is_scalar(leaf.codec):
                 values[k] = [leaf.var]
             elif _fast_slice(leaf.codec):
                 values[k] = [f"{refs[leaf.var]}[{i}]" for i in range(3)]
@@ -894,11 +926,21 @@ class _Writer:
         variables: list[str] = []
         texts: list[tuple[_Leaf, dict[str, str]]] = []
         fmt, pos = "", 0
+        scalars: list[str] = []  # bool and complex results made from what the unpack read
         for leaf in leaves:
             fmt += "x" * (leaf.offset - pos)
             if _is_number(leaf.codec):
                 fmt += _number_format(leaf.codec)
                 variables.append(leaf.var)
+            elif type(leaf.codec) is BoolCodec:
+                fmt += "B"
+                variables.append(leaf.var)
+                scalars.append(self.render(_READ_BOOL, value=leaf.var))
+            elif type(leaf.codec) is ComplexCodec:
+                fmt += SCALARS[leaf.codec.name].struct_format
+                real, imag = self.names.new(f"{leaf.var}_real"), self.names.new(f"{leaf.var}_imag")
+                variables += [real, imag]
+                scalars.append(self.render(_MAKE_COMPLEX, value=leaf.var, real=real, imag=imag))
             else:  # a buffer reference: segment and reserved as one word, then offset and length
                 fmt += "QQQ"
                 parts = {part: self.names.new(f"{leaf.var}_{suffix}") for part, suffix in
@@ -914,9 +956,10 @@ class _Writer:
             (leaf, parts), = texts
             start = L.tail_aligned(fn.result_size)
             self.recipe.append(_Binding((self.names["_text_guess"], self.names["_make_text_guess"]), "text_guesses", (record, start)))
-            return self.render(_READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
-                               check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts),
-                               slice=self.render(_SLICE_TEXT, **parts), decode=self.decode(leaf, self.names["text"]), **parts)
+            return "\n".join([self.render(
+                _READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
+                check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts), slice=self.render(_SLICE_TEXT, **parts),
+                decode=self.decode(leaf, self.names["text"]), **parts)] + scalars)
         self.recipe.append(_Binding((self.names["_unpack_response"],), "unpack", record))
         if numbers_only:
             return self.render(_READ_NUMBERS, results=", ".join(variables), expected=exact)
@@ -924,7 +967,7 @@ class _Writer:
         for leaf, parts in texts:
             reads.append(self.render(_CHECK_TEXT, text=leaf.var, **parts))
             reads.append(self.decode(leaf, self.render(_SLICE_TEXT, **parts)))
-        return "\n".join(reads)
+        return "\n".join(reads + scalars)
 
     def decode(self, leaf: _Leaf, data: str) -> str:
         """``leaf.var`` from the bytes expression ``data``: decoded if the result is a str."""

@@ -20,6 +20,7 @@ import traceback
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import shmcall
@@ -536,3 +537,20 @@ def test_functions_of_a_name_with_other_source_get_their_own_filename(c):
     assert filename != c.add.__code__.co_filename and is_fast(other, "add")
     assert "".join(linecache.cache[filename][2]) == other.source
     assert "".join(linecache.cache[c.add.__code__.co_filename][2]) == c.add.source
+
+
+def test_bools_and_complex_numbers_take_the_fast_path(c):
+    f = c.echo_scalars
+    assert "_general_call(_function, (i8," in f.source and "c64.real, c64.imag" in f.source
+    args = (-1, -2, -3, -4, 1, 2, 3, 4, 0.5, 0.25, True, 1.5 - 2j, -3.25 + 4j)
+    for _ in range(3):
+        got = f(*args)
+        assert tuple(got._asdict().values()) == args
+    assert f(*args[:10], False, 1j, 2j).flag is False
+    # What the fast path leaves to the general one still works: numpy's bool, a real for a complex.
+    assert f(*args[:10], np.bool_(True), 2, 3.5).c64 == 2 + 0j
+    with pytest.raises(TypeError):
+        f(*args[:10], "yes", 1j, 2j)
+    s = c.step_scalars(c.echo_scalars(*args))  # a struct of them, in and out
+    assert (s.i8, s.u64, s.f32, s.flag, s.c64, s.c128) == (0, 5, 1.0, False, 1.5 + 2j, -3.25 - 4j)
+    assert "_general_call(_function, (s," in c.step_scalars.source
