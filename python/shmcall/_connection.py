@@ -49,6 +49,10 @@ class Connection(Protocol):
         """A new channel for the calling thread (its previous one was given up)."""
         ...
 
+    def new_channel(self) -> Channel:
+        """A new channel owned by the calling thread, which keeps it itself (not its channel)."""
+        ...
+
     def call(self, fn: RemoteFunction, args: tuple[Any, ...], timeout: float | None) -> Any:
         """Calls ``fn`` the general way on the calling thread's channel."""
         ...

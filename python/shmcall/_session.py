@@ -65,6 +65,13 @@ class Session:
 
     def open_channel(self) -> Channel:
         """A new channel for the calling thread."""
+        ch = self.new_channel()
+        self.local.ch = ch
+        return ch
+
+    def new_channel(self) -> Channel:
+        """A new channel owned by the calling thread, not made its channel (`channel`): for a caller
+        that keeps several of its own, such as an event loop's pool (``shmcall.aio``)."""
         if self.closed or self.forked:
             self.refuse()
         msg, fds = self.control.request({"op": "open_channel"}, "channel")
@@ -80,7 +87,6 @@ class Session:
             ch.close()
             raise CorruptResponse(f"channel capacities {tuple(capacities)} differ from this client's "
                                   f"{tuple(self.capacities)}")
-        self.local.ch = ch
         self.channels.append(ch)
         return ch
 
