@@ -282,6 +282,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn heap_references_are_checked() {
         let seg = Arc::new(Segment::create("t", 4096, true).unwrap());
         let segs = [seg];
@@ -297,6 +298,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn overlapping_mutable_borrows_are_refused() {
         let seg = Arc::new(Segment::create("t", 4096, true).unwrap());
         let segs = [seg];

@@ -6,26 +6,41 @@ use std::cell::UnsafeCell;
 /// Owns copies for the duration of one call; cleared between calls.
 #[derive(Default)]
 pub struct Scratch {
-    strings: UnsafeCell<Vec<Box<str>>>,
+    /// The kept strings, each from `Box::into_raw`. Not as `Box`es: moving a `Box` (into the Vec)
+    /// asserts unique access to its string, which invalidates the `&str` already handed out under
+    /// the aliasing rules unsafe code must follow; a raw pointer asserts nothing.
+    strings: UnsafeCell<Vec<*mut str>>,
 }
+
+// SAFETY: the strings are owned, as by a `Box<str>`, which is Send; the raw pointers are never
+// shared outside the borrows `keep` hands out, which borrow `self`.
+unsafe impl Send for Scratch {}
 
 impl Scratch {
     /// Keeps `s` until the next [`Scratch::clear`] and returns a borrow of it.
     pub fn keep(&self, s: Box<str>) -> &str {
-        let ptr: *const str = &*s;
-        // SAFETY:
-        // - no other reference to the Vec exists: `keep` is the only accessor through `&self`, it is
-        //   not re-entrant, and `Scratch` is !Sync (UnsafeCell);
-        // - the returned &str points into the Box's heap allocation, which does not move when the Vec
-        //   reallocates, and is only dropped by `clear`, which takes `&mut self` (no borrows alive).
-        unsafe { (*self.strings.get()).push(s) };
-        // SAFETY: `ptr` points to the string just stored, valid as argued above for the borrow of self.
+        let ptr = Box::into_raw(s);
+        // SAFETY: no other reference to the Vec exists: `keep` is the only accessor through `&self`,
+        // it is not re-entrant, and `Scratch` is !Sync (UnsafeCell).
+        unsafe { (*self.strings.get()).push(ptr) };
+        // SAFETY: `ptr` is the string just stored, a heap allocation that does not move when the Vec
+        // reallocates, and is only freed by `clear` (which takes `&mut self`: no borrow alive) or drop.
         unsafe { &*ptr }
     }
 
     /// Drops every kept string.
     pub fn clear(&mut self) {
-        self.strings.get_mut().clear();
+        for ptr in self.strings.get_mut().drain(..) {
+            // SAFETY: from `Box::into_raw` in `keep`, freed once (drained); `&mut self` means no
+            // borrow handed out by `keep` is alive.
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

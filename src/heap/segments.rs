@@ -220,6 +220,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn grows_on_demand_and_announces_each_segment() {
         let n = Arc::new(AtomicU32::new(0));
         let heap = Heap::new("t".into(), Box::new(Count(n.clone())), 0);
@@ -235,6 +236,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn a_large_block_gets_huge_pages_unless_the_heap_has_none() {
         use crate::sys::mapping::huge_mapped_kib;
         // Whether the machine can make a huge page just now (it may have no free one).
@@ -256,6 +258,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn block_limit_counts_live_blocks_and_frees_make_room() {
         let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), 0).with_block_limit(3);
         let blocks: Vec<BufRef> = (0..3).map(|_| heap.alloc(100).unwrap()).collect();
@@ -272,6 +275,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "creates a memfd segment: system calls the interpreter does not run")]
     fn limit_is_a_clean_error() {
         let heap = Heap::new("t".into(), Box::new(Count(Arc::default())), INITIAL_SEGMENT_SIZE);
         heap.alloc(1000).unwrap();

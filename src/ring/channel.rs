@@ -20,7 +20,6 @@ use crate::heap::Heap;
 use crate::layout::constants::{status, BUF_SIZE, FN_ALLOC, FN_BATCH, FN_NOP};
 use crate::layout::{BufRef, ControlConfig, ControlView};
 use crate::registry::{Registry, Rows};
-use crate::sync::{fence, Ordering};
 use crate::sys::{Doorbell, Segment};
 
 /// A channel's shared resources; handed to the client as three descriptors.
@@ -170,18 +169,13 @@ impl ChannelServer {
 
     /// Sets or clears `daemon_waiting` (the daemon writes it only under the channel's lock).
     pub fn set_daemon_waiting(&self, waiting: bool) {
-        self.view.daemon_waiting().store(waiting as u32, Ordering::Relaxed);
+        self.view.set_daemon_waiting(waiting);
     }
 
-    /// The daemon side of the sleep handshake: announces that nobody watches the channel; true if
-    /// it may then sleep (no request was published meanwhile).
+    /// The daemon side of the sleep handshake (`ControlView::announce_sleep`): announces that nobody
+    /// watches the channel; true if it may then sleep (no request was published meanwhile).
     pub fn announce_sleep(&mut self) -> bool {
-        self.set_daemon_waiting(true);
-        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of
-        // daemon_waiting and the re-check of the next request's seq word; pairs with the client's
-        // fence between that store and its daemon_waiting load. One of the two sees the other's store.
-        fence(Ordering::SeqCst);
-        self.asleep = !self.has_request();
+        self.asleep = self.view.announce_sleep(self.consumed + 1);
         self.asleep
     }
 
@@ -213,30 +207,20 @@ impl ChannelServer {
 
     /// Frees the blocks the client released (SPEC §5.3 "release published").
     fn drain_releases(&mut self) {
-        // ORDERING (SPEC §5.3 "release published"): Acquire; pairs with the client's store of
-        // release_tail after writing the entries.
-        let tail = self.view.release_tail().load(Ordering::Acquire);
-        let cap = self.channel.config.release_capacity as u64;
-        if tail == self.release_head {
-            return;
-        }
-        if tail < self.release_head || tail - self.release_head > cap {
-            log::warn!("{}: release tail {tail} is impossible (head {}); ignored", self.log_name, self.release_head);
-            return;
-        }
-        for i in self.release_head..tail {
-            let (segment, reserved, offset) = self.view.release_entry(i);
+        let (heap, log_name) = (&self.heap, &self.log_name);
+        let drained = self.view.drain_releases(self.release_head, |i, (segment, reserved, offset)| {
             if reserved != 0 {
-                log::warn!("{}: release entry {i} has reserved word {reserved}; ignored", self.log_name);
-                continue;
+                log::warn!("{log_name}: release entry {i} has reserved word {reserved}; ignored");
+            } else if let Err(e) = heap.free(segment, offset) {
+                log::warn!("{log_name}: bad release: {e}");
             }
-            if let Err(e) = self.heap.free(segment, offset) {
-                log::warn!("{}: bad release: {e}", self.log_name);
+        });
+        match drained {
+            Ok(head) => self.release_head = head,
+            Err(tail) => {
+                log::warn!("{}: release tail {tail} is impossible (head {}); ignored", self.log_name, self.release_head)
             }
         }
-        self.release_head = tail;
-        // ORDERING (SPEC §5.3 "release consumed"): Release; the client may reuse entries up to here.
-        self.view.release_head().store(tail, Ordering::Release);
     }
 
     fn serve_one(&mut self, seq: u64) {
@@ -245,8 +229,7 @@ impl ChannelServer {
         // Before the call, not as the response is written: `add` 0.73 -> 0.59 µs, `hello_person`
         // 1.14 -> 0.98 (one client alternating between daemons with and without it).
         self.view.claim_response_line(slot);
-        // Advisory (SPEC §5.4): a client waiting for this request need not kick the channel thread.
-        self.view.started().store(seq, Ordering::Relaxed);
+        self.view.mark_started(seq);
         let started = Ticks::now();
         let capacity = self.channel.config.response_capacity as usize;
         // SAFETY: the response payload of a valid slot is `response_capacity` bytes of the mapping,
@@ -279,12 +262,7 @@ impl ChannelServer {
         };
         self.allocated.clear();
         self.scratch.clear();
-        self.view.publish_response(slot, status, out_len as u32, seq);
-        // ORDERING (SPEC §5.4 "no lost wake-up", daemon side): SeqCst fence between the store of the
-        // response's seq word and the client_waiting load; pairs with the client's fence after
-        // storing client_waiting.
-        fence(Ordering::SeqCst);
-        if self.view.client_waiting().load(Ordering::Relaxed) != 0 {
+        if self.view.answer(slot, status, out_len as u32, seq) {
             self.channel.response_bell.ring();
         }
         self.last_function = function;
