@@ -50,6 +50,7 @@ usage:
   {name} serve [--socket PATH] [--spin-us N] [--heap-limit BYTES] [--slots N] [--no-huge-pages]
                [--allow-uid UID]... [--allow-gid GID]... [--max-connections-per-uid N]
                [--max-channels N] [--max-blocks N] [--max-messages-per-second N]
+               [--exit-when-idle SECONDS]
   {name} status [--socket PATH] [--json]
   {name} functions [--json]
   {name} stop [--socket PATH]
@@ -74,6 +75,10 @@ options:
   --allow-uid UID      also admit the user UID (repeatable); by default only the daemon's own user
                        may connect, whatever the socket's permissions
   --allow-gid GID      also admit members of the group GID, primary or supplementary (repeatable)
+  --exit-when-idle SECONDS
+                       exit (socket removed, status 0) once no connection has been open for SECONDS
+                       (decimals allowed), counted from the last one's end, or from the start until
+                       the first comes: a daemon started for a job does not outlive it
 
 per-client limits (a client over one gets an error naming it; the daemon and other clients go on):
   --max-connections-per-uid N  connections one user may hold open, status and stop included
@@ -132,6 +137,7 @@ fn serve_options(name: &str, version: &str, parser: &mut lexopt::Parser) -> anyh
             Long("max-messages-per-second") => {
                 opts.max_messages_per_second = at_least_one(parser, "--max-messages-per-second")?
             }
+            Long("exit-when-idle") => opts.exit_when_idle = Some(seconds(parser, "--exit-when-idle")?),
             Long("help") | Short('h') => return Ok(None),
             other => return Err(other.unexpected().into()),
         }
@@ -154,6 +160,17 @@ where
         bail!("invalid {flag}: must be at least 1");
     }
     Ok(n)
+}
+
+/// The value of the duration `flag`: seconds, decimals allowed, more than zero (a daemon that may
+/// exit at once could go before its first client connects).
+fn seconds(parser: &mut lexopt::Parser, flag: &str) -> anyhow::Result<Duration> {
+    use lexopt::ValueExt;
+    let secs: f64 = parser.value()?.parse().with_context(|| format!("invalid {flag}"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => bail!("invalid {flag}: must be a number of seconds above 0"),
+    }
 }
 
 /// `--socket PATH` (if `socket_ok`) and `--json` (if `json_ok`), with their defaults; None if they
@@ -214,6 +231,8 @@ mod tests {
             "10",
             "--max-messages-per-second",
             "5",
+            "--exit-when-idle",
+            "2.5",
         ];
         let Command::Serve(opts) = parsed(&args).unwrap() else { panic!("not serve") };
         assert_eq!((opts.name.as_str(), opts.version.as_str()), ("geo", "1.2.3"));
@@ -223,6 +242,7 @@ mod tests {
         assert_eq!((opts.allow_uids, opts.allow_gids), (vec![1001, 65534], vec![50]));
         assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (3, 2, 10));
         assert_eq!(opts.max_messages_per_second, 5);
+        assert_eq!(opts.exit_when_idle, Some(Duration::from_millis(2500)));
     }
 
     #[test]
@@ -234,6 +254,7 @@ mod tests {
         assert!(opts.allow_uids.is_empty() && opts.allow_gids.is_empty(), "only the daemon's own user");
         assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (1024, 256, 1_000_000));
         assert_eq!(opts.max_messages_per_second, 1000);
+        assert_eq!(opts.exit_when_idle, None, "serves until told to stop");
     }
 
     #[test]
@@ -275,6 +296,11 @@ mod tests {
         assert!(error(&["serve", "--max-blocks", "many"]).contains("invalid --max-blocks"));
         assert!(error(&["serve", "--max-connections-per-uid", "-2"]).contains("invalid --max-connections-per-uid"));
         assert!(error(&["serve", "--max-messages-per-second", "0"]).contains("must be at least 1"));
+        assert!(error(&["serve", "--exit-when-idle", "soon"]).contains("invalid --exit-when-idle"));
+        for bad in ["0", "-1", "inf", "NaN"] {
+            let text = error(&["serve", "--exit-when-idle", bad]);
+            assert!(text.contains("invalid --exit-when-idle: must be a number of seconds above 0"), "{bad}: {text}");
+        }
     }
 
     #[test]
@@ -291,6 +317,7 @@ mod tests {
             "--max-channels N             channels per connection, one per client thread (default 256)",
             "(default 1000000)",
             "(default 1000;",
+            "[--exit-when-idle SECONDS]",
         ] {
             assert!(text.contains(line), "{line}");
         }

@@ -2,10 +2,13 @@
 //! channels. A closed connection's counts are folded into running totals, so a report counts calls
 //! since the daemon started. Nothing here is on the call path: connections register at handshake and
 //! channel creation, and the counters are read only when a status is asked.
+//!
+//! [`IdleClock`] counts connections for the other question, whether a daemon that exits when idle
+//! (`serve --exit-when-idle`) may go.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::report::{FunctionStatus, ReservedRequests, StatusReport};
 use crate::heap::Heap;
@@ -124,5 +127,92 @@ impl Census {
 fn add_all(totals: &mut [CallTotals], counts: &[CallTotals]) {
     for (t, c) in totals.iter_mut().zip(counts) {
         t.add(c);
+    }
+}
+
+/// When a daemon started with `--exit-when-idle` may exit: once it has had no connection for its
+/// grace, counted from the end of its last connection, or from its start if none came yet (so a
+/// daemon started for a client is not gone before that client attaches). Every connection counts,
+/// whether a client or a `status`: each may be about to use the daemon. Only the accept loop opens
+/// and reaps connections, so the clock is its own and needs no lock.
+#[derive(Debug)]
+pub struct IdleClock {
+    grace: Duration,
+    open: usize,
+    idle_since: Instant,
+}
+
+impl IdleClock {
+    /// The clock of a daemon started at `started`, which may exit after `grace` without connections.
+    pub fn new(grace: Duration, started: Instant) -> IdleClock {
+        IdleClock { grace, open: 0, idle_since: started }
+    }
+
+    /// `open` connections are being served at `now`; the idle time starts when the last one ends.
+    pub fn connections(&mut self, open: usize, now: Instant) {
+        if open == 0 && self.open > 0 {
+            self.idle_since = now;
+        }
+        self.open = open;
+    }
+
+    /// How long the daemon must still wait before it may exit, at `now`: None while a connection is
+    /// open (nothing to wait for until it ends), zero once it has been idle for its grace.
+    pub fn time_left(&self, now: Instant) -> Option<Duration> {
+        (self.open == 0).then(|| self.grace.saturating_sub(now.saturating_duration_since(self.idle_since)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(10);
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn a_fresh_daemon_waits_its_grace_for_a_first_client() {
+        let start = Instant::now();
+        let clock = IdleClock::new(GRACE, start);
+        assert_eq!(clock.time_left(start), Some(GRACE));
+        assert_eq!(clock.time_left(start + secs(4)), Some(secs(6)));
+        assert_eq!(clock.time_left(start + secs(10)), Some(Duration::ZERO));
+        assert_eq!(clock.time_left(start + secs(60)), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn an_open_connection_keeps_the_daemon_however_long() {
+        let start = Instant::now();
+        let mut clock = IdleClock::new(GRACE, start);
+        clock.connections(1, start + secs(1));
+        assert_eq!(clock.time_left(start + secs(1000)), None);
+        clock.connections(3, start + secs(1001));
+        clock.connections(2, start + secs(1002));
+        assert_eq!(clock.time_left(start + secs(2000)), None, "not while any is open");
+    }
+
+    #[test]
+    fn the_grace_counts_from_the_last_connections_end() {
+        let start = Instant::now();
+        let mut clock = IdleClock::new(GRACE, start);
+        clock.connections(2, start + secs(1));
+        clock.connections(0, start + secs(100));
+        assert_eq!(clock.time_left(start + secs(100)), Some(GRACE), "the start is long past");
+        assert_eq!(clock.time_left(start + secs(107)), Some(secs(3)));
+        clock.connections(0, start + secs(108));
+        assert_eq!(clock.time_left(start + secs(108)), Some(secs(2)), "still idle: the clock runs on");
+        assert_eq!(clock.time_left(start + secs(110)), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_new_connection_restarts_the_grace() {
+        let start = Instant::now();
+        let mut clock = IdleClock::new(GRACE, start);
+        clock.connections(1, start + secs(9));
+        clock.connections(0, start + secs(15));
+        assert_eq!(clock.time_left(start + secs(20)), Some(secs(5)));
     }
 }

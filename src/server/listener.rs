@@ -1,7 +1,8 @@
 //! The accept loop and shutdown. SIGINT/SIGTERM are turned into a readable descriptor (signal-hook's
 //! self-pipe) and a `stop` request rings a doorbell, so the loop only ever blocks in `poll` and shuts
 //! down in one place: stop accepting, remove the socket, tell every connection to stop, give them a
-//! bounded time to finish, then close the connections that asked to stop.
+//! bounded time to finish, then close the connections that asked to stop. A daemon told to exit
+//! when idle (`--exit-when-idle`) also leaves the loop when `poll` times out on its idle clock.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::census::Census;
+use super::census::{Census, IdleClock};
 use super::connection;
 use super::peers::{Admission, ConnectionsPerUid};
 use super::report::StatusReport;
@@ -71,6 +72,8 @@ pub struct ServeOptions {
     pub max_blocks: usize,
     /// Control messages per second per connection, with a burst of as many (`--max-messages-per-second`).
     pub max_messages_per_second: u32,
+    /// Exit cleanly after this long without a connection (`--exit-when-idle`); None: serve until told.
+    pub exit_when_idle: Option<Duration>,
 }
 
 impl ServeOptions {
@@ -92,11 +95,13 @@ impl ServeOptions {
             max_channels: DEFAULT_MAX_CHANNELS,
             max_blocks: DEFAULT_MAX_BLOCKS,
             max_messages_per_second: DEFAULT_MAX_MESSAGES_PER_SECOND,
+            exit_when_idle: None,
         }
     }
 }
 
-/// Serves `registry` on `opts.socket` until SIGINT, SIGTERM or a `stop` request.
+/// Serves `registry` on `opts.socket` until SIGINT, SIGTERM, a `stop` request or, with
+/// `opts.exit_when_idle`, that long without a connection.
 pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     super::paths::prepare_dir(&opts.socket)?;
     let listener = SeqListener::bind(&opts.socket)?;
@@ -165,8 +170,15 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     // until the next accept, the last clients to die would keep them while the daemon sits idle.
     let ended = Arc::new(Doorbell::new()?);
     let mut next_id = 0u64;
+    let mut idle = opts.exit_when_idle.map(|grace| IdleClock::new(grace, Instant::now()));
     loop {
-        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), ended.fd()], None)?;
+        // Connections are counted after each reap and accept, so the clock sees the last one end.
+        let wait = idle.as_mut().and_then(|clock| idle_wait(clock, connections.len()));
+        if wait == Some(Duration::ZERO) {
+            log::info!("no connection for {:?}: shutting down", opts.exit_when_idle.unwrap_or_default());
+            break;
+        }
+        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), ended.fd()], wait)?;
         if ready[1] {
             log::info!("signal received: shutting down");
             break;
@@ -218,6 +230,15 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     // Their end-of-file tells the connections that asked to stop that shutdown is over.
     shared.stop_waiters.lock().unwrap_or_else(PoisonError::into_inner).clear();
     Ok(())
+}
+
+/// Tells `clock` that `open` connections are being served and returns how long the accept loop may
+/// wait before it must look at the clock again: None while a connection is open (its end rings the
+/// loop), zero once the daemon has been idle for its grace.
+fn idle_wait(clock: &mut IdleClock, open: usize) -> Option<Duration> {
+    let now = Instant::now();
+    clock.connections(open, now);
+    clock.time_left(now)
 }
 
 /// A connection being served: its thread and what stops it.
