@@ -43,6 +43,8 @@ if pkg-config --exists openssl 2>/dev/null; then   # the optional OpenSSL crypto
 else
     echo "OpenSSL headers not installed (Debian: libssl-dev pkg-config): the 'openssl' feature is not tested"
 fi
+step "other platforms"   # type-checked and linted: 64-bit ARM macOS and Linux
+bash scripts/cross_check.sh
 step "fuzz"
 bash scripts/fuzz.sh 30   # every target 30 s; the long run: scripts/fuzz.sh --runs 10000000
 step "python"   # last, so that its summary closes the run

@@ -7,7 +7,6 @@
 //! messages a second (a flood closes it).
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -20,7 +19,7 @@ use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller};
-use crate::sys::{poll, Doorbell, Segment, SeqConn};
+use crate::sys::{doorbell, poll, Doorbell, Segment, SeqConn};
 
 /// Most unread messages dropped at once: more than a socket's buffer holds.
 const UNREAD_DRAIN: usize = 4096;
@@ -191,10 +190,11 @@ fn serve(
                     },
                 )?);
                 let msg = DaemonMessage::Channel { id: channel_id, size: channel.control.len() as u64 }.to_bytes();
-                conn.send(
-                    &msg,
-                    &[channel.control.fd(), channel.request_bell.fd().as_fd(), channel.response_bell.fd().as_fd()],
-                )?;
+                // Portability: the doorbells' descriptors come from the platform tier, since a pipe
+                // doorbell (macOS) gives the client other ends than an eventfd (Linux: the same two).
+                let mut fds = vec![channel.control.fd()];
+                fds.extend(doorbell::client_descriptors(&channel.request_bell, &channel.response_bell));
+                conn.send(&msg, &fds)?;
             }
             ClientMessage::OpenChannel => {
                 return Err(refuse(conn, "bad_message", "open_channel before hello".to_owned()));

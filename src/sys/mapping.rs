@@ -1,4 +1,4 @@
-//! A shared mapping of a memfd placed on a huge page boundary, so that the huge pages of the file
+//! A shared mapping of a shared memory file placed on a huge page boundary, so that the huge pages of the file
 //! (`MADV_COLLAPSE`, [`super::Segment::make_huge`]) can be mapped whole, one TLB entry per 2 MiB.
 //!
 //! memmap2 lets the kernel choose the address, which for a shared memory file under the common
@@ -13,6 +13,14 @@ use rustix::mm::{MapFlags, ProtFlags};
 
 /// The huge page size this code aligns to: a PMD's span with 4 KiB pages (x86-64, arm64).
 pub const HUGE_PAGE: usize = 2 << 20;
+
+/// The system's page size: 4 KiB on x86-64, 16 KiB on Apple silicon, 4, 16 or 64 KiB on ARM Linux.
+/// The file's mapping ends on a page boundary, so what is left of the reservation starts on the next.
+fn page_size() -> usize {
+    // SAFETY: `sysconf` only reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|s| s.is_power_of_two()).unwrap_or(4096)
+}
 
 /// A read-write shared mapping of a whole file, starting on a [`HUGE_PAGE`] boundary.
 pub struct Mapping {
@@ -46,7 +54,7 @@ impl Mapping {
                 0,
             )
         };
-        let tail = start + len.next_multiple_of(4096);
+        let tail = start + len.next_multiple_of(page_size());
         // SAFETY: the head and the tail are what is left of our own reservation; on failure, all of it is.
         unsafe {
             if let Err(e) = mapped {
@@ -104,7 +112,7 @@ pub(crate) fn huge_mapped_kib(ptr: *const u8) -> u64 {
 }
 
 /// Whether this kernel has `MADV_COLLAPSE` (Linux 6.1+, with transparent huge pages).
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) fn collapse_supported() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut parts = release.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse::<u32>().ok());
@@ -114,12 +122,12 @@ pub(crate) fn collapse_supported() -> bool {
 
 /// Whether a refusal of `MADV_COLLAPSE` is one the kernel may give whatever the caller does: no
 /// support, or no free huge page.
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) fn acceptable_refusal(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) || !collapse_supported()
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use rustix::fs::MemfdFlags;

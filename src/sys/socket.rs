@@ -1,34 +1,32 @@
-//! The control socket: a `SOCK_SEQPACKET` Unix socket. Message boundaries are kept by the kernel, so
-//! each control message is one `send`, and file descriptors ride along with `SCM_RIGHTS`.
+//! The control socket: a Unix socket carrying one JSON message at a time, with file descriptors
+//! attached by `SCM_RIGHTS`. On Linux it is a `SOCK_SEQPACKET` socket whose messages the kernel frames;
+//! elsewhere a `SOCK_STREAM` socket with length-prefixed frames (the backend's `Framing`). Binding,
+//! publishing and accepting are the same on both, and are here.
 
-use std::io::{self, IoSlice};
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rustix::net::{
-    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags,
-    SocketType,
-};
+use rustix::net::SocketAddrUnix;
 
-/// Most descriptors one message carries (a channel: control segment and two doorbells).
+use super::backend::{self, Framing};
+
+/// Most descriptors one message carries (a channel: its control segment and its doorbells, two
+/// eventfds on Linux, three pipe ends elsewhere).
 pub const MAX_FDS: usize = 4;
 
-/// A listening seqpacket socket bound to a path; the path is removed on drop.
+/// A listening control socket bound to a path; the path is removed on drop.
 #[derive(Debug)]
 pub struct SeqListener {
     fd: OwnedFd,
     path: PathBuf,
 }
 
-/// One accepted (or connected) seqpacket connection.
+/// One accepted (or connected) control connection.
 #[derive(Debug)]
 pub struct SeqConn {
     fd: OwnedFd,
-}
-
-fn seqpacket() -> io::Result<OwnedFd> {
-    Ok(rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?)
+    framing: Framing,
 }
 
 impl SeqListener {
@@ -53,7 +51,7 @@ impl SeqListener {
             std::process::id()
         ));
         let _ = std::fs::remove_file(&tmp);
-        let fd = seqpacket()?;
+        let fd = backend::socket()?;
         rustix::net::bind(&fd, &SocketAddrUnix::new(&tmp)?)?;
         rustix::net::listen(&fd, 128)?;
         let linked = std::fs::hard_link(&tmp, path);
@@ -76,7 +74,7 @@ impl SeqListener {
 
     /// Accepts one connection (blocks).
     pub fn accept(&self) -> io::Result<SeqConn> {
-        Ok(SeqConn { fd: rustix::net::accept_with(&self.fd, SocketFlags::CLOEXEC)? })
+        Ok(SeqConn { fd: backend::accept(self.fd.as_fd())?, framing: Framing::default() })
     }
 }
 
@@ -89,9 +87,9 @@ impl Drop for SeqListener {
 impl SeqConn {
     /// Connects to a listening path (used by tests and the stale-socket probe).
     pub fn connect(path: &Path) -> io::Result<SeqConn> {
-        let fd = seqpacket()?;
+        let fd = backend::socket()?;
         rustix::net::connect(&fd, &SocketAddrUnix::new(path)?)?;
-        Ok(SeqConn { fd })
+        Ok(SeqConn { fd, framing: Framing::default() })
     }
 
     /// The connection's descriptor, for polling.
@@ -102,90 +100,41 @@ impl SeqConn {
     /// Sends one message with up to [`MAX_FDS`] descriptors attached.
     pub fn send(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
         assert!(fds.len() <= MAX_FDS, "at most {MAX_FDS} descriptors per message");
-        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
-        let mut control = SendAncillaryBuffer::new(&mut space);
-        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-            return Err(io::Error::other("control buffer too small for descriptors"));
-        }
-        let sent = rustix::net::sendmsg(&self.fd, &[IoSlice::new(data)], &mut control, SendFlags::NOSIGNAL)?;
-        if sent != data.len() {
-            return Err(io::Error::other(format!("short send: {sent} of {} bytes", data.len())));
-        }
-        Ok(())
+        self.framing.send(self.fd.as_fd(), data, fds)
     }
 
     /// Receives one message into `buf`; `Ok(0)` means the peer closed. A message longer than `buf`
     /// is an error (it would be truncated).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let (n, full) = rustix::net::recv(&self.fd, &mut *buf, RecvFlags::TRUNC)?;
-        if full > n {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("control message of {full} bytes exceeds the {n}-byte limit"),
-            ));
-        }
-        Ok(n)
+        self.framing.recv(self.fd.as_fd(), buf)
     }
 
     /// Receives one message of any length (it learns the length first); empty when the peer closed.
     pub fn recv_message(&self) -> io::Result<Vec<u8>> {
-        let (_, len) = rustix::net::recv(&self.fd, &mut [0u8; 0][..], RecvFlags::PEEK | RecvFlags::TRUNC)?;
-        let mut buf = vec![0u8; len];
-        let n = self.recv(&mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        self.framing.recv_message(self.fd.as_fd())
     }
 
-    /// Drops up to `max` messages already received, without waiting; the count dropped. Closing a
-    /// socket with unread messages makes the peer's next receive fail (`ECONNRESET`) even when an
-    /// answer is queued for it.
+    /// Drops up to `max` messages already received, without waiting; the count dropped (more than
+    /// zero when anything was). Closing a socket with unread messages makes the peer's next receive
+    /// fail (`ECONNRESET`) even when an answer is queued for it.
     pub fn discard_pending(&self, max: usize) -> usize {
-        let flags = RecvFlags::DONTWAIT | RecvFlags::TRUNC;
-        (0..max)
-            .take_while(|_| matches!(rustix::net::recv(&self.fd, &mut [0u8; 0][..], flags), Ok((_, n)) if n > 0))
-            .count()
+        self.framing.discard_pending(self.fd.as_fd(), max)
     }
 
     /// The peer's process id, for logs.
     pub fn peer_pid(&self) -> Option<i32> {
-        rustix::net::sockopt::socket_peercred(&self.fd).ok().map(|c| c.pid.as_raw_nonzero().get())
+        backend::peer::pid(self.fd.as_fd())
     }
 
-    /// Who connected (`SO_PEERCRED`): the kernel's record of the peer's process, user and group at
-    /// `connect` time, which the peer cannot forge.
+    /// Who connected: the kernel's record of the peer's process, user and group at `connect` time,
+    /// which the peer cannot forge.
     pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
-        let c = rustix::net::sockopt::socket_peercred(&self.fd)?;
-        Ok(PeerCredentials { pid: c.pid.as_raw_nonzero().get(), uid: c.uid.as_raw(), gid: c.gid.as_raw() })
+        backend::peer::credentials(self.fd.as_fd())
     }
 
-    /// The peer's supplementary groups at `connect` time (`SO_PEERGROUPS`, Linux 4.13).
+    /// The peer's supplementary groups at `connect` time.
     pub fn peer_groups(&self) -> io::Result<Vec<u32>> {
-        let mut groups: Vec<libc::gid_t> = vec![0; 64];
-        loop {
-            let mut len = (groups.len() * size_of::<libc::gid_t>()) as libc::socklen_t;
-            // SAFETY: `groups` is valid for writes of `len` bytes and `len` is a valid in-out length;
-            // the kernel writes at most `len` bytes and reports how many it wrote (or needs).
-            let rc = unsafe {
-                libc::getsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_PEERGROUPS,
-                    groups.as_mut_ptr().cast(),
-                    &mut len,
-                )
-            };
-            let needed = len as usize / size_of::<libc::gid_t>();
-            if rc == 0 {
-                groups.truncate(needed);
-                return Ok(groups);
-            }
-            let e = io::Error::last_os_error();
-            // ERANGE: the buffer was short and `len` now holds the size needed.
-            if e.raw_os_error() != Some(libc::ERANGE) || needed <= groups.len() {
-                return Err(e);
-            }
-            groups.resize(needed, 0);
-        }
+        backend::peer::groups(self.fd.as_fd())
     }
 }
 
@@ -223,9 +172,6 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(s.recv(&mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
-        let mut small = [0u8; 2];
-        c.send(b"too long", &[]).unwrap();
-        assert!(s.recv(&mut small).is_err());
         let long = vec![7u8; 100_000];
         c.send(&long, &[]).unwrap();
         assert_eq!(s.recv_message().unwrap(), long, "a message of any length");
@@ -236,9 +182,18 @@ mod tests {
         let mut theirs = s.peer_groups().unwrap();
         ours.sort();
         theirs.sort();
-        assert_eq!(theirs, ours, "the peer's supplementary groups are this process's");
+        if cfg!(target_os = "linux") {
+            assert_eq!(theirs, ours, "the peer's supplementary groups are this process's");
+        } else {
+            // macOS reports the effective group and at most 15 others.
+            assert!(theirs.iter().all(|g| ours.contains(g) || *g == me.gid), "{theirs:?} not within {ours:?}");
+        }
         drop(c);
         assert_eq!(s.recv(&mut buf).unwrap(), 0);
+        // A message too long for the buffer is an error (on a stream, the connection's last message).
+        let (c, s) = (SeqConn::connect(&path).unwrap(), l.accept().unwrap());
+        c.send(b"too long", &[]).unwrap();
+        assert!(s.recv(&mut [0u8; 2]).is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 }

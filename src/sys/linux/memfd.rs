@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 
-use super::mapping::{Mapping, HUGE_PAGE};
+use crate::sys::mapping::{Mapping, HUGE_PAGE};
 
 /// `madvise` advice (Linux 6.1+): back the range with huge pages now, whatever the sysfs policy.
 const MADV_COLLAPSE: libc::c_int = 25;
