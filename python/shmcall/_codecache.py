@@ -51,9 +51,11 @@ def _fingerprint() -> bytes:
     fingerprint: bytes | None = _state.get("fingerprint")
     if fingerprint is None:
         h = hashlib.sha256(f"{FORMAT} {sys.version} {marshal.version} {sys.implementation.cache_tag}".encode())
-        for path in sorted(_PACKAGE.glob("*.py")):
-            st = path.stat()
-            h.update(f"{path.name} {st.st_size} {st.st_mtime_ns}\n".encode())
+        with os.scandir(_PACKAGE) as entries:  # not pathlib's glob: a first call waits for this
+            for entry in sorted(entries, key=lambda e: e.name):
+                if entry.name.endswith(".py"):
+                    st = entry.stat()
+                    h.update(f"{entry.name} {st.st_size} {st.st_mtime_ns}\n".encode())
         fingerprint = _state["fingerprint"] = h.digest()
     return fingerprint
 

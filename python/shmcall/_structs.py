@@ -8,7 +8,6 @@ import math
 from types import CodeType
 from typing import Any, Callable
 
-from . import _codecache
 from ._codecs import ArrayCodec, Codec, StructCodec, parse
 from ._errors import CorruptResponse
 from ._fastpath import fresh_code
@@ -130,7 +129,8 @@ def _fast_init(codec: StructCodec, names: tuple[str, ...]) -> Callable[..., None
     src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
     code = _INIT_CODE.get(src)
     if code is None:  # compiled once per process: the next client of the daemon connects faster
-        code = _INIT_CODE[src] = _codecache.compiled(src, f"<shmcall struct {codec.name}>")
+        # Compiled, not loaded from the code cache: a few lines compile faster than a file is read.
+        code = _INIT_CODE[src] = compile(src, f"<shmcall struct {codec.name}>", "exec")
     exec(fresh_code(code), ns)  # noqa: S102 - identifiers only
     init: Callable[..., None] = ns["__init__"]
     init.__qualname__ = f"{codec.name}.__init__"

@@ -13,19 +13,19 @@ import pytest
 from conftest import REPO
 from shmcall import _codecache
 
-# Calls a few functions of different shapes; with FORBID set, writing or compiling code raises, so
-# the calls can only have run code loaded from the cache.
+# Calls a few functions of different shapes; with FORBID set, writing or compiling code raises once
+# connected, so the calls can only have run code loaded from the cache.
 PROGRAM = """
 import builtins, sys
 sys.path.insert(0, {python!r})
 import shmcall
 from shmcall import _fastpath
-if {forbid!r}:
-    def forbidden(*args, **kwargs):
-        raise AssertionError("code was written or compiled, not loaded")
-    _fastpath._Writer = forbidden
-    builtins.compile = forbidden
 with shmcall.connect({socket!r}, spawn=False) as c:
+    if {forbid!r}:  # from here on: connecting compiles struct constructors, a few lines each
+        def forbidden(*args, **kwargs):
+            raise AssertionError("code was written or compiled, not loaded")
+        _fastpath._Writer = forbidden
+        builtins.compile = forbidden
     for _ in range(3):
         assert c.add(2, 3) == 5
         assert c.hello("cache") == "hello cache"
