@@ -33,16 +33,16 @@ _PACKAGE = Path(__file__).resolve().parent
 _state: dict[str, Any] = {}  # "dir": the directory (None: off), "fingerprint": bytes
 
 
-def directory() -> Path | None:
+def directory() -> str | None:
     """Where entries live, or None if the cache is off."""
     if "dir" not in _state:
         configured = os.environ.get("SHMCALL_CACHE_DIR")
         if configured is not None:
-            _state["dir"] = Path(configured) if configured else None
+            _state["dir"] = os.path.abspath(configured) if configured else None
         else:
             base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-            _state["dir"] = Path(base) / "shmcall"
-    found: Path | None = _state["dir"]
+            _state["dir"] = os.path.join(base, "shmcall")
+    found: str | None = _state["dir"]
     return found
 
 
@@ -60,21 +60,22 @@ def _fingerprint() -> bytes:
     return fingerprint
 
 
-def _entry(kind: str, key: Any) -> tuple[Path, str] | None:
-    """The file of ``key``'s entry and the key's text, or None if the cache is off."""
+def _entry(kind: str, key: Any) -> tuple[str, str] | None:
+    """The directory, the file name of ``key``'s entry and the key's text, or None if the cache is
+    off. Plain strings, not paths: a first call waits for this, and pathlib's joins cost 20-40 µs."""
     where = directory()
     if where is None:
         return None
     text = f"{kind} {key!r}"
-    return where / (hashlib.sha256(_fingerprint() + text.encode()).hexdigest()[:40] + ".bin"), text
+    return os.path.join(where, hashlib.sha256(_fingerprint() + text.encode()).hexdigest()[:40] + ".bin"), text
 
 
-def _trusted(where: Path) -> bool:
+def _trusted(where: str) -> bool:
     """The directory is ours and only we can write to it (checked once per process once true)."""
     if _state.get("trusted") == where:
         return True
     try:
-        st = where.stat()
+        st = os.stat(where)
     except OSError:
         return False
     if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022:
@@ -89,7 +90,7 @@ def load(kind: str, key: Any) -> Any:
     if entry is None:
         return None
     path, text = entry
-    if not _trusted(path.parent):
+    if not _trusted(os.path.dirname(path)):
         return None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -118,12 +119,13 @@ def store(kind: str, key: Any, value: Any) -> None:
     if entry is None:
         return
     path, text = entry
+    where = os.path.dirname(path)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _trusted(path.parent):
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        if not _trusted(where):
             return
         data = marshal.dumps((text, value))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

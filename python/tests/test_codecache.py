@@ -85,7 +85,7 @@ def test_an_empty_setting_turns_the_cache_off(daemon, tmp_path, monkeypatch):
 
 
 def test_values_round_trip_and_keys_do_not_collide(tmp_path, monkeypatch):
-    monkeypatch.setitem(_codecache._state, "dir", tmp_path)
+    monkeypatch.setitem(_codecache._state, "dir", str(tmp_path))
     _codecache.store("fast", ("add", 1), ("source", "add", (("names",), "std", "struct")))
     assert _codecache.load("fast", ("add", 1)) == ("source", "add", (("names",), "std", "struct"))
     assert _codecache.load("fast", ("add", 2)) is None
