@@ -167,6 +167,12 @@ def _request_runs(fn_id: int, items: list[tuple[Codec, int]], args_size: int) ->
     return runs[:-1]
 
 
+def _does_not_fit(*_: Any) -> None:
+    """The "pack" of text too long for the request: its TypeError sends the call the general way,
+    which places the text in the heap (`_WRITE_REQUEST_WITH_TEXT`)."""
+    raise TypeError("the text does not fit in the request")
+
+
 def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, ...]], Callable[[Any, int], tuple[Any, ...]]]:
     """A cache of packs writing a whole short-text request in one ``pack_into``, keyed by the text
     lengths; and the function that fills it, given the request capacity. An entry is ``(pack_into,
@@ -184,7 +190,12 @@ def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, 
         for n in lengths:
             starts.append(L.tail_aligned(pos))
             pos = starts[-1] + n
-        if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES or pos > capacity:
+        if pos > capacity:  # never fits inline: kept, so that its next call gives up at once
+            unfit = (_does_not_fit, pos) + (None,) * fixed
+            if len(packs) < _PACK_CACHE_ENTRIES:
+                packs[key] = unfit
+            return unfit
+        if sum(lengths) > PACKED_TEXT_LIMIT or len(packs) >= _PACK_CACHE_ENTRIES:
             return (None, pos) + (None,) * fixed
         known: dict[Any, int] = {"end": pos, **{("t", j): t for j, t in enumerate(starts)}, **{("n", j): n for j, n in enumerate(lengths)}}
         fmt, consts = "<", []
@@ -392,9 +403,11 @@ _FUNCTION = """
         except AttributeError:
             {general}
         seq = channel.seq
-        # A response not yet read or blocks to hand back: the general path settles them first.
-        if channel.done != seq or channel.releases:
+        # A response not yet read: the general path settles it first.
+        if channel.done != seq:
             {general}
+        if channel.releases:  # blocks to hand back, before the request (SPEC §5.3)
+            channel.flush_releases()
         {unpack_structs}
         seq += 1
         {begin_staging}
@@ -513,7 +526,8 @@ _PREPARE_BYTES = """
 """
 
 # A pack is made only for a request that fits the channel's capacity (the same on every channel of
-# a client), so a cached one needs no capacity check.
+# a client); text that does not fit gets `_does_not_fit`, whose TypeError the write turns into the
+# general call: no capacity check on the way.
 _FIND_TEXT_PACK = """
     # The pack for these text lengths, made on their first call (_text_packs), with the bytes the
     # lengths decide prepacked; None (and the request's length) for text too long to pack.
@@ -521,8 +535,6 @@ _FIND_TEXT_PACK = """
         {entry} = _text_packs[{key}]
     except KeyError:
         {entry} = _make_text_pack({key}, channel.request_capacity)
-        if pack is None and {end} > channel.request_capacity:
-            {general}
 """
 
 _WRITE_REQUEST = """
@@ -589,12 +601,14 @@ _CHECK_RECORD = """
 """
 
 _CHECK_TEXT = """
-    # {text}: inline (segment 0) and within the response.
-    if {segment} or {offset} + {size} > length:
+    # {text}: inline (segment 0) and within the response, or a heap block (checked as it is read).
+    if not {segment} and {offset} + {size} > length:
         return _general_result(channel, seq)
 """
 
-_SLICE_TEXT = "channel.mm[record_at + {offset}:record_at + {offset} + {size}]"
+# Inline text is sliced out of the response; a heap block's is copied out and the block handed back.
+_SLICE_TEXT = ("(channel.mm[record_at + {offset}:record_at + {offset} + {size}] if not {segment} "
+               "else channel.heap_bytes({segment}, {offset}, {size}))")
 
 _DECODE_STR = """
     try:
@@ -617,7 +631,7 @@ _READ_GUESSED_TEXT = """
         {check_record}
         {check_text}
         text = {slice}
-        if {offset} == {start}:
+        if {offset} == {start} and not {segment}:
             _text_guess = _make_text_guess({size}, length) or _text_guess
     {decode}
 """
@@ -836,7 +850,7 @@ class _Writer:
         self.recipe.append(_Binding((self.names["_text_packs"], self.names["_make_text_pack"]), "text_packs",
                                     (tuple(tuple(run) for run in self.runs()), self.fn.args_size)))
         return self.render(_FIND_TEXT_PACK, entry=", ".join([self.names["pack"], end] + self.fixed_runs()),
-                           key=f"({key})" if len(text) > 1 else key, end=end, general=self.general)
+                           key=f"({key})" if len(text) > 1 else key)
 
     def runs(self) -> list[_Run]:
         return _request_runs(self.fn.id, [(c, o) for _, c, o in self.leaves], self.fn.args_size)

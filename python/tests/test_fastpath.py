@@ -307,16 +307,20 @@ def test_text_pack_cache_is_bounded(c):
 
 
 def test_a_text_format_is_made_only_for_a_request_that_fits_the_capacity(c):
-    """A cached format is used without a capacity check, so none is made for a request that would
-    not fit (``hello``'s text starts at 24; the default capacity is larger than any cached format,
-    so a small one is passed here)."""
+    """A cached format is used without a capacity check, so a request that would not fit gets the
+    pack that refuses (its TypeError sends the call the general way), also cached (``hello``'s text
+    starts at 24; the default capacity is larger than any cached format, so a small one is passed here)."""
     g = c.hello.__globals__
     for n in (40, 41):
         g["_text_packs"].pop(n, None)  # made by an earlier test, perhaps
-    assert g["_make_text_pack"](41, 64) == (None, 65, None) and 41 not in g["_text_packs"]
+    refuses, length, fixed = g["_make_text_pack"](41, 64)
+    assert (length, fixed) == (65, None) and g["_text_packs"][41] == (refuses, 65, None)
+    with pytest.raises(TypeError):
+        refuses(bytearray(100), 0, None, b"x" * 41)
     pack, length, fixed = g["_make_text_pack"](40, 64)
     assert pack is not None and length == 64 and g["_text_packs"][40] == (pack, length, fixed)
     assert c.hello("x" * 40) == "hello " + "x" * 40
+    assert c.hello("x" * 2000) == "hello " + "x" * 2000  # beyond the real capacity: the general way
 
 
 LAYOUTS = [  # parameter codecs, in order: the record puts each at its alignment
@@ -554,3 +558,19 @@ def test_bools_and_complex_numbers_take_the_fast_path(c):
     s = c.step_scalars(c.echo_scalars(*args))  # a struct of them, in and out
     assert (s.i8, s.u64, s.f32, s.flag, s.c64, s.c128) == (0, 5, 1.0, False, 1.5 + 2j, -3.25 - 4j)
     assert "_general_call(_function, (s," in c.step_scalars.source
+
+
+def test_a_large_text_result_is_read_from_its_heap_block_and_the_block_handed_back(fresh):
+    """A result too large for the response arrives in a heap block: the fast path copies it out and
+    queues the block, and the next call (fast too) hands it back before its request."""
+    f = fresh.repeat_bytes
+    assert "channel.heap_bytes(" in f.source
+    fresh.ping()
+    ch = fresh._session.local.ch
+    for count in (1, 100, 256, 4096, 3):  # 16 B to 64 KiB, inline and heap
+        for _ in range(3):
+            seq = ch.seq
+            assert f(b"0123456789abcdef", count) == b"0123456789abcdef" * count
+            assert ch.seq == seq + 1
+    assert not ch.releases, "every heap result's block went back with a later request"
+    assert fresh.reverse_str("é" * 3000) == ("é" * 3000, 6000)
