@@ -50,7 +50,7 @@ usage:
   {name} serve [--socket PATH] [--spin-us N] [--heap-limit BYTES] [--slots N] [--no-huge-pages]
                [--allow-uid UID]... [--allow-gid GID]... [--max-connections-per-uid N]
                [--max-channels N] [--max-blocks N] [--max-messages-per-second N]
-               [--exit-when-idle SECONDS]
+               [--exit-when-idle SECONDS] [--workers N]
   {name} status [--socket PATH] [--json]
   {name} functions [--json]
   {name} stop [--socket PATH]
@@ -79,6 +79,8 @@ options:
                        exit (socket removed, status 0) once no connection has been open for SECONDS
                        (decimals allowed), counted from the last one's end, or from the start until
                        the first comes: a daemon started for a job does not outlive it
+  --workers N          threads serving calls the spinning thread leaves (default: one per core); a
+                       few extra start while every one is busy with a long call
 
 per-client limits (a client over one gets an error naming it; the daemon and other clients go on):
   --max-connections-per-uid N  connections one user may hold open, status and stop included
@@ -138,6 +140,7 @@ fn serve_options(name: &str, version: &str, parser: &mut lexopt::Parser) -> anyh
                 opts.max_messages_per_second = at_least_one(parser, "--max-messages-per-second")?
             }
             Long("exit-when-idle") => opts.exit_when_idle = Some(seconds(parser, "--exit-when-idle")?),
+            Long("workers") => opts.workers = at_least_one(parser, "--workers")?,
             Long("help") | Short('h') => return Ok(None),
             other => return Err(other.unexpected().into()),
         }
@@ -233,6 +236,8 @@ mod tests {
             "5",
             "--exit-when-idle",
             "2.5",
+            "--workers",
+            "3",
         ];
         let Command::Serve(opts) = parsed(&args).unwrap() else { panic!("not serve") };
         assert_eq!((opts.name.as_str(), opts.version.as_str()), ("geo", "1.2.3"));
@@ -243,6 +248,7 @@ mod tests {
         assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (3, 2, 10));
         assert_eq!(opts.max_messages_per_second, 5);
         assert_eq!(opts.exit_when_idle, Some(Duration::from_millis(2500)));
+        assert_eq!(opts.workers, 3);
     }
 
     #[test]
@@ -255,6 +261,7 @@ mod tests {
         assert_eq!((opts.max_connections_per_uid, opts.max_channels, opts.max_blocks), (1024, 256, 1_000_000));
         assert_eq!(opts.max_messages_per_second, 1000);
         assert_eq!(opts.exit_when_idle, None, "serves until told to stop");
+        assert_eq!(opts.workers, 0, "one per core");
     }
 
     #[test]
@@ -297,6 +304,7 @@ mod tests {
         assert!(error(&["serve", "--max-connections-per-uid", "-2"]).contains("invalid --max-connections-per-uid"));
         assert!(error(&["serve", "--max-messages-per-second", "0"]).contains("must be at least 1"));
         assert!(error(&["serve", "--exit-when-idle", "soon"]).contains("invalid --exit-when-idle"));
+        assert!(error(&["serve", "--workers", "0"]).contains("invalid --workers: must be at least 1"));
         for bad in ["0", "-1", "inf", "NaN"] {
             let text = error(&["serve", "--exit-when-idle", bad]);
             assert!(text.contains("invalid --exit-when-idle: must be a number of seconds above 0"), "{bad}: {text}");

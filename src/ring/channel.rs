@@ -2,8 +2,8 @@
 //!
 //! Requests are served in order; each is published by the seq word in its slot's request line and
 //! answered by the seq word in the slot's response line (SPEC §5.2). The ring is
-//! single-producer (the client thread that owns it) and single-consumer: whoever serves it (the
-//! channel's thread or the poller) holds the channel's lock.
+//! single-producer (the client thread that owns it) and single-consumer: whoever serves it (a
+//! worker or the poller) holds the channel's lock.
 
 use std::cell::RefCell;
 use std::io;
@@ -54,7 +54,8 @@ impl Channel {
 }
 
 /// Serves one channel: decodes its requests, calls the functions, publishes the responses. Driven by
-/// the channel's own thread (`channel_thread.rs`) and, for quick calls, by the daemon's poller (`poller.rs`).
+/// whichever worker the channel's doorbell wakes (`channel_wait.rs`) and, for quick calls, by the
+/// daemon's poller (`poller.rs`).
 pub struct ChannelServer {
     channel: Arc<Channel>,
     view: ControlView,

@@ -13,6 +13,9 @@
 //! the budget, shorter for clients that pause longer than it) goes cold: the poller does the sleep
 //! handshake (SPEC §5.4) and drops it, and the client's next request rings the channel thread's
 //! doorbell.
+//!
+//! A channel's "own thread", here, is whichever thread its request doorbell wakes: one of the
+//! daemon's workers (`workers.rs`), or the channel's own thread where there is no readiness set.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};

@@ -5,20 +5,23 @@
 //! whose user holds all the connections it may have gets `resources`. Over its connection a client
 //! may open only so many channels (a refusal that keeps the connection) and send only so many
 //! messages a second (a flood closes it).
+//!
+//! A connection has no thread of its own: its socket waits in the workers' readiness set
+//! (`ring::Workers`) with the channels, and the worker it becomes ready for handles one message.
 
+use std::cell::RefCell;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::admin;
 use super::messages::{ClientMessage, DaemonMessage, MessageRate, MAX_CLIENT_MESSAGE};
-use super::peers;
+use super::peers::{self, UidSlot};
 use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
-use crate::ring::{run_channel_thread, Channel, ChannelServer, Poller};
+use crate::ring::{Channel, ChannelServer, ChannelWait, Poller, Ready, Workers};
 use crate::sys::{doorbell, poll, Doorbell, Segment, SeqConn};
 
 /// Most unread messages dropped at once: more than a socket's buffer holds.
@@ -27,6 +30,11 @@ const UNREAD_DRAIN: usize = 4096;
 const FLOOD_LINGER: Duration = Duration::from_secs(1);
 /// A pause this long after the refusal ends the flood's linger.
 const FLOOD_QUIET: Duration = Duration::from_millis(20);
+
+thread_local! {
+    /// Each worker's buffer for one control message: per thread, not per connection.
+    static MESSAGE: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_CLIENT_MESSAGE]);
+}
 
 /// Sends new heap segments over the connection's socket.
 struct SocketSink(Arc<SeqConn>);
@@ -38,25 +46,27 @@ impl SegmentSink for SocketSink {
     }
 }
 
-/// Serves one connection until the client goes away or `stop` rings; then stops its channels.
-pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
+/// Admits `conn` as connection `id` and registers it with `workers`; None if it is refused. A
+/// refusal lingers to let the peer read it (`peers::refuse`), so it gets a short-lived thread of
+/// its own rather than a worker or the accept loop.
+pub fn accept(conn: SeqConn, id: u64, shared: &Arc<Shared>, workers: &Workers) -> io::Result<Option<Arc<Client>>> {
     let peer = match shared.admission.check(&conn) {
         Ok(peer) => peer,
         Err(why) => {
             // Status and stop too: an administrative connection is refused like any other.
             let pid = conn.peer_pid().map_or("?".to_owned(), |p| p.to_string());
             log::warn!("conn{id}(pid {pid}): refused: {why}");
-            peers::refuse(&conn, "not_permitted", why, &stop);
-            return;
+            refuse_aside(conn, "not_permitted", why, shared);
+            return Ok(None);
         }
     };
-    // Held until the connection's channels have stopped: its place is free only when its threads are.
-    let _counted = match shared.connections_per_uid.admit(peer.uid) {
-        Ok(slot) => slot,
+    // Held until the connection's channels have stopped: its place is free only when they are.
+    let counted = match shared.connections_per_uid.admit(peer.uid) {
+        Ok(slot) => Counted::new(slot, shared),
         Err(why) => {
             log::warn!("conn{id}(pid {}): refused: {why}", peer.pid);
-            peers::refuse(&conn, "resources", why, &stop);
-            return;
+            refuse_aside(conn, "resources", why, shared);
+            return Ok(None);
         }
     };
     let conn = Arc::new(conn);
@@ -64,24 +74,77 @@ pub fn run(conn: SeqConn, id: u64, shared: Arc<Shared>, stop: Arc<Doorbell>) {
     let heap = Heap::new(name.clone(), Box::new(SocketSink(conn.clone())), shared.heap_limit)
         .with_block_limit(shared.max_blocks);
     let heap = Arc::new(if shared.huge_pages { heap } else { heap.without_huge_pages() });
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut channels: Vec<JoinHandle<()>> = Vec::new();
-    match serve(&conn, id, &name, &shared, &heap, &stop, &stopping, &mut channels) {
-        Ok(Ending::Closed) => log::info!("{name}: closed"),
-        Ok(Ending::Answered) => log::debug!("{name}: answered"),
-        Err(e) => log::warn!("{name}: {e}"),
+    let client = Arc::new(Client {
+        conn,
+        id,
+        name,
+        shared: shared.clone(),
+        heap,
+        state: Mutex::new(State {
+            open: true,
+            greeted: false,
+            rate: MessageRate::new(shared.max_messages_per_second, Instant::now()),
+            channels: Vec::new(),
+            counted: Some(counted),
+        }),
+        over: AtomicBool::new(false),
+        token: AtomicU64::new(0),
+    });
+    // Locked across the registration: a message that arrives at once waits for the token.
+    let state = client.lock();
+    let token = workers.register(client.conn.fd(), client.clone())?;
+    client.token.store(token, Ordering::Relaxed);
+    drop(state);
+    Ok(Some(client))
+}
+
+/// Answers a refused connection on a thread of its own, which then closes it.
+fn refuse_aside(conn: SeqConn, kind: &'static str, why: String, shared: &Arc<Shared>) {
+    let shared = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("shmcall-refuse".into())
+        .spawn(move || peers::refuse(&conn, kind, why, &shared.stopping));
+    if let Err(e) = thread {
+        log::warn!("cannot answer a refused connection: {e}");
     }
-    stopping.store(true, Ordering::Relaxed);
-    stop.ring(); // wake every channel thread; the eventfd stays readable for all of them
-    for c in channels {
-        let _ = c.join();
+}
+
+/// A connection's place against its uid's limit.
+struct Counted {
+    _slot: UidSlot<'static>,
+    _shared: Arc<Shared>,
+}
+
+impl Counted {
+    /// Keeps `slot` for as long as the connection lives, which no borrow of `shared` can say.
+    fn new(slot: UidSlot<'_>, shared: &Arc<Shared>) -> Counted {
+        // SAFETY: the slot borrows `shared.connections_per_uid`; `Counted` holds the `Arc` that keeps
+        // it alive and drops the slot first (field order).
+        let slot = unsafe { std::mem::transmute::<UidSlot<'_>, UidSlot<'static>>(slot) };
+        Counted { _slot: slot, _shared: shared.clone() }
     }
-    shared.census.closed(id);
-    let (bytes, blocks) = heap.usage();
-    log::debug!("{name}: released {blocks} heap blocks ({bytes} bytes)");
-    // Unread messages (a flood's) are dropped (bounded) just before the socket closes: closing with
-    // some queued would reset the connection before the client reads why it was refused.
-    conn.discard_pending(UNREAD_DRAIN);
+}
+
+/// One admitted connection.
+pub struct Client {
+    conn: Arc<SeqConn>,
+    id: u64,
+    name: String,
+    shared: Arc<Shared>,
+    heap: Arc<Heap>,
+    state: Mutex<State>,
+    /// Set once the connection is over and its channels have stopped.
+    over: AtomicBool,
+    token: AtomicU64,
+}
+
+/// What a connection's messages change.
+struct State {
+    open: bool,
+    greeted: bool,
+    rate: MessageRate,
+    channels: Vec<Arc<ChannelWait>>,
+    counted: Option<Counted>,
 }
 
 /// How a connection ended without error.
@@ -92,40 +155,79 @@ enum Ending {
     Answered,
 }
 
-fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
-    let _ = conn.send(&DaemonMessage::Error { kind, message: message.clone() }.to_bytes(), &[]);
-    io::Error::new(io::ErrorKind::InvalidData, message)
+impl Ready for Client {
+    fn ready(self: Arc<Self>, workers: &Workers) {
+        let mut state = self.lock();
+        if !state.open {
+            return;
+        }
+        match self.handle(&mut state, workers) {
+            Ok(None) => workers.rearm(self.conn.fd(), self.token.load(Ordering::Relaxed)),
+            Ok(Some(ending)) => self.finish(&mut state, Ok(ending), workers),
+            Err(e) => self.finish(&mut state, Err(e), workers),
+        }
+    }
 }
 
-// The connection's state, passed down rather than bundled: each argument is one thing it owns.
-#[allow(clippy::too_many_arguments)]
-fn serve(
-    conn: &Arc<SeqConn>,
-    id: u64,
-    name: &str,
-    shared: &Arc<Shared>,
-    heap: &Arc<Heap>,
-    stop: &Arc<Doorbell>,
-    stopping: &Arc<AtomicBool>,
-    channels: &mut Vec<JoinHandle<()>>,
-) -> io::Result<Ending> {
-    let mut buf = vec![0u8; MAX_CLIENT_MESSAGE];
-    let mut greeted = false;
-    let mut rate = MessageRate::new(shared.max_messages_per_second, Instant::now());
-    loop {
-        let ready = poll::readable(&[conn.fd(), stop.fd()], None)?;
-        if ready[1] {
-            return Ok(Ending::Closed);
+impl Client {
+    /// True once the connection is over.
+    pub fn is_over(&self) -> bool {
+        self.over.load(Ordering::Acquire)
+    }
+
+    /// Ends the connection as if the client had closed it (the daemon stops); its channels serve
+    /// what was published before.
+    pub fn stop(&self, workers: &Workers) {
+        let mut state = self.lock();
+        if state.open {
+            self.finish(&mut state, Ok(Ending::Closed), workers);
         }
-        let n = match conn.recv(&mut buf) {
-            Ok(0) => return Ok(Ending::Closed),
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the connection's channels and lets it go (the socket closes with the last reference).
+    fn finish(&self, state: &mut State, ending: io::Result<Ending>, workers: &Workers) {
+        let name = &self.name;
+        match ending {
+            Ok(Ending::Closed) => log::info!("{name}: closed"),
+            Ok(Ending::Answered) => log::debug!("{name}: answered"),
+            Err(e) => log::warn!("{name}: {e}"),
+        }
+        state.open = false;
+        workers.deregister(self.conn.fd(), self.token.load(Ordering::Relaxed));
+        for channel in state.channels.drain(..) {
+            channel.close(workers);
+        }
+        self.shared.census.closed(self.id);
+        let (bytes, blocks) = self.heap.usage();
+        log::debug!("{name}: released {blocks} heap blocks ({bytes} bytes)");
+        // Unread messages (a flood's) are dropped (bounded) just before the socket closes: closing with
+        // some queued would reset the connection before the client reads why it was refused.
+        self.conn.discard_pending(UNREAD_DRAIN);
+        state.counted = None;
+        self.over.store(true, Ordering::Release);
+        self.shared.ended.ring();
+    }
+
+    /// Handles one message; Some once the connection is over.
+    fn handle(&self, state: &mut State, workers: &Workers) -> io::Result<Option<Ending>> {
+        MESSAGE.with_borrow_mut(|buf| self.handle_in(state, workers, buf))
+    }
+
+    fn handle_in(&self, state: &mut State, workers: &Workers, buf: &mut [u8]) -> io::Result<Option<Ending>> {
+        let (conn, shared, name) = (&self.conn, &self.shared, &self.name);
+        let n = match conn.recv(buf) {
+            Ok(0) => return Ok(Some(Ending::Closed)),
             Ok(n) => n,
             Err(e) => return Err(refuse(conn, "bad_message", e.to_string())),
         };
-        if !rate.take(Instant::now()) {
-            // Closing, not pausing: a paused flood would still hold this thread and its socket.
-            let e = refuse(conn, "resources", rate.refusal());
-            drain_until_quiet(conn, stop);
+        if !state.rate.take(Instant::now()) {
+            // Closing, not pausing: a paused flood would still hold its socket.
+            let e = refuse(conn, "resources", state.rate.refusal());
+            drain_until_quiet(conn, &shared.stopping);
             return Err(e);
         }
         let msg: ClientMessage = serde_json::from_slice(&buf[..n])
@@ -155,18 +257,18 @@ fn serve(
                     manifest: &shared.manifest,
                 };
                 conn.send(&welcome.to_bytes(), &[])?;
-                shared.census.greeted(id, heap.clone());
-                greeted = true;
+                shared.census.greeted(self.id, self.heap.clone());
+                state.greeted = true;
             }
-            ClientMessage::OpenChannel if greeted => {
-                if channels.len() >= shared.max_channels {
+            ClientMessage::OpenChannel if state.greeted => {
+                if state.channels.len() >= shared.max_channels {
                     // Refused, but the connection and its open channels go on: one thread too many
                     // must not take down the client's other threads.
                     let message = channel_refusal(shared.max_channels);
                     conn.send(&DaemonMessage::Error { kind: "resources", message }.to_bytes(), &[])?;
-                    continue;
+                    return Ok(None);
                 }
-                let channel_id = channels.len() as u32;
+                let channel_id = state.channels.len() as u32;
                 let channel = Arc::new(
                     Channel::create(channel_id, shared.config, name)
                         .map_err(|e| refuse(conn, "resources", format!("cannot create channel: {e}")))?,
@@ -174,21 +276,13 @@ fn serve(
                 let server = ChannelServer::new(
                     channel.clone(),
                     shared.registry.clone(),
-                    heap.clone(),
+                    self.heap.clone(),
                     shared.times.clone(),
                     format!("{name}/ch{channel_id}"),
                     shared.poller.as_deref().map_or(Duration::ZERO, Poller::budget),
                 );
-                shared.census.channel_opened(id, server.counters().clone(), channel.control.len() as u64);
-                let (stop, stopping, poller) = (stop.clone(), stopping.clone(), shared.poller.clone());
-                let log_name = format!("{name}/ch{channel_id}");
-                channels.push(std::thread::Builder::new().name(format!("shmcall-ch{channel_id}")).spawn(
-                    move || {
-                        if let Err(e) = run_channel_thread(server, stop.fd(), &stopping, poller.as_deref()) {
-                            log::warn!("{log_name}: {e}");
-                        }
-                    },
-                )?);
+                shared.census.channel_opened(self.id, server.counters().clone(), channel.control.len() as u64);
+                state.channels.push(ChannelWait::open(server, shared.poller.clone(), workers)?);
                 let msg = DaemonMessage::Channel { id: channel_id, size: channel.control.len() as u64 }.to_bytes();
                 // Portability: the doorbells' descriptors come from the platform tier, since a pipe
                 // doorbell (macOS) gives the client other ends than an eventfd (Linux: the same two).
@@ -199,20 +293,26 @@ fn serve(
             ClientMessage::OpenChannel => {
                 return Err(refuse(conn, "bad_message", "open_channel before hello".to_owned()));
             }
-            ClientMessage::Status {} if !greeted => {
+            ClientMessage::Status {} if !state.greeted => {
                 log::debug!("{name}: status asked");
-                return admin::answer_status(conn, shared).map(|()| Ending::Answered);
+                return admin::answer_status(conn, shared).map(|()| Some(Ending::Answered));
             }
-            ClientMessage::Stop {} if !greeted => {
+            ClientMessage::Stop {} if !state.greeted => {
                 log::info!("{name}: stop asked");
-                return admin::begin_stop(conn, shared).map(|()| Ending::Answered);
+                return admin::begin_stop(conn, shared).map(|()| Some(Ending::Answered));
             }
             ClientMessage::Status {} | ClientMessage::Stop {} => {
                 let message = "status and stop open a connection of their own: they must be its first message";
                 return Err(refuse(conn, "bad_message", message.to_owned()));
             }
         }
+        Ok(None)
     }
+}
+
+fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
+    let _ = conn.send(&DaemonMessage::Error { kind, message: message.clone() }.to_bytes(), &[]);
+    io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
 /// After a flood's refusal, drops what the client still sends until it pauses, closes or the

@@ -1,20 +1,19 @@
 //! The accept loop and shutdown. SIGINT/SIGTERM are turned into a readable descriptor (signal-hook's
 //! self-pipe) and a `stop` request rings a doorbell, so the loop only ever blocks in `poll` and shuts
-//! down in one place: stop accepting, remove the socket, tell every connection to stop, give them a
-//! bounded time to finish, then close the connections that asked to stop. A daemon told to exit
+//! down in one place: stop accepting, remove the socket, have the workers stop every connection, give
+//! them a bounded time to finish, then close the connections that asked to stop. A daemon told to exit
 //! when idle (`--exit-when-idle`) also leaves the loop when `poll` times out on its idle clock.
 
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::census::{Census, IdleClock};
-use super::connection;
+use super::connection::{self, Client};
 use super::peers::{Admission, ConnectionsPerUid};
 use super::report::StatusReport;
 use super::shared::Shared;
@@ -22,7 +21,7 @@ use crate::layout::constants::PROTOCOL_VERSION;
 use crate::layout::ControlConfig;
 use crate::registry::manifest::Manifest;
 use crate::registry::Registry;
-use crate::ring::{Poller, ServiceTimes, SpinPolicy};
+use crate::ring::{Poller, ServiceTimes, SpinPolicy, Workers};
 use crate::sys::{poll, Doorbell, SeqListener};
 
 /// How long shutdown waits for connections to finish their current calls.
@@ -32,9 +31,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 // above what a normal program uses, so only a runaway or hostile client meets it.
 
 /// Open connections per peer uid: a client process holds one (one per `connect()`); each costs the
-/// daemon a thread and a socket.
+/// daemon a socket.
 pub const DEFAULT_MAX_CONNECTIONS_PER_UID: usize = 1024;
-/// Channels per connection: one per client thread, each a daemon thread and a control segment.
+/// Channels per connection: one per client thread, each a control segment and two doorbells.
 pub const DEFAULT_MAX_CHANNELS: usize = 256;
 /// Heap blocks one connection holds: every live shared array is one; each costs the daemon's
 /// allocator about a hundred bytes of private memory.
@@ -74,6 +73,8 @@ pub struct ServeOptions {
     pub max_messages_per_second: u32,
     /// Exit cleanly after this long without a connection (`--exit-when-idle`); None: serve until told.
     pub exit_when_idle: Option<Duration>,
+    /// Worker threads serving channels that are not hot and the sockets (`--workers`); 0: one per core.
+    pub workers: usize,
 }
 
 impl ServeOptions {
@@ -96,6 +97,7 @@ impl ServeOptions {
             max_blocks: DEFAULT_MAX_BLOCKS,
             max_messages_per_second: DEFAULT_MAX_MESSAGES_PER_SECOND,
             exit_when_idle: None,
+            workers: 0,
         }
     }
 }
@@ -119,6 +121,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         None => None,
     };
     let times = Arc::new(ServiceTimes::new(registry.functions().len()));
+    let workers = Workers::start(if opts.workers == 0 { Workers::default_size() } else { opts.workers })?;
     let identity = StatusReport {
         name: opts.name.clone(),
         version: opts.version.clone(),
@@ -144,6 +147,8 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         max_blocks: opts.max_blocks,
         max_messages_per_second: opts.max_messages_per_second,
         shutdown: Doorbell::new()?,
+        stopping: Doorbell::new()?,
+        ended: Doorbell::new()?,
         stop_waiters: Mutex::default(),
     });
     log::info!(
@@ -157,6 +162,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     if !opts.allow_uids.is_empty() || !opts.allow_gids.is_empty() {
         log::info!("admitting uids {:?} and gids {:?} besides this user", opts.allow_uids, opts.allow_gids);
     }
+    log::debug!("{} worker threads", workers.live());
     log::debug!(
         "limits: {} connections per uid, {} channels and {} heap blocks per connection, {} messages/s",
         opts.max_connections_per_uid,
@@ -165,10 +171,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         opts.max_messages_per_second
     );
     super::notify::ready();
-    let mut connections: Vec<Served> = Vec::new();
-    // Rung by each connection's thread as it ends, so that its thread and doorbell go at once: left
-    // until the next accept, the last clients to die would keep them while the daemon sits idle.
-    let ended = Arc::new(Doorbell::new()?);
+    let mut connections: Vec<Arc<Client>> = Vec::new();
     let mut next_id = 0u64;
     let mut idle = opts.exit_when_idle.map(|grace| IdleClock::new(grace, Instant::now()));
     loop {
@@ -178,7 +181,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
             log::info!("no connection for {:?}: shutting down", opts.exit_when_idle.unwrap_or_default());
             break;
         }
-        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), ended.fd()], wait)?;
+        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), shared.ended.fd()], wait)?;
         if ready[1] {
             log::info!("signal received: shutting down");
             break;
@@ -188,8 +191,10 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
             break;
         }
         if ready[3] {
-            ended.drain();
-            reap(&mut connections);
+            // Forgotten at once: left until the next accept, the last clients to die would keep
+            // their sockets while the daemon sits idle.
+            shared.ended.drain();
+            connections.retain(|c| !c.is_over());
         }
         if !ready[0] {
             continue;
@@ -201,31 +206,43 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
                 continue;
             }
         };
-        let stop = Arc::new(Doorbell::new()?);
-        let over = Arc::new(AtomicBool::new(false));
-        let (s, st, o, bell) = (shared.clone(), stop.clone(), over.clone(), ended.clone());
         let id = next_id;
         next_id += 1;
-        let thread = std::thread::Builder::new().name(format!("shmcall-conn{id}")).spawn(move || {
-            connection::run(conn, id, s, st);
-            o.store(true, Ordering::Release);
-            bell.ring();
-        })?;
-        connections.push(Served { stop, over, thread });
+        match connection::accept(conn, id, &shared, &workers) {
+            Ok(Some(client)) => connections.push(client),
+            Ok(None) => {} // refused
+            Err(e) => log::warn!("conn{id}: cannot serve it: {e}"),
+        }
     }
     super::notify::stopping();
+    shared.stopping.ring();
     drop(listener); // removes the socket: new clients fail fast instead of queueing
+
+    // The workers stop the connections, each serving what its client published before the stop.
     for c in &connections {
-        c.stop.ring();
+        let c = c.clone();
+        workers.post(Box::new(move |w| c.stop(w)));
     }
     let deadline = Instant::now() + SHUTDOWN_GRACE;
-    for c in connections {
-        join_by(c.thread, deadline, "a connection");
+    loop {
+        // Each dropped as it ends, so that its socket closes then, as its client's cue.
+        connections.retain(|c| !c.is_over());
+        if connections.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !connections.is_empty() {
+        log::warn!("a connection is still computing after {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     if let (Some(p), Some(t)) = (poller, poller_thread) {
         // The poller may be inside a call it serves inline: bounded like the connections above.
         p.stop();
         join_by(t, deadline, "the poller");
+    }
+    workers.halt();
+    for t in workers.take_threads() {
+        join_by(t, deadline, "a worker");
     }
     // Their end-of-file tells the connections that asked to stop that shutdown is over.
     shared.stop_waiters.lock().unwrap_or_else(PoisonError::into_inner).clear();
@@ -239,24 +256,6 @@ fn idle_wait(clock: &mut IdleClock, open: usize) -> Option<Duration> {
     let now = Instant::now();
     clock.connections(open, now);
     clock.time_left(now)
-}
-
-/// A connection being served: its thread and what stops it.
-struct Served {
-    /// Rung at shutdown.
-    stop: Arc<Doorbell>,
-    /// Set by its thread once the connection is over (the thread then only returns).
-    over: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-/// Joins the connections that are over: their thread stacks and stop doorbells are freed.
-fn reap(connections: &mut Vec<Served>) {
-    let (over, live): (Vec<_>, Vec<_>) = connections.drain(..).partition(|c| c.over.load(Ordering::Acquire));
-    *connections = live;
-    for c in over {
-        let _ = c.thread.join();
-    }
 }
 
 /// Joins `thread` if it finishes by `deadline`; otherwise leaves it (it may be inside a long call)

@@ -1,5 +1,6 @@
-//! The service: the listening socket, one thread per connection doing the handshake and control
-//! messages, one thread per channel serving the ring, the status report and orderly shutdown.
+//! The service: the listening socket, the connections (handshake and control messages) and their
+//! channels, served by the workers' readiness set (`ring::Workers`), the status report and orderly
+//! shutdown.
 //!
 //! Its files, bottom to top: `report` (the status report's members), `messages` (the socket's
 //! messages), `paths` (default socket), `notify` (the service manager), `peers` (who may connect),

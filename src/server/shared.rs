@@ -42,6 +42,11 @@ pub struct Shared {
     pub census: Census,
     /// Rung by a `stop` request: the accept loop then shuts down as on SIGTERM.
     pub shutdown: Doorbell,
+    /// Rung once shutdown begins and never drained: ends the lingers of refused connections.
+    pub stopping: Doorbell,
+    /// Rung as each connection ends, so that the accept loop forgets it at once (and its idle
+    /// clock sees the last one end).
+    pub ended: Doorbell,
     /// The connections that asked to stop, kept open until shutdown is over: their end-of-file
     /// tells them it is.
     pub stop_waiters: Mutex<Vec<Arc<SeqConn>>>,

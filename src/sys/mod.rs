@@ -28,10 +28,14 @@ use linux as backend;
 use posix as backend;
 
 pub mod doorbell;
+#[cfg(target_os = "linux")]
+pub mod epoll;
 pub mod mapping;
 pub mod poll;
 pub mod socket;
 
 pub use backend::{shmem_huge_pages, Segment};
 pub use doorbell::Doorbell;
+#[cfg(target_os = "linux")]
+pub use epoll::ReadySet;
 pub use socket::{PeerCredentials, SeqConn, SeqListener};
