@@ -62,7 +62,7 @@ pub fn accept(conn: SeqConn, id: u64, shared: &Arc<Shared>, workers: &Workers) -
     };
     // Held until the connection's channels have stopped: its place is free only when they are.
     let counted = match shared.connections_per_uid.admit(peer.uid) {
-        Ok(slot) => Counted::new(slot, shared),
+        Ok(slot) => slot,
         Err(why) => {
             log::warn!("conn{id}(pid {}): refused: {why}", peer.pid);
             refuse_aside(conn, "resources", why, shared);
@@ -109,22 +109,6 @@ fn refuse_aside(conn: SeqConn, kind: &'static str, why: String, shared: &Arc<Sha
     }
 }
 
-/// A connection's place against its uid's limit.
-struct Counted {
-    _slot: UidSlot<'static>,
-    _shared: Arc<Shared>,
-}
-
-impl Counted {
-    /// Keeps `slot` for as long as the connection lives, which no borrow of `shared` can say.
-    fn new(slot: UidSlot<'_>, shared: &Arc<Shared>) -> Counted {
-        // SAFETY: the slot borrows `shared.connections_per_uid`; `Counted` holds the `Arc` that keeps
-        // it alive and drops the slot first (field order).
-        let slot = unsafe { std::mem::transmute::<UidSlot<'_>, UidSlot<'static>>(slot) };
-        Counted { _slot: slot, _shared: shared.clone() }
-    }
-}
-
 /// One admitted connection.
 pub struct Client {
     conn: Arc<SeqConn>,
@@ -144,7 +128,7 @@ struct State {
     greeted: bool,
     rate: MessageRate,
     channels: Vec<Arc<ChannelWait>>,
-    counted: Option<Counted>,
+    counted: Option<UidSlot>,
 }
 
 /// How a connection ended without error.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::messages::DaemonMessage;
@@ -67,28 +67,28 @@ impl Admission {
 /// The open connections of each peer uid, against one limit for every uid.
 pub struct ConnectionsPerUid {
     max: usize,
-    open: Mutex<HashMap<u32, usize>>,
+    open: Arc<Mutex<HashMap<u32, usize>>>,
 }
 
-/// One counted connection: dropping it, when the connection's thread ends, uncounts it.
-pub struct UidSlot<'a> {
-    counts: &'a ConnectionsPerUid,
+/// One counted connection: dropping it, when the connection ends, uncounts it. It shares the counts
+/// (not a borrow): a connection outlives any one call that could hold a borrow.
+pub struct UidSlot {
+    open: Arc<Mutex<HashMap<u32, usize>>>,
     uid: u32,
 }
 
 impl ConnectionsPerUid {
     /// No connections yet; each uid may hold at most `max` (at least 1).
     pub fn new(max: usize) -> ConnectionsPerUid {
-        ConnectionsPerUid { max: max.max(1), open: Mutex::default() }
+        ConnectionsPerUid { max: max.max(1), open: Arc::default() }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u32, usize>> {
-        // Poisoned only by a panic here, which leaves counts, not invariants.
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_counts(&self.open)
     }
 
     /// Counts one more connection of `uid`, or says why not: the uid holds its limit already.
-    pub fn admit(&self, uid: u32) -> Result<UidSlot<'_>, String> {
+    pub fn admit(&self, uid: u32) -> Result<UidSlot, String> {
         let mut open = self.lock();
         let n = open.entry(uid).or_insert(0);
         if *n >= self.max {
@@ -98,7 +98,7 @@ impl ConnectionsPerUid {
             ));
         }
         *n += 1;
-        Ok(UidSlot { counts: self, uid })
+        Ok(UidSlot { open: self.open.clone(), uid })
     }
 
     /// Connections `uid` holds now.
@@ -108,9 +108,14 @@ impl ConnectionsPerUid {
     }
 }
 
-impl Drop for UidSlot<'_> {
+/// The counts, locked. Poisoned only by a panic here, which leaves counts, not invariants.
+fn lock_counts(open: &Mutex<HashMap<u32, usize>>) -> MutexGuard<'_, HashMap<u32, usize>> {
+    open.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Drop for UidSlot {
     fn drop(&mut self) {
-        let mut open = self.counts.lock();
+        let mut open = lock_counts(&self.open);
         if let Some(n) = open.get_mut(&self.uid) {
             *n -= 1;
             if *n == 0 {
