@@ -271,9 +271,15 @@ class Channel:
                 return
         if not spin:
             # The daemon was asleep and has been rung: spin through its wake-up, then sleep.
+            start = time.perf_counter_ns()
             if SPIN_ITERATIONS and self.spin_through_wake_up(published, seq):
                 return
+            # Woken and begun within the spin through the wake-up, and in all outlasting a spin's
+            # length: calls like this one are long, as `wait` learns below.
+            begun = RANG_SPIN_NS > 0 and words[_W_STARTED] >= seq
             self.sleep(seq, timeout, published, True)
+            if begun and long_waits is not None and time.perf_counter_ns() - start > spin_length_ns(words):
+                long_waits[size_class] = 0
             return
         for _ in range(SPIN_ITERATIONS):
             if words[published] >= seq:
