@@ -28,14 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
 import shmcall  # noqa: E402
+from kill_loop import fork  # noqa: E402 - beside this script: a child process per client, as there
 
 THREADS_ALLOWED_OVER_CORES = 8
 STEADY_CALLS = 20000
@@ -43,24 +43,6 @@ STEADY_CALLS = 20000
 
 def default_binary() -> str:
     return os.environ.get("SHMCALLD") or str(REPO / "target" / "release" / "shmcalld")
-
-
-def fork(target: Callable[..., None], *args: Any) -> int:
-    """Runs `target(*args)` in a child process; the child exits 0 when it returns, 1 if it raised."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        target(*args)
-        code = 0
-    except BaseException:  # noqa: BLE001 - the child's end: reported on stderr
-        traceback.print_exc()
-    finally:
-        sys.stderr.flush()
-        os._exit(code)
 
 
 def crowd_client(sock: str, calls: int, seed: int, report_w: int, stop_r: int, stop_w: int, cmd_w: int) -> None:
