@@ -34,7 +34,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _layout as L
-from ._channel import KICK_AFTER_MS
+from ._channel import KICK_AFTER_MS, fence
 from ._errors import ConnectionLost, CorruptResponse, ShmcallError
 
 if TYPE_CHECKING:
@@ -58,13 +58,6 @@ _W_CLIENT_WAITING = L.OFF_CLIENT_WAITING // 8
 _W_STARTED = L.OFF_STARTED // 8
 _W_DAEMON_WAITING = L.OFF_DAEMON_WAITING // 8
 _ONE = (1).to_bytes(8, "little")
-_FENCE = threading.Lock()
-
-
-def _fence() -> None:
-    """A full memory barrier (SPEC §1.4): acquiring a lock executes a locked instruction."""
-    _FENCE.acquire()
-    _FENCE.release()
 
 
 class Request(Protocol):
@@ -232,7 +225,7 @@ class ChannelPool:
         # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
         # store and the re-check of the response's seq word; pairs with the daemon's SeqCst fence
         # after publishing.
-        _fence()
+        fence()
         if words[word] >= seq:
             words[_W_CLIENT_WAITING] = 0
             return None
@@ -271,7 +264,7 @@ class ChannelPool:
         if words[m.word] < seq:
             # A spare ring: repeat the handshake's fence, re-check and ring (steps 2-4); the flag
             # is still set.
-            _fence()
+            fence()
             if words[m.word] < seq:
                 if words[_W_DAEMON_WAITING]:
                     m.ch.ring()

@@ -110,7 +110,7 @@ class Abandoned(NamedTuple):
     keep: object  # arguments whose memory the daemon may still use
 
 
-def _fence() -> None:
+def fence() -> None:
     """A full memory barrier: acquiring a lock executes a locked (serializing) instruction."""
     _FENCE.acquire()
     _FENCE.release()
@@ -205,7 +205,7 @@ class Channel:
         base, request_word, _, _ = self.slots[seq % self.slot_count]
         L.REQUEST_HEADER.pack_into(self.buf, base, function_id, length)
         if not STRONG_ORDER:
-            _fence()
+            fence()
         self.seq = seq
         self.next_slot = self.slots[(seq + 1) % self.slot_count]
         # ORDERING (SPEC §5.2 "request published"): one aligned 8-byte store of the slot's seq word
@@ -324,7 +324,7 @@ class Channel:
             # ORDERING (SPEC §5.4 "no lost wake-up", client side): fence between the client_waiting
             # store and the re-check of the response's seq word; pairs with the daemon's SeqCst fence
             # after publishing.
-            _fence()
+            fence()
             if words[published] >= seq:
                 words[_W_CLIENT_WAITING] = 0
                 return
@@ -380,7 +380,7 @@ class Channel:
         """``(status, payload offset, length)`` of response ``seq``, checked."""
         base = self.slots[seq % self.slot_count][2]
         if not STRONG_ORDER:
-            _fence()
+            fence()
         status, length, rseq = L.RESPONSE_HEADER.unpack_from(self.buf, base)
         if rseq != seq:
             raise CorruptResponse(f"response slot holds {rseq}, expected {seq}")
@@ -423,7 +423,7 @@ class Channel:
             wrote = True
         if wrote:
             if not STRONG_ORDER:
-                _fence()
+                fence()
             self.release_tail = tail
             # ORDERING (SPEC §5.3 "release published"): after the entries, one aligned 8-byte store.
             self.words[_W_RELEASE_TAIL] = tail
