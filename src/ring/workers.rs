@@ -16,7 +16,7 @@ use std::os::fd::BorrowedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::Duration;
 
 use crate::sys::{Doorbell, ReadySet};
@@ -66,6 +66,9 @@ pub struct Workers {
     /// orders the watch's look at `idle` with that notification).
     saturated: (Mutex<()>, Condvar),
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Extra workers that have ended, for the watch to join: until it is joined, a thread's stack
+    /// stays mapped after the thread is gone (the C library frees it at the join).
+    ended: Mutex<Vec<ThreadId>>,
 }
 
 impl Workers {
@@ -85,6 +88,7 @@ impl Workers {
             finished: AtomicU64::new(0),
             saturated: (Mutex::new(()), Condvar::new()),
             threads: Mutex::default(),
+            ended: Mutex::default(),
         });
         workers.set.add_level(workers.job_bell.fd(), JOBS)?;
         workers.set.add_level(workers.halt.fd(), HALT)?;
@@ -169,9 +173,7 @@ impl Workers {
         let name = if extra { "shmcall-extra" } else { "shmcall-worker" };
         match std::thread::Builder::new().name(name.into()).spawn(move || me.run(extra)) {
             Ok(thread) => {
-                let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
-                threads.retain(|t| !t.is_finished());
-                threads.push(thread);
+                self.threads.lock().unwrap_or_else(PoisonError::into_inner).push(thread);
                 Ok(())
             }
             Err(e) => {
@@ -216,16 +218,44 @@ impl Workers {
             self.finished.fetch_add(1, Ordering::Relaxed);
         }
         self.live.fetch_sub(1, Ordering::Relaxed);
+        if extra {
+            self.ended.lock().unwrap_or_else(PoisonError::into_inner).push(std::thread::current().id());
+            let _guard = self.saturated.0.lock().unwrap_or_else(PoisonError::into_inner);
+            self.saturated.1.notify_all();
+        }
+    }
+
+    /// Joins the extra workers that have ended (each is at most returning from `run`).
+    fn join_ended(&self) {
+        let ended = std::mem::take(&mut *self.ended.lock().unwrap_or_else(PoisonError::into_inner));
+        if ended.is_empty() {
+            return;
+        }
+        let joinable: Vec<JoinHandle<()>> = {
+            let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+            let (gone, kept) =
+                std::mem::take(&mut *threads).into_iter().partition(|t| ended.contains(&t.thread().id()));
+            *threads = kept;
+            gone
+        };
+        for t in joinable {
+            let _ = t.join();
+        }
     }
 
     /// The watch's loop: sleeps while some worker waits; while none does, starts an extra worker
     /// whenever none has finished a task for `STUCK`.
     fn watch(self: Arc<Self>) {
         loop {
+            self.join_ended();
             {
                 let mut guard = self.saturated.0.lock().unwrap_or_else(PoisonError::into_inner);
-                while self.idle.load(Ordering::Relaxed) > 0 && !self.halting.load(Ordering::Relaxed) {
+                let ended = || !self.ended.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
+                while self.idle.load(Ordering::Relaxed) > 0 && !self.halting.load(Ordering::Relaxed) && !ended() {
                     guard = self.saturated.1.wait(guard).unwrap_or_else(PoisonError::into_inner);
+                }
+                if ended() {
+                    continue;
                 }
             }
             if self.halting.load(Ordering::Relaxed) {
@@ -339,6 +369,8 @@ mod tests {
         );
         assert_eq!((long.served.load(Ordering::SeqCst), workers.live()), (0, 2), "by an extra worker");
         assert!(until(|| workers.live() == 1, Duration::from_secs(5)), "the extra worker ends once the long task has");
+        let joined = || workers.threads.lock().unwrap().len() == 2 && workers.ended.lock().unwrap().is_empty();
+        assert!(until(joined, Duration::from_secs(5)), "and is joined (its stack unmapped) by the watch");
         workers.halt();
         workers.take_threads().into_iter().for_each(|t| t.join().unwrap());
     }
