@@ -171,6 +171,21 @@ def py_expand_slice(v: list[int]) -> None:
     v.extend(range(10))
 
 
+def py_clamp(x: float, lo: float | None = None, hi: float | None = None) -> float:
+    if lo is not None and x < lo:
+        return lo
+    if hi is not None and x > hi:
+        return hi
+    return x
+
+
+def py_index_of(xs: list[int], x: int) -> int | None:
+    try:
+        return xs.index(x)
+    except ValueError:
+        return None
+
+
 def py_multi_return() -> tuple[int, int]:
     return 1, 2
 
@@ -423,6 +438,25 @@ def _scalar_cases(c: Any, sizes: Sizes) -> Iterator[Case]:
 
     yield Case("divmod", "c.divmod(7, 0)  # raises RemoteError, caught", "builtin divmod raising, caught",
                divmod_error_pair, variant="error")
+
+    clamp = c.clamp
+    yield Case("clamp", "c.clamp(x, hi=1.0)  # lo left out", "a Python function", lambda: Pair(
+        lambda: clamp(2.5, hi=1.0), lambda: py_clamp(2.5, hi=1.0),
+        lambda: _expect(all(clamp(x, lo, hi) == py_clamp(x, lo, hi) for x in (-2.0, 0.5, 2.5)
+                            for lo in (None, 0.0) for hi in (None, 1.0)), "clamp")))
+
+    def index_pair() -> Pair:
+        index_of, xs = c.index_of, c.asarray(np.arange(1000, dtype=np.int64))
+        local = xs.tolist()
+
+        def verify() -> None:
+            for x in (0, 999, 1000):
+                _expect(index_of(xs, x) == py_index_of(local, x), f"index_of({x})")
+
+        return Pair(lambda: index_of(xs, 999), lambda: py_index_of(local, 999), verify)
+
+    yield Case("index_of", "c.index_of(xs, 999)  # 1000 shared i64 -> int | None", "list.index, None if absent",
+               index_pair)
 
     def echo_pair() -> Pair:
         f = c.echo_scalars
@@ -706,13 +740,13 @@ def _crypto_cases(c: Any, sizes: Sizes) -> Iterator[Case]:
 
                 def verify() -> None:
                     reset_shm()
-                    decrypt(buf, key, nonce, aad, tag)
+                    decrypt(buf, key, nonce, tag, aad)
                     _expect(bytes(buf) == plain == aead.decrypt(nonce, sealed, aad), f"decrypt of {len(plain)}")
 
-                return Pair(lambda: decrypt(buf, key, nonce, aad, tag), lambda: aead.decrypt(nonce, sealed, aad),
+                return Pair(lambda: decrypt(buf, key, nonce, tag, aad), lambda: aead.decrypt(nonce, sealed, aad),
                             verify, reset_shm)
 
-            yield Case("decrypt", "c.decrypt(buf, key, nonce, aad, tag)  # in place", "cryptography "
+            yield Case("decrypt", "c.decrypt(buf, key, nonce, tag, aad)  # in place", "cryptography "
                        "`ChaCha20Poly1305(key).decrypt(nonce, data, aad)`", decrypt_pair,
                        note="the ciphertext restored, untimed, before every call", **common)
 

@@ -63,3 +63,41 @@ fn short_records_are_bad_requests() {
     ok[8] = 3;
     assert_eq!(call(&registry, &heap, "add", &ok).unwrap()[..8], 5i64.to_le_bytes());
 }
+
+#[test]
+fn an_option_is_read_only_when_present() {
+    // SPEC §4.6, §6.2 V5: the presence byte is 0 or 1; an absent option's bytes are not examined.
+    let registry = kernels::registry();
+    let heap = heap();
+    let mut clamp = vec![0u8; 40];
+    clamp[..8].copy_from_slice(&5.0f64.to_le_bytes());
+    clamp[9..24].fill(0xff); // lo: absent, its bytes garbage
+    clamp[24] = 1;
+    clamp[32..40].copy_from_slice(&2.5f64.to_le_bytes());
+    assert_eq!(call(&registry, &heap, "clamp", &clamp).unwrap()[..8], 2.5f64.to_le_bytes());
+    for bad in [2u8, 0xff] {
+        let mut c = clamp.clone();
+        c[24] = bad;
+        assert!(matches!(call(&registry, &heap, "clamp", &c), Err(Failure::BadRequest(m)) if m.contains("0 or 1")));
+    }
+
+    // encrypt(buf: &mut [u8], key, nonce, aad: Option<&[u8]>): aad absent behind a reference that would
+    // be refused (reserved word set, a segment that does not exist), then the same reference present.
+    let mut record = vec![0u8; 104 + 32 + 16];
+    let mut put = |at: usize, b: BufRef| {
+        let mut bytes = [0u8; 24];
+        b.encode(&mut bytes);
+        record[at..at + 24].copy_from_slice(&bytes);
+    };
+    put(0, BufRef { segment: 0, offset: 0, length: 0 });
+    put(24, BufRef { segment: 0, offset: 104, length: 32 });
+    put(48, BufRef { segment: 0, offset: 136, length: 12 });
+    record[80..104].fill(0xee);
+    let no_aad = call(&registry, &heap, "encrypt", &record).expect("absent: not examined");
+    let (key, nonce) = ([0u8; 32], [0u8; 12]);
+    let tag = shmcall::kernels::crypto::encrypt(&mut [], &key, &nonce, b"").unwrap();
+    assert_eq!(BufRef::decode(&no_aad[..24].try_into().unwrap()).unwrap().length, 16);
+    assert_eq!(no_aad[24..40], tag, "the tag of empty associated data");
+    record[72] = 1;
+    assert!(matches!(call(&registry, &heap, "encrypt", &record), Err(Failure::BadRequest(_))), "present: checked");
+}

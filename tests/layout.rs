@@ -109,7 +109,7 @@ fn layout_hash_follows_the_spec_definition_and_the_vector() {
     // The worked example of SPEC §3.2.
     assert_eq!(text.lines().count(), 51);
     assert_eq!(text.len(), 1221);
-    assert_eq!(expected, 0x0c79_49e3_c0f6_2e80);
+    assert_eq!(expected, 0x1f3e_8d6d_59b6_4a7f);
 }
 
 #[test]

@@ -97,6 +97,8 @@ fn payload_from_pieces(pieces: &Value, len: usize) -> Vec<u8> {
             "utf8" => p["value"].as_str().unwrap().as_bytes().to_vec(),
             "i64" => p["value"].as_i64().unwrap().to_le_bytes().to_vec(),
             "u64" => u64_of(&p["value"]).to_le_bytes().to_vec(),
+            "u8" => vec![u8::try_from(u64_of(&p["value"])).unwrap()],
+            "f64" => p["value"].as_f64().unwrap().to_le_bytes().to_vec(),
             other => panic!("piece kind {other} not handled here"),
         };
         out[at..at + data.len()].copy_from_slice(&data);
@@ -171,6 +173,22 @@ fn encode_call(registry: &Registry, name: &str, args: &Value) -> Vec<u8> {
             let p = f.args.offsets[0];
             out[p + d.fields[1].offset..][..8].copy_from_slice(&args["p"]["age"].as_i64().unwrap().to_le_bytes());
             inline(&mut out, p + d.fields[0].offset, args["p"]["name"].as_str().unwrap().as_bytes());
+        }
+        "clamp" => {
+            out[f.args.offsets[0]..][..8].copy_from_slice(&args["x"].as_f64().unwrap().to_le_bytes());
+            // SPEC §4.6: a presence byte, then the value at its alignment (8); absent: all zero.
+            for (k, bound) in [(1, "lo"), (2, "hi")] {
+                if let Some(v) = args[bound].as_f64() {
+                    out[f.args.offsets[k]] = 1;
+                    out[f.args.offsets[k] + 8..][..8].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        "index_of" => {
+            let xs: Vec<u8> =
+                args["xs"].as_array().unwrap().iter().flat_map(|x| x.as_i64().unwrap().to_le_bytes()).collect();
+            out[f.args.offsets[1]..][..8].copy_from_slice(&args["x"].as_i64().unwrap().to_le_bytes());
+            inline(&mut out, f.args.offsets[0], &xs);
         }
         other => panic!("no encoder for {other}"),
     }
@@ -316,6 +334,13 @@ fn requests_are_read_by_the_daemon_view_and_decoder() {
                 assert_eq!(p, want);
                 assert_eq!(r.str(0).unwrap(), want.name);
                 assert_eq!(r.scalar::<i64>(24).unwrap(), want.age);
+            }
+            "clamp" => {
+                assert_eq!((func.args.offsets.clone(), func.args.fixed_size), (vec![0, 8, 24], 40));
+                let bound = |at: usize| <Option<f64> as Wire>::read(&r, at).unwrap();
+                assert_eq!(r.scalar::<f64>(0).unwrap(), f["args"]["x"].as_f64().unwrap());
+                assert_eq!(bound(8), f["args"]["lo"].as_f64());
+                assert_eq!(bound(24), f["args"]["hi"].as_f64());
             }
             other => panic!("no decoder check for {other}"),
         }

@@ -347,6 +347,48 @@ def vectors() -> list[dict[str, Any]]:
         },
     })
 
+    # clamp(x: f64, lo: Option<f64>, hi: Option<f64>): each option a presence byte, then its f64 at 8
+    # (SPEC §4.6): x @0, lo @8 (value @16), hi @24 (value @32), args_size 40.
+    v.append({
+        "name": "request_clamp_absent",
+        "kind": "request",
+        "description": f"The request half of slot {slot_of(6)} for clamp(5.0, None, 2.5) (seq 6): x f64 @0; lo, "
+                       "an absent Option<f64> @8 (presence byte 0, its 8 value bytes at 16 zero and unread); hi, "
+                       "a present one @24 (presence byte 1, then 2.5 at 32). Each option takes 16 bytes: the "
+                       "presence byte, padding to the value's alignment, the value.",
+        "fields": {
+            "function": "clamp", "function_id": 18, "request_len": 40, "seq": 6,
+            "args": {"x": 5.0, "lo": None, "hi": 2.5},
+            "payload": [{"at": 0, "kind": "f64", "value": 5.0}, {"at": 24, "kind": "u8", "value": 1},
+                        {"at": 32, "kind": "f64", "value": 2.5}],
+        },
+    })
+
+    v.append({
+        "name": "response_clamp",
+        "kind": "response",
+        "description": f"The response half of slot {slot_of(6)} answering request_clamp_absent: the 8-byte "
+                       "result record {f64 @0} = 2.5.",
+        "fields": {
+            "function": "clamp", "args": {"x": 5.0, "lo": None, "hi": 2.5}, "result": [2.5],
+            "status": 0, "response_len": 8, "seq": 6,
+            "payload": [{"at": 0, "kind": "f64", "value": 2.5}],
+        },
+    })
+
+    v.append({
+        "name": "response_index_of_2",
+        "kind": "response",
+        "description": f"The response half of slot {slot_of(7)} answering index_of([5, 7, 9], 9) (seq 7): the "
+                       "result is an Option<u64> (16 bytes, SPEC §4.6): presence byte 1 @0, 7 bytes of padding, "
+                       "the index 2 @8. Had no element matched, all 16 bytes would be zero (None).",
+        "fields": {
+            "function": "index_of", "args": {"xs": [5, 7, 9], "x": 9}, "result": [2],
+            "status": 0, "response_len": 16, "seq": 7,
+            "payload": [{"at": 0, "kind": "u8", "value": 1}, {"at": 8, "kind": "u64", "value": 2}],
+        },
+    })
+
     v.append({
         "name": "release_entry",
         "kind": "release_entry",

@@ -132,9 +132,9 @@ def tour(c: Client) -> None:
         show("sha256(b'abc')", c.sha256(b"abc").hex())
         key, nonce = bytes(range(32)), bytes(12)
         msg = c.asarray(b"attack at dawn", "u8")
-        tag = c.encrypt(msg, key, nonce, b"")
+        tag = c.encrypt(msg, key, nonce)
         show("encrypt('attack at dawn') in place: tag", tag.hex())
-        c.decrypt(msg, key, nonce, b"", tag)
+        c.decrypt(msg, key, nonce, tag)
         show("decrypt(...) in place", bytes(msg))
     print("errors arrive as exceptions:")
     failing: list[tuple[str, Callable[[], object]]] = [

@@ -14,6 +14,7 @@ import inspect
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _fastpath
+from ._annotations import parameter_list
 from ._function import RemoteFunction, annotated, docstring, method_signature, signature_text
 from ._methods import FirstUse
 from ._overloads import Generic, element_of, generic_docstring, generic_signature
@@ -28,13 +29,13 @@ __all__: list[str] = []
 # `timeout` is a plain keyword-only parameter here: the sync fast paths hide it behind a positional
 # one for CPython's call specialization, which buys nothing next to a coroutine's own cost.
 _PLAIN = """async def {name}({me}, {params}*, timeout=None):
-    return await _shmcall_call_(_shmcall_fn_, ({params}), timeout)
+    return await _shmcall_call_(_shmcall_fn_, ({args}), timeout)
 """
 
 # A generic function: the overload for the element type of the dispatch argument, as the sync
 # client's dispatcher picks it (`_overloads.element_of`).
 _GENERIC = """async def {name}({me}, {params}*, timeout=None):
-    return await _shmcall_call_(_shmcall_pick_({param}), ({params}), timeout)
+    return await _shmcall_call_(_shmcall_pick_({param}), ({args}), timeout)
 """
 
 
@@ -52,7 +53,8 @@ def _define(template: str, entry: dict[str, Any], params: tuple[tuple[str, str],
     """The coroutine function of ``template`` for ``entry``, documented as ``described`` says."""
     names = [n for n, _ in params]
     me = "self" if "self" not in names else "_shmcall_self_"
-    source = template.format(name=entry["name"], me=me, params="".join(f"{n}, " for n in names), **fields)
+    source = template.format(name=entry["name"], me=me, params=parameter_list(params),
+                             args="".join(f"{n}, " for n in names), **fields)
     f = _fastpath.define(source, f"<shmcall async {entry['name']}>", namespace, entry["name"])
     f.__qualname__ = entry["name"]
     f.__module__ = "shmcall.remote"

@@ -10,6 +10,7 @@ memoryview, array.array), ``Ref`` and ``Vec``, and the daemon's struct classes b
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from ._scalars import SCALARS
 
@@ -30,6 +31,8 @@ def _element(name: str) -> tuple[str, str]:
 def param_type(wire: str) -> str:
     """The Python type a parameter of wire type ``wire`` accepts."""
     wire = wire.strip()
+    if wire.startswith("Option<"):
+        return union([param_type(wire[len("Option<"):-1]), "None"])
     scalar = SCALARS.get(wire)
     if scalar is not None:
         return scalar.kind
@@ -55,6 +58,8 @@ def param_type(wire: str) -> str:
 def result_type(wire: str) -> str:
     """The Python type a result of wire type ``wire`` arrives as."""
     wire = wire.strip()
+    if wire.startswith("Option<"):
+        return union([result_type(wire[len("Option<"):-1]), "None"])
     scalar = SCALARS.get(wire)
     if scalar is not None:
         return scalar.kind
@@ -82,6 +87,27 @@ def returns_annotation(wires: str) -> str:
         else:
             types.append("None" if alternative == "None" else result_type(alternative))
     return union(types)
+
+
+def optional(wires: str) -> bool:
+    """True for an ``Option<T>`` parameter (of every overload, for a generic one's ``a | b``)."""
+    return all(w.strip().startswith("Option<") for w in wires.split(" | "))
+
+
+def first_default(params: Sequence[tuple[str, str]]) -> int:
+    """The index from which every parameter (``(name, wire types)``) is optional: those default to
+    None. An optional parameter before a required one takes None but must be given (Python's rule
+    for positional parameters)."""
+    first = len(params)
+    while first and optional(params[first - 1][1]):
+        first -= 1
+    return first
+
+
+def parameter_list(params: Sequence[tuple[str, str]]) -> str:
+    """``a, b, c=None, ``: the parameters as generated code declares them (`first_default`)."""
+    first = first_default(params)
+    return "".join(f"{name}=None, " if i >= first else f"{name}, " for i, (name, _) in enumerate(params))
 
 
 def union(types: list[str]) -> str:

@@ -536,6 +536,40 @@ class InOutCodec(TypedCodec[Any]):
         self.inner.discard(buf, pos, resp)
 
 
+class OptionCodec(TypedCodec["tuple[bool, Any]"]):
+    """``Option<T>`` (SPEC §4.6): ``None``, or a value of T; a presence byte, then T at its alignment."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.name = f"Option<{inner.name}>"
+        self.value_at = max(inner.align, 1)
+        self.align = self.value_at
+        self.size = self.value_at + inner.size
+
+    def prep(self, v: Any, call: Call, where: str) -> tuple[bool, Any]:
+        if v is None:
+            return False, None
+        return True, self.inner.prep(v, call, where)
+
+    def write(self, buf: memoryview, pos: int, token: tuple[bool, Any], call: Call) -> None:
+        present, inner = token
+        if present:
+            buf[pos] = 1
+            self.inner.write(buf, pos + self.value_at, inner, call)
+        else:  # an absent value's bytes are not read (written as zeros, as the daemon does)
+            buf[pos : pos + self.size] = bytes(self.size)
+
+    def read(self, buf: memoryview, pos: int, resp: Resp) -> Any:
+        present = buf[pos]
+        if present > 1:
+            raise CorruptResponse(f"{self.name}: presence byte must be 0 or 1, found {present}")
+        return self.inner.read(buf, pos + self.value_at, resp) if present else None
+
+    def discard(self, buf: memoryview, pos: int, resp: Resp) -> None:
+        if buf[pos] == 1:
+            self.inner.discard(buf, pos + self.value_at, resp)
+
+
 _ARRAY = re.compile(r"^\[(.+); (\d+)\]$")
 
 
@@ -558,7 +592,7 @@ def _holds_struct(codec: Codec) -> bool:
         return True
     if isinstance(codec, (SliceCodec, VecCodec, ArrayCodec)):
         return _holds_struct(codec.elem.codec if isinstance(codec.elem, Elem) else codec.elem)
-    return isinstance(codec, InOutCodec) and _holds_struct(codec.inner)
+    return isinstance(codec, (InOutCodec, OptionCodec)) and _holds_struct(codec.inner)
 
 
 def _parse(name: str, structs: dict[str, StructCodec]) -> Codec:
@@ -572,6 +606,8 @@ def _parse(name: str, structs: dict[str, StructCodec]) -> Codec:
         return VecCodec(Elem(parse(name[4:-1], structs)))
     if name.startswith("&mut "):
         return InOutCodec(parse(name[5:], structs))
+    if name.startswith("Option<") and name.endswith(">"):
+        return OptionCodec(parse(name[7:-1], structs))
     m = _ARRAY.match(name)
     if m:
         return ArrayCodec(parse(m.group(1), structs), int(m.group(2)))

@@ -68,7 +68,7 @@ __all__ = [
 # [protocol]
 
 # Protocol (format) version: bumped on any layout change.
-PROTOCOL_VERSION: Final[int] = 3
+PROTOCOL_VERSION: Final[int] = 4
 # `"SHMCALL\0"` read as a little-endian u64; written last when a control segment is ready.
 MAGIC: Final[int] = 0x004C_4C41_434D_4853
 # Cache line size the layout separates writers by.

@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeGuard
 
 from . import _codecache
 from . import _layout as L
+from ._annotations import parameter_list
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
-from ._codecs import (BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, SliceCodec, StrCodec, StructCodec,
-                      VecCodec)
+from ._codecs import (BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, OptionCodec, SliceCodec, StrCodec,
+                      StructCodec, VecCodec)
 from ._scalars import SCALARS
 from ._staging import NDARRAY, copier
 
@@ -79,12 +80,21 @@ def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
     return type(codec) is StructCodec and all(_is_scalar(c) or _is_text(c) for _, c, _ in codec.fields)
 
 
+def _fast_option(codec: Codec) -> TypeGuard[OptionCodec]:
+    """An ``Option<T>`` of a scalar, text or an array of numbers: its presence byte and T are two
+    leaves of the request (an absent T a stand-in of no length, `_absent`)."""
+    if type(codec) is not OptionCodec:
+        return False
+    inner = codec.inner
+    return _is_scalar(inner) or _is_text(inner) or _fast_slice(inner) and inner.elem.format != ""
+
+
 def eligible(fn: RemoteFunction) -> bool:
     """True when every parameter and result has a fast encoding (and plain stores are ordered, as
     the fast path's publication assumes)."""
     if fn.outs or not STRONG_ORDER:
         return False
-    if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) for _, c, _ in fn.params):
+    if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) or _fast_option(c) for _, c, _ in fn.params):
         return False
     return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _flat_struct(c) for c, _ in fn.returns)
 
@@ -507,6 +517,30 @@ _READ_BOOL = """
 
 _MAKE_COMPLEX = "{value} = complex({real}, {imag})"
 
+# An option's presence byte, and its value: the argument, or when it is None a stand-in of no
+# length that the request carries unread (SPEC §4.6). The parameter itself stays as given, for the
+# general path should anything send the call that way.
+_PREPARE_OPTION = """
+    if {param} is None:
+        {present} = 0
+        {value} = {absent}
+    else:
+        {present} = 1
+        {value} = {param}
+"""
+
+#: The stand-in for an absent option's value, by the value's codec type (arrays: `_absent_array`).
+_ABSENT = {IntCodec: "0", FloatCodec: "0.0", BoolCodec: "False", ComplexCodec: "0j", StrCodec: '""', BytesCodec: 'b""'}
+
+#: An option's presence byte, packed as a u8 leaf.
+_PRESENT = IntCodec("u8")
+
+
+def _absent_array(fmt: str) -> Any:
+    """An empty buffer of element format ``fmt``: an absent ``Option<&[T]>``'s stand-in."""
+    empty: Any = memoryview(b"")  # typeshed knows cast() only with literal formats
+    return b"" if fmt == "B" else empty.cast(fmt)
+
 # str.encode unbound: a TypeError for anything not a str, with no separate type check.
 _PREPARE_STR = """
     # {value}: its UTF-8, sent inline after the record (SPEC §4.1).
@@ -701,16 +735,28 @@ def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable
             made = _text_packs([_Run(*run) for run in runs], args_size)  # caches of this client's own
         elif kind == "text_guesses":
             made = _text_guesses(*value)
-        elif kind == "copier":  # (the parameter's offset, mutable, inline)
+        elif kind == "copier":  # (the array's offset, mutable, inline)
             offset, mutable, inline = value
-            codec = next(c for _, c, o in fn.params if o == offset)
-            assert type(codec) is SliceCodec
+            codec = _slice_at(fn, offset)
             made = (copier(codec.elem, mutable, inline),)
+        elif kind == "absent_array":
+            made = (_absent_array(value),)
         else:
             made = ({"local": local, "slow": slow, "function": fn, "finish": fn.finish, "long_waits": fn.long_waits,
                      "roots": roots}[kind],)
         namespace.update(zip(names, made))
     return namespace
+
+
+def _slice_at(fn: RemoteFunction, offset: int) -> SliceCodec:
+    """The array parameter (or option's array) whose reference is at ``offset`` of the record."""
+    for _, codec, at in fn.params:
+        if isinstance(codec, OptionCodec):
+            at += codec.value_at
+            codec = codec.inner
+        if at == offset and type(codec) is SliceCodec:
+            return codec
+    raise AssertionError(f"{fn.name}: no array at offset {offset}")
 
 
 def _shape(fn: RemoteFunction) -> tuple[Any, ...]:
@@ -758,8 +804,19 @@ class _Writer:
         # Parameters flattened to leaves; a struct's fields unpacked into variables of their own.
         self.leaves: list[_Leaf] = []
         self.structs: list[tuple[str, StructCodec, list[str]]] = []
+        self.options: list[str] = []  # each option parameter's `_PREPARE_OPTION`
         for name, codec, offset in fn.params:
-            if _flat_struct(codec):
+            if _fast_option(codec):
+                present, value = self.names.new(f"{name}_present"), self.names.new(f"{name}_value")
+                inner = codec.inner
+                if type(inner) is SliceCodec:
+                    absent = self.names.new(f"_absent_{inner.elem.format}")
+                    self.recipe.append(_Binding((absent,), "absent_array", inner.elem.format))
+                else:
+                    absent = _ABSENT[type(inner)]
+                self.options.append(self.render(_PREPARE_OPTION, param=name, present=present, value=value, absent=absent))
+                self.leaves += [_Leaf(present, _PRESENT, offset), _Leaf(value, inner, offset + codec.value_at)]
+            elif _flat_struct(codec):
                 fields = [self.names.new(f"{name}_{field}") for field, _, _ in codec.fields]
                 self.structs.append((name, codec, fields))
                 self.leaves += [_Leaf(var, c, offset + o) for var, (_, c, o) in zip(fields, codec.fields)]
@@ -794,14 +851,14 @@ class _Writer:
             _FUNCTION,
             signature=fn.signature_text(),
             name=self.name,
-            params=f"{self.params}, " if self.params else "",
+            params=parameter_list([(n, c.name) for n, c, _ in fn.params]),
             declare_guess=self.render(_GLOBAL_GUESS) if guessed_text(fn) else "",
             general=self.general,
             args=self.args,
             begin_staging=self.render(_BEGIN_STAGING, args_size=str(fn.args_size)) if arrays else "",
             copy_back=self.render(_COPY_BACK) if mutable else "",
             unpack_structs="\n".join(self.unpack_struct(*s) for s in self.structs),
-            prepare_arguments="\n".join(self.prepare_argument(leaf, refs, text) for leaf in self.leaves),
+            prepare_arguments="\n".join(self.options + [self.prepare_argument(leaf, refs, text) for leaf in self.leaves]),
             find_text_pack=self.find_text_pack(text, end) if text else "",
             write_request=self.write_request(text, refs, end),
             prepare_response=prepare_response,

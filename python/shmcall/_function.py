@@ -10,7 +10,7 @@ import struct
 from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeAlias, cast
 
 from . import _fastpath
-from ._annotations import params_annotation, returns_annotation
+from ._annotations import first_default, parameter_list, params_annotation, returns_annotation
 from . import _layout as L
 from ._batch import batch
 from ._call import CHECKING, Call
@@ -223,10 +223,12 @@ def method_signature(params: tuple[tuple[str, str], ...], returns: str) -> inspe
     (a signature is immutable): the next client of the same daemon finds it made."""
     P = inspect.Parameter
     me = "self" if all(n != "self" for n, _ in params) else "_shmcall_self_"
+    first = first_default(params)
     # Annotated with Python types (`_annotations`): the wire types stay in the docstring.
     return inspect.Signature(
         [P(me, P.POSITIONAL_OR_KEYWORD)]
-        + [P(n, P.POSITIONAL_OR_KEYWORD, annotation=params_annotation(a)) for n, a in params]
+        + [P(n, P.POSITIONAL_OR_KEYWORD, annotation=params_annotation(a), default=None if i >= first else P.empty)
+           for i, (n, a) in enumerate(params)]
         + [P("timeout", P.KEYWORD_ONLY, default=None, annotation="float | None")],
         return_annotation=returns_annotation(returns))
 
@@ -242,7 +244,7 @@ def docstring(signature: str, doc: str) -> str:
 _GENERAL = """def remote({me}, {params}_shmcall_more_=_shmcall_no_more_, timeout=None):
     if _shmcall_more_ is not _shmcall_no_more_:
         _shmcall_too_many_(_shmcall_fn_)
-    return _shmcall_call_(_shmcall_fn_, ({params}), timeout)
+    return _shmcall_call_(_shmcall_fn_, ({args}), timeout)
 """
 
 
@@ -255,11 +257,12 @@ def make_callable(fn: RemoteFunction, connection: Connection) -> RemoteMethod:
     call = connection.call
     f = cast("RemoteMethod | None", _fastpath.build(fn, connection.local, call, connection.heap.roots))
     if f is None:
-        params = "".join(f"{n}, " for n in names)
+        params = parameter_list([(n, c.name) for n, c, _ in fn.params])
         me = "self" if "self" not in names else "_shmcall_self_"
         namespace: dict[str, Any] = {"_shmcall_call_": call, "_shmcall_fn_": fn, "_shmcall_no_more_": _fastpath.NO_MORE,
                                      "_shmcall_too_many_": _fastpath.too_many}
-        f = cast("RemoteMethod", _fastpath.define(_GENERAL.format(me=me, params=params), f"<shmcall {fn.label}>", namespace))
+        source = _GENERAL.format(me=me, params=params, args="".join(f"{n}, " for n in names))
+        f = cast("RemoteMethod", _fastpath.define(source, f"<shmcall {fn.label}>", namespace))
     typed = [(n, c.annotation()) for n, c, _ in fn.params]
     rets = [c.annotation() for c, _ in fn.returns]
     returns = "None" if not rets else rets[0] if len(rets) == 1 else f"tuple[{', '.join(rets)}]"

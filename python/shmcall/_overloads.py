@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import _fastpath
 from ._codecs import buffer_element, dtype_of, parse
 from ._errors import CorruptResponse
+from ._annotations import parameter_list
 from ._function import RemoteFunction, annotated, docstring, make_callable, method_signature, signature_text
 from ._numpy import HAVE_NUMPY, np
 from ._scalars import SCALARS
@@ -70,7 +71,7 @@ _DISPATCH = """
             overload = _by_dtype[{param}.dtype]
         except (AttributeError, KeyError, TypeError):
             overload = _by_element({param})
-        return overload(_client, {params}_more, timeout)
+        return overload(_client, {args}_more, timeout)
 """
 
 
@@ -160,7 +161,7 @@ class Generic:
         name = names.new(self.name)
         source = _fastpath.render(
             _DISPATCH, names, signature=signature_text(self.name, params, returns), name=name,
-            param=params[self.param][0], params="".join(f"{n}, " for n, _ in params)) + "\n"
+            param=params[self.param][0], params=parameter_list(params), args="".join(f"{n}, " for n, _ in params)) + "\n"
         namespace: dict[str, Any] = {names["_by_dtype"]: self.by_dtype, names["_by_element"]: self.by_element,
                                      names["_NO_MORE"]: _fastpath.NO_MORE}
         namespace.update(names.renamed_builtins())

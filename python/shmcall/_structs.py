@@ -8,7 +8,7 @@ import math
 from types import CodeType
 from typing import Any, Callable
 
-from ._codecs import ArrayCodec, Codec, StructCodec, parse
+from ._codecs import ArrayCodec, Codec, OptionCodec, StructCodec, parse
 from ._errors import CorruptResponse
 from ._fastpath import fresh_code
 from ._numpy import HAVE_NUMPY
@@ -45,7 +45,9 @@ def check_layout(codec: StructCodec) -> None:
 
 
 def default_value(codec: Codec) -> object:
-    """A field's value when none is given: zero, empty text, a default struct, zeros."""
+    """A field's value when none is given: zero, empty text, None for an option, a default struct, zeros."""
+    if isinstance(codec, OptionCodec):
+        return None
     scalar = SCALARS.get(codec.name)
     if scalar is not None:
         return ZEROS[scalar.kind]

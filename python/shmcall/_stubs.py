@@ -15,7 +15,7 @@ from __future__ import annotations
 import keyword
 from typing import Any
 
-from ._annotations import param_type, params_annotation, result_type, returns_annotation
+from ._annotations import first_default, param_type, params_annotation, result_type, returns_annotation
 from ._function import python_name
 
 __all__: list[str] = []
@@ -61,9 +61,11 @@ def _struct(entry: dict[str, Any]) -> list[str]:
 def _method(name: str, entry: dict[str, Any], overload: bool = False, arrays_only: str = "") -> list[str]:
     """A method's stub; for one overload of a generic function, its parameter ``arrays_only`` typed
     as the overload's numpy array alone (what tells the overloads apart)."""
+    first = first_default([(p["name"], p["type"]) for p in entry["params"]])
     params = "".join(f", {python_name(p['name'])}: "
                      f"{params_annotation(p['type']).split(' | ')[0] if p['name'] == arrays_only else params_annotation(p['type'])}"
-                     for p in entry["params"])
+                     f"{' = None' if i >= first else ''}"
+                     for i, p in enumerate(entry["params"]))
     wires = [r["type"].strip() for r in entry["returns"]]
     returns = "None" if not wires else wires[0] if len(wires) == 1 else f"tuple[{', '.join(wires)}]"
     doc = (entry.get("doc") or "").strip().splitlines()

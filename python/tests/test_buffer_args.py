@@ -76,7 +76,7 @@ def test_written_arguments_are_staged_and_copied_back(fresh, kind, size):
         buf = KINDS[kind](plain)
         tag = fresh.encrypt(buf, KEY, NONCE, b"aad")
         assert bytes(buf) + tag == aead.encrypt(NONCE, plain, b"aad"), f"round {round_}"
-        fresh.decrypt(buf, KEY, NONCE, b"aad", tag)
+        fresh.decrypt(buf, KEY, NONCE, tag, b"aad")
         assert bytes(buf) == plain
     # Written arguments never travel inline (SPEC §4.3): staged once there is something to stage.
     assert (ch.staging.block is None) == (size == 0)
@@ -88,7 +88,7 @@ def test_a_failed_call_leaves_a_staged_argument_as_it_was(fresh):
     before = bytes(buf)
     for _ in range(3):
         with pytest.raises(shmcall.RemoteError):
-            fresh.decrypt(buf, KEY, NONCE, b"", bytes(16))  # a wrong tag
+            fresh.decrypt(buf, KEY, NONCE, bytes(16))  # a wrong tag
         assert bytes(buf) == before
 
 

@@ -20,7 +20,8 @@ import shmcall
 from conftest import REPO, Daemon
 
 BINARY = REPO / "target" / "release" / "custom_daemon"
-FUNCTIONS = {"rotate", "normalize", "polygon_area", "primes_below", "rle_encode", "xorshift_fill"}
+FUNCTIONS = {"rotate", "normalize", "nearest", "mark", "describe_marker", "polygon_area", "primes_below", "rle_encode",
+             "xorshift_fill"}
 
 
 def custom_binary() -> str:
@@ -90,6 +91,37 @@ def test_array_of_structs_in_scalar_out_and_an_error(geo):
     with pytest.raises(shmcall.RemoteError, match="at least 3 vertices, got 2") as e:
         geo.polygon_area(square[:2])
     assert not isinstance(e.value, shmcall.RemotePanic) and e.value.function == "polygon_area"
+
+
+def test_optional_argument_and_optional_result(geo):
+    Point = geo.types.Point
+    rng = random.Random(11)
+    for n in [0, 1, 2, 50]:
+        points = [Point(rng.uniform(-5, 5), rng.uniform(-5, 5)) for _ in range(n)]
+        to = Point(rng.uniform(-5, 5), rng.uniform(-5, 5))
+        distances = [math.hypot(p.x - to.x, p.y - to.y) for p in points]
+        best = min(range(n), key=distances.__getitem__) if n else None
+        assert geo.nearest(points, to) == best, "within left out: any distance"
+        assert geo.nearest(points, to, None) == best
+        for within in [0.0, 0.5, 3.0, 100.0]:
+            want = best if best is not None and distances[best] <= within else None
+            assert geo.nearest(points, to, within) == want, (n, within)
+            assert geo.nearest(points, to, within=within) == want
+    with pytest.raises(TypeError, match="float"):
+        geo.nearest([Point(0, 0)], Point(1, 1), "far")
+
+
+def test_optional_struct_fields(geo):
+    Point, Marker = geo.types.Point, geo.types.Marker
+    m = geo.mark(Point(1.5, -2.0))
+    assert isinstance(m, Marker) and (m.at, m.label, m.weight) == (Point(1.5, -2.0), None, None)
+    assert geo.mark(Point(0, 0), "home").label == "home"
+    assert geo.mark(Point(0, 0), "").label == "", "an empty label is not a missing one"
+    assert Marker().label is None and Marker().weight is None, "an option field defaults to None"
+    for label, weight, text in [(None, None, "unlabelled at (1, 2), weight 1"), ("café", 0.5, "café at (1, 2), weight 0.5"),
+                                ("", 2.0, " at (1, 2), weight 2")]:
+        assert geo.describe_marker(Marker(Point(1, 2), label, weight)) == text
+    assert geo.describe_marker(geo.mark(Point(3, 4), "x" * 5000)).startswith("x" * 5000), "a label beyond the request"
 
 
 def primes_reference(n: int) -> list[int]:

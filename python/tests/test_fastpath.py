@@ -122,6 +122,33 @@ def test_common_signatures_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
+def test_options_stay_on_the_fast_path_absent_or_present(c):
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    c.add(0, 0)  # opens this thread's channel
+    f = fast(c, "clamp")
+    with Counting(f) as count:
+        for args, want in [((5.0,), 5.0), ((5.0, None, 2.5), 2.5), ((5.0, 6.0), 6.0), ((5.0, None, None), 5.0)]:
+            for _ in range(20):
+                assert f(*args) == want, args
+    assert count.falls == 0, "clamp fell back to the general path"
+    f = fast(c, "encrypt")
+    key, nonce = bytes(range(32)), bytes(12)
+    f(bytearray(64), key, nonce)  # the channel's first written array makes its staging block (general path)
+    with Counting(f) as count:
+        for aad in [None, b"", b"hdr", bytearray(b"header"), memoryview(b"view")]:
+            buf = bytearray(b"x" * 64)
+            tag = f(buf, key, nonce, aad)
+            assert bytes(buf) + tag == ChaCha20Poly1305(key).encrypt(nonce, b"x" * 64, None if aad is None else bytes(aad))
+    assert count.falls == 0, "encrypt fell back to the general path"
+
+
+def test_an_absent_array_option_stands_in_as_an_empty_array_of_its_element():
+    for fmt in ["B", "d", "i", "q"]:
+        view = memoryview(_fastpath._absent_array(fmt))
+        assert (view.nbytes, view.format) == (0, fmt)
+
+
 def test_a_struct_argument_the_fast_path_cannot_take_goes_the_general_way(c):
     """A tuple of the wrong length, or any other type, falls to the general path, which raises the
     precise error; a dict is encoded there."""

@@ -27,6 +27,9 @@ except ImportError:  # Python 3.10
 
 from shmcall import _constants as C
 from shmcall import _layout as L
+from shmcall._call import CHECKING, NO_RESP
+from shmcall._codecs import parse
+from shmcall._errors import CorruptResponse
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ROOT / "protocol"
@@ -132,7 +135,7 @@ def test_layout_hash_follows_the_spec_and_the_vector() -> None:
     assert int(v["fields"]["hex"], 16) == expected
     assert struct.unpack("<Q", v["bytes"]) == (expected,)
     assert json.loads((VECTORS / "vectors.json").read_text())["layout_hash"] == f"{expected:016x}"
-    assert expected == 0x0C7949E3C0F62E80  # SPEC §3.2, version 3
+    assert expected == 0x1F3E8D6D59B64A7F  # SPEC §3.2, version 4
 
 
 # --- struct layouts ---------------------------------------------------------------------------------
@@ -200,7 +203,7 @@ def test_control_header_default() -> None:
 def encode_pieces(pieces: list[dict[str, Any]], length: int) -> bytes:
     """A payload from the vector's pieces, using the client's structs for references."""
     out = bytearray(length)
-    scalar = {"i64": struct.Struct("<q"), "u64": L.U64}
+    scalar = {"i64": struct.Struct("<q"), "u64": L.U64, "u8": struct.Struct("<B"), "f64": struct.Struct("<d")}
     for p in pieces:
         if p["kind"] == "buf":
             L.BUF.pack_into(out, p["at"], p["segment"], 0, p["offset"], p["length"])
@@ -281,3 +284,21 @@ def test_vectors_are_what_the_generator_writes() -> None:
     script = PROTOCOL / "vectors" / "make_vectors.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_options_encode_and_decode_as_the_client_does() -> None:
+    # SPEC §4.6: a presence byte, then the value at its alignment; an absent value's bytes are zero.
+    f64 = parse("Option<f64>", {})
+    assert (f64.size, f64.align, f64.value_at) == (16, 8, 8)
+    req = VECTORS_BY_NAME["request_clamp_absent"]
+    payload = bytearray(req["fields"]["request_len"])
+    mv = memoryview(payload)
+    parse("f64", {}).write(mv, 0, 5.0, CHECKING)
+    for at, value in [(8, None), (24, 2.5)]:
+        f64.write(mv, at, f64.prep(value, CHECKING, "bound"), CHECKING)
+    assert bytes(payload) == req["bytes"][L.REQUEST_HEADER_SIZE :]
+    assert [f64.read(mv, at, NO_RESP) for at in (8, 24)] == [None, 2.5]
+    resp = memoryview(VECTORS_BY_NAME["response_index_of_2"]["bytes"][L.RESPONSE_HEADER_SIZE :])
+    assert parse("Option<u64>", {}).read(resp, 0, NO_RESP) == 2
+    with pytest.raises(CorruptResponse, match="presence byte"):
+        parse("Option<u64>", {}).read(memoryview(b"\x02" + bytes(15)), 0, NO_RESP)

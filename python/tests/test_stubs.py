@@ -37,7 +37,11 @@ def use(c: "Client") -> None:
     c.change_int(r)
     pair: tuple[int, int] = c.multi_return()
     tag: bytes = c.encrypt(bytearray(8), bytes(32), bytes(12), b"")
-    print(total, text, age, digest, s, i, first, pair, tag)
+    tag = c.encrypt(bytearray(8), bytes(32), bytes(12))
+    c.decrypt(bytearray(8), bytes(32), bytes(12), tag, aad=None)
+    low: float = c.clamp(0.5, hi=0.25)
+    found: int | None = c.index_of(np.arange(3), 2)
+    print(total, text, age, digest, s, i, first, pair, tag, low, found)
 
 use(cast("Client", shmcall.connect()))
 '''
@@ -53,6 +57,9 @@ def misuse(c: "Client") -> None:
     c.sha256(3.5)                  # a float for bytes
     c.no_such_function()           # not served
     c.hello("x", timeout="soon")   # timeout is a float
+    c.clamp(1.0, "low")            # a str for float | None
+    at: int = c.index_of([1], 1)   # int | None taken as int
+    c.decrypt(bytearray(8), bytes(32), bytes(12))  # the tag is required
 '''
 
 
@@ -81,7 +88,7 @@ def test_a_program_using_the_stubs_passes_mypy_strict(stubs):
 def test_a_program_misusing_them_fails_on_each_misuse(stubs):
     out = mypy(stubs, BAD)
     assert out.returncode == 1
-    for line in (7, 8, 9, 10, 11):
+    for line in (7, 8, 9, 10, 11, 12, 13, 14):
         assert f"program.py:{line}:" in out.stdout, (line, out.stdout)
 
 
@@ -92,3 +99,12 @@ def test_signatures_carry_python_types_and_the_docstring_rust_types(c):
     assert inspect.signature(c.sha256).parameters["data"].annotation == "NDArray[numpy.uint8] | Sequence[int] | Buffer"
     assert c.sha256.__doc__.startswith("sha256(data: &[u8]) -> bytes")
     assert c.add.__annotations__ == {"a": "int", "b": "int", "timeout": "float | None", "return": "int"}
+
+
+def test_optional_parameters_default_to_none_where_python_allows(c):
+    clamp = inspect.signature(c.clamp).parameters
+    assert [(p.annotation, p.default) for p in clamp.values()][:3] == [
+        ("float", inspect.Parameter.empty), ("float | None", None), ("float | None", None)]
+    decrypt = inspect.signature(c.decrypt).parameters
+    assert decrypt["tag"].default is inspect.Parameter.empty and decrypt["aad"].default is None
+    assert inspect.signature(c.index_of).return_annotation == "int | None"

@@ -44,6 +44,12 @@ impl<'a> RetWriter<'a> {
         self.area[at..at + bytes.len()].copy_from_slice(bytes);
     }
 
+    /// Writes `len` zero bytes at `at` (an absent value's place).
+    #[inline]
+    pub fn zero(&mut self, at: usize, len: usize) {
+        self.area[at..at + len].fill(0);
+    }
+
     /// Writes a number at `at`.
     #[inline]
     pub fn scalar<T: Pod>(&mut self, at: usize, v: T) {

@@ -38,15 +38,15 @@ crate::export! {
     pub fn sha256(data: &[u8]) -> Bytes { Bytes(crypto::sha256(data).to_vec()) }
 
     /// ChaCha20-Poly1305 (RFC 8439): encrypts buf in place and returns the 16-byte tag.
-    /// key: 32 bytes, nonce: 12 bytes, aad: authenticated but not encrypted.
-    pub fn encrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], aad: &[u8]) -> Result<Bytes> {
-        Ok(Bytes(crypto::encrypt(buf, key, nonce, aad)?.to_vec()))
+    /// key: 32 bytes, nonce: 12 bytes, aad (optional): authenticated but not encrypted.
+    pub fn encrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], aad: Option<&[u8]>) -> Result<Bytes> {
+        Ok(Bytes(crypto::encrypt(buf, key, nonce, aad.unwrap_or_default())?.to_vec()))
     }
 
     /// ChaCha20-Poly1305 (RFC 8439): checks the tag, then decrypts buf in place.
-    /// A wrong tag is an error and leaves buf untouched.
-    pub fn decrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], aad: &[u8], tag: &[u8]) -> Result<()> {
-        Ok(crypto::decrypt(buf, key, nonce, aad, tag)?)
+    /// A wrong tag is an error and leaves buf untouched; aad (optional) as given to encrypt.
+    pub fn decrypt(buf: &mut [u8], key: &[u8], nonce: &[u8], tag: &[u8], aad: Option<&[u8]>) -> Result<()> {
+        Ok(crypto::decrypt(buf, key, nonce, aad.unwrap_or_default(), tag)?)
     }
 
     /// Fills xs with the SplitMix64 stream of seed.

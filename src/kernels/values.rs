@@ -157,6 +157,26 @@ crate::export! {
         }
     }
 
+    /// Returns x limited to [lo, hi]; a bound left out (None) does not limit. lo > hi is an error.
+    pub fn clamp(x: f64, lo: Option<f64>, hi: Option<f64>) -> Result<f64> {
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            if lo > hi {
+                return Err(CallError::new(format!("lo = {lo} is greater than hi = {hi}")));
+            }
+        }
+        // Comparisons rather than min/max: a NaN x stays NaN.
+        Ok(match (lo, hi) {
+            (Some(lo), _) if x < lo => lo,
+            (_, Some(hi)) if x > hi => hi,
+            _ => x,
+        })
+    }
+
+    /// Returns the index of the first element of xs equal to x, or None if there is none.
+    pub fn index_of(xs: &[i64], x: i64) -> Option<u64> {
+        xs.iter().position(|&v| v == x).map(|i| i as u64)
+    }
+
     /// Returns n points on the unit circle, evenly spaced, starting at (1, 0); n is at most 2^26.
     pub fn circle_points(n: u32) -> Result<Filled<'static, Point>> {
         // A client picks n: bound it (1 GiB of points). Written in place, so a result that cannot be

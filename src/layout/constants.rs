@@ -5,7 +5,7 @@
 // [protocol]
 
 /// Protocol (format) version: bumped on any layout change.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// `"SHMCALL\0"` read as a little-endian u64; written last when a control segment is ready.
 pub const MAGIC: u64 = 0x004C_4C41_434D_4853;
 /// Cache line size the layout separates writers by.

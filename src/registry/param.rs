@@ -8,6 +8,7 @@
 //! | `&mut [T]` (`T` plain) | `&mut [T]` | the caller's shared array, written in place |
 //! | `&mut T` | `&mut T` | a value whose final state is sent back |
 //! | `&mut Vec<T>` (`T` plain) | `&mut Vec<T>` | a vector that may grow; its final contents are sent back |
+//! | `Option<T>` (`T` a value above), `Option<&str>`, `Option<&[T]>` | `Option<…>` | `None`, or what `T` gets |
 //!
 //! The holder/bind split lets the macro keep decoded values in locals and lend them for the call
 //! (`'h`), while borrowed data lives as long as the request (`'a`).
@@ -149,5 +150,55 @@ impl<'h, 'a: 'h, T: Plain + Wire> Param<'h, 'a> for &'h mut Vec<T> {
     fn write_back(h: &Self::Holder, w: &mut RetWriter<'_>) -> Result<(), Failure> {
         let at = w.next(BUF_SIZE, BUF_ALIGN);
         w.elements(at, h)
+    }
+}
+
+/// Where an option's value starts: after its presence byte, at the value's alignment (SPEC §4.6).
+/// `None` when the presence byte says absent (the value's bytes are then not read).
+fn present(r: &ArgReader<'_>, size: usize, align: usize) -> Result<Option<usize>, Failure> {
+    let at = r.next(align + size, align)?;
+    Ok(r.boolean(at)?.then_some(at + align))
+}
+
+impl<'h, 'a: 'h, T: Wire> Param<'h, 'a> for Option<T> {
+    type Holder = Option<Option<T>>;
+    fn ty() -> Ty {
+        <Option<T> as Wire>::ty()
+    }
+    fn decode(r: &ArgReader<'a>) -> Result<Self::Holder, Failure> {
+        let (size, align) = T::size_align();
+        match present(r, size, align)? {
+            Some(at) => T::read(r, at).map(|v| Some(Some(v))),
+            None => Ok(Some(None)),
+        }
+    }
+    fn bind(h: &'h mut Self::Holder) -> Self {
+        h.take().expect("bound once")
+    }
+}
+
+impl<'h, 'a: 'h> Param<'h, 'a> for Option<&'h str> {
+    type Holder = Option<&'a str>;
+    fn ty() -> Ty {
+        Ty::Option(Box::new(Ty::Str))
+    }
+    fn decode(r: &ArgReader<'a>) -> Result<Self::Holder, Failure> {
+        present(r, BUF_SIZE, BUF_ALIGN)?.map(|at| r.str(at)).transpose()
+    }
+    fn bind(h: &'h mut Self::Holder) -> Self {
+        *h
+    }
+}
+
+impl<'h, 'a: 'h, T: Plain + Wire> Param<'h, 'a> for Option<&'h [T]> {
+    type Holder = Option<&'a [T]>;
+    fn ty() -> Ty {
+        Ty::Option(Box::new(Ty::Slice(Box::new(T::ty()))))
+    }
+    fn decode(r: &ArgReader<'a>) -> Result<Self::Holder, Failure> {
+        present(r, BUF_SIZE, BUF_ALIGN)?.map(|at| r.slice(at)).transpose()
+    }
+    fn bind(h: &'h mut Self::Holder) -> Self {
+        *h
     }
 }

@@ -159,6 +159,8 @@ pub enum Ty {
     VecMut(Box<Ty>),
     /// An in-out value argument: `&mut T`.
     InOut(Box<Ty>),
+    /// A value that may be absent: `Option<T>`, a presence byte then T at T's alignment (§4.6).
+    Option(Box<Ty>),
 }
 
 impl Ty {
@@ -173,7 +175,16 @@ impl Ty {
                 (s * n, a)
             }
             Ty::InOut(t) => t.size_align(),
+            Ty::Option(t) => {
+                let (s, a) = t.size_align();
+                (a.max(1) + s, a.max(1))
+            }
         }
+    }
+
+    /// Where an `Option<T>`'s value starts after its presence byte: T's alignment.
+    pub fn option_value_offset(inner: &Ty) -> usize {
+        inner.size_align().1.max(1)
     }
 
     /// True for types whose every bit pattern is a valid value and which hold no references.
@@ -188,6 +199,7 @@ impl Ty {
 
     /// True for types held entirely inside a record (no buffer references): numbers, bools, and
     /// structs and fixed arrays of them. Calls whose values are all fixed can be batched (SPEC §3.3).
+    /// An `Option` is not: a batch's columns are arrays, with no room for an absent value.
     pub fn is_fixed(&self) -> bool {
         match self {
             Ty::Scalar(_) => true,
@@ -210,6 +222,7 @@ impl Ty {
             Ty::Vec(t) => format!("Vec<{}>", t.name()),
             Ty::VecMut(t) => format!("&mut Vec<{}>", t.name()),
             Ty::InOut(t) => format!("&mut {}", t.name()),
+            Ty::Option(t) => format!("Option<{}>", t.name()),
         }
     }
 
@@ -233,9 +246,13 @@ impl Ty {
                     out.push(d);
                 }
             }
-            Ty::Array(t, _) | Ty::Slice(t) | Ty::SliceMut(t) | Ty::Vec(t) | Ty::VecMut(t) | Ty::InOut(t) => {
-                t.structs(out)
-            }
+            Ty::Array(t, _)
+            | Ty::Slice(t)
+            | Ty::SliceMut(t)
+            | Ty::Vec(t)
+            | Ty::VecMut(t)
+            | Ty::InOut(t)
+            | Ty::Option(t) => t.structs(out),
             _ => {}
         }
     }
@@ -301,6 +318,21 @@ mod tests {
         let t = Ty::VecMut(Box::new(Ty::Array(Box::new(Ty::Scalar(Scalar::F32)), 3)));
         assert_eq!(t.name(), "&mut Vec<[f32; 3]>");
         assert_eq!(Ty::InOut(Box::new(Ty::Scalar(Scalar::I64))).name(), "&mut i64");
+    }
+
+    #[test]
+    fn an_option_is_a_presence_byte_then_the_value_at_its_alignment() {
+        let opt = |t: Ty| Ty::Option(Box::new(t));
+        assert_eq!(opt(Ty::Scalar(Scalar::U8)).size_align(), (2, 1));
+        assert_eq!(opt(Ty::Scalar(Scalar::I16)).size_align(), (4, 2));
+        assert_eq!(opt(Ty::Scalar(Scalar::F64)).size_align(), (16, 8));
+        assert_eq!(opt(Ty::Scalar(Scalar::C64)).size_align(), (12, 4));
+        assert_eq!(opt(Ty::Slice(Box::new(Ty::Scalar(Scalar::U8)))).size_align(), (32, 8));
+        assert_eq!(opt(Ty::Str).name(), "Option<str>");
+        assert_eq!(opt(Ty::Slice(Box::new(Ty::Scalar(Scalar::U8)))).name(), "Option<&[u8]>");
+        assert!(!opt(Ty::Scalar(Scalar::F64)).is_plain() && !opt(Ty::Scalar(Scalar::F64)).is_fixed());
+        let l = RecordLayout::of(&[Ty::Scalar(Scalar::F64), opt(Ty::Scalar(Scalar::F64)), opt(Ty::Scalar(Scalar::U8))]);
+        assert_eq!((l.offsets, l.fixed_size), (vec![0, 8, 24], 26));
     }
 
     #[test]

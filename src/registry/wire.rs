@@ -116,6 +116,37 @@ impl<T: Wire, const N: usize> Wire for [T; N] {
     }
 }
 
+/// `Option<T>` (SPEC §4.6): a presence byte, exactly 0 or 1, then T at T's alignment. An absent
+/// value's bytes are not read; the daemon writes them as zeros.
+impl<T: Wire> Wire for Option<T> {
+    fn ty() -> Ty {
+        Ty::Option(Box::new(T::ty()))
+    }
+    fn size_align() -> (usize, usize) {
+        let (size, align) = T::size_align();
+        (align + size, align)
+    }
+    fn read(r: &ArgReader<'_>, at: usize) -> Result<Self, Failure> {
+        if !r.boolean(at)? {
+            return Ok(None);
+        }
+        T::read(r, at + T::size_align().1).map(Some)
+    }
+    fn write(&self, w: &mut RetWriter<'_>, at: usize) -> Result<(), Failure> {
+        let (size, align) = T::size_align();
+        match self {
+            Some(v) => {
+                w.scalar(at, 1u8);
+                v.write(w, at + align)
+            }
+            None => {
+                w.zero(at, align + size);
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +178,11 @@ mod tests {
         agrees::<[[i16; 3]; 2]>();
         agrees::<Mixed>();
         agrees::<[Mixed; 2]>();
+        agrees::<Option<u8>>();
+        agrees::<Option<f64>>();
+        agrees::<Option<String>>();
+        agrees::<Option<Complex32>>();
+        agrees::<Option<[i16; 3]>>();
+        agrees::<Option<Mixed>>();
     }
 }

@@ -11,6 +11,11 @@ shmcall::shm_struct! {
     pub plain struct Vec3 { pub x: f64, pub y: f64, pub z: f64 }
 }
 
+shmcall::shm_struct! {
+    /// A point with a label and a weight, either of which may be left out (None).
+    pub struct Marker { pub at: Point, pub label: Option<String>, pub weight: Option<f64> }
+}
+
 shmcall::export! {
     /// Rotates `p` about the origin by `degrees`, counter-clockwise.
     pub fn rotate(p: Point, degrees: f64) -> Point {
@@ -27,6 +32,25 @@ shmcall::export! {
                 *v = Vec3 { x: v.x / len, y: v.y / len, z: v.z / len };
             }
         }
+    }
+
+    /// The index of the point nearest to `to`; None when there are no points, or when none lies
+    /// within `within` (any distance when left out).
+    pub fn nearest(points: &[Point], to: Point, within: Option<f64>) -> Option<u64> {
+        let distance = |p: &Point| (p.x - to.x).hypot(p.y - to.y);
+        let (index, d) = points.iter().map(distance).enumerate().min_by(|a, b| a.1.total_cmp(&b.1))?;
+        (d <= within.unwrap_or(f64::INFINITY)).then_some(index as u64)
+    }
+
+    /// A marker at `at`, labelled if a label is given; no weight.
+    pub fn mark(at: Point, label: Option<&str>) -> Marker {
+        Marker { at, label: label.map(str::to_owned), weight: None }
+    }
+
+    /// "label at (x, y), weight w": "unlabelled" without a label, weight 1 when it has none.
+    pub fn describe_marker(m: Marker) -> String {
+        let label = m.label.as_deref().unwrap_or("unlabelled");
+        format!("{label} at ({}, {}), weight {}", m.at.x, m.at.y, m.weight.unwrap_or(1.0))
     }
 
     /// The area of the simple polygon with these vertices, in order (either direction).
@@ -56,6 +80,15 @@ mod tests {
         let mut v = [Vec3 { x: 3.0, y: 0.0, z: 4.0 }, Vec3::default()];
         normalize(&mut v);
         assert_eq!(v, [Vec3 { x: 0.6, y: 0.0, z: 0.8 }, Vec3::default()]);
+    }
+
+    #[test]
+    fn nearest_within_a_distance() {
+        let points = [(0.0, 0.0), (3.0, 4.0)].map(|(x, y)| Point { x, y });
+        let to = Point { x: 2.5, y: 4.0 };
+        assert_eq!(nearest(&points, to, None), Some(1));
+        assert_eq!(nearest(&points, to, Some(0.1)), None);
+        assert_eq!(nearest(&[], to, None), None);
     }
 
     #[test]
