@@ -7,6 +7,8 @@
 # assembly): for ARM Linux they are checked too when `aarch64-linux-gnu-gcc` is installed (Debian:
 # gcc-aarch64-linux-gnu); for macOS no cross C compiler is expected, so they are not checked.
 #
+# Where qemu-user is installed, the Rust tests of the ARM Linux build also run, under emulation.
+#
 # Installs the rustup targets when missing; a target that cannot be installed is skipped with a message.
 # Exits non-zero if any check that ran failed.
 set -uo pipefail
@@ -62,6 +64,20 @@ if have_target "$linux"; then
         export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
         run cargo check --locked --target "$linux" -p shmcall --lib --bins
         run cargo clippy --locked --target "$linux" -p shmcall --all-targets -- -D warnings
+        step "$linux: the Rust tests, run under emulation"
+        if command -v qemu-aarch64 >/dev/null 2>&1; then
+            # Skipped there: the huge-page tests (the emulator takes madvise as a no-op, so nothing
+            # becomes huge) and the two loom tests that re-run this test binary as a child process
+            # (the host cannot start an ARM executable itself).
+            CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+                CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+                run cargo test --locked --release --target "$linux" --target-dir target-arm -p shmcall --lib --test tests \
+                -- --skip make_huge_backs --skip a_large_block_gets_huge_pages \
+                --skip the_models_fail_when_an_ordering_is_weakened \
+                --skip a_channel_thread_that_gave_up_on_a_busy_lock_would_lose_the_request
+        else
+            echo "not run for $linux: the Rust tests, which need qemu-user (Debian: apt-get install qemu-user)"
+        fi
     else
         echo "not checked for $linux: the built-in functions (default features), whose ring crate needs"
         echo "aarch64-linux-gnu-gcc (Debian: apt-get install gcc-aarch64-linux-gnu)"
