@@ -6,7 +6,7 @@
 //! `counters` (calls and time per function, for the status report), `channel` (a channel's resources and the serving of its requests), `poller` (one thread spinning
 //! for every hot channel), `channel_thread` (what a channel's daemon side does when it wakes),
 //! `workers` (the threads that wait for ready channels and sockets: a pool over a readiness set on
-//! Linux, `workers_threads.rs` a thread per descriptor elsewhere), `channel_wait` (a channel
+//! Linux, `workers_threads.rs` a thread per descriptor elsewhere and with the `posix` feature), `channel_wait` (a channel
 //! waiting among them).
 
 mod channel;
@@ -17,9 +17,9 @@ mod poller;
 mod service_times;
 mod spin;
 mod ticks;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
 mod workers;
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(feature = "posix", not(target_os = "linux")))]
 #[path = "workers_threads.rs"]
 mod workers;
 

@@ -152,8 +152,9 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         stop_waiters: Mutex::default(),
     });
     log::info!(
-        "listening on {} ({} functions, spin {:?}, huge pages for large blocks: {}, shared memory policy: {})",
+        "listening on {} ({}; {} functions, spin {:?}, huge pages for large blocks: {}, shared memory policy: {})",
         listener.path().display(),
+        crate::sys::BACKEND,
         shared.registry.functions().len(),
         opts.spin.budget,
         if opts.huge_pages { "on" } else { "off" },

@@ -7,28 +7,42 @@
 //!   `SO_PEERCRED`.
 //! - **Portable POSIX** (`posix/`, for macOS): shared memory through `shm_open`, doorbells are pipes,
 //!   and the control channel is a `SOCK_STREAM` Unix socket carrying length-prefixed frames; peers are
-//!   identified with `getpeereid` and `LOCAL_PEERCRED`.
+//!   identified with `getpeereid` and `LOCAL_PEERCRED` on macOS, with `SO_PEERCRED` on Linux.
+//!
+//! Linux builds the Linux backend unless the cargo feature `posix` is on: then it builds the portable
+//! one and the thread-per-descriptor workers, as macOS does, so that backend runs and is tested here
+//! too (`cargo build --features posix`). Every choice of backend is written as
+//! `all(target_os = "linux", not(feature = "posix"))` or its negation.
 //!
 //! Both backends map segments on a huge page boundary ([`mapping`]), wait with `poll` ([`poll`]) and
 //! pass descriptors with `SCM_RIGHTS`; the tiers above see the same types and signatures on both.
 
+// On Linux the Linux backend is always compiled: with `posix` its peer credentials serve the portable
+// backend (there is no `getpeereid` on Linux), and its tests run.
 #[cfg(target_os = "linux")]
 mod linux;
-// On Linux the portable backend is compiled for its tests only, so that it is exercised here too.
-#[cfg(any(test, not(target_os = "linux")))]
+// Without `posix` the portable backend is compiled on Linux for its tests only, so that it is exercised here too.
+#[cfg(any(test, feature = "posix", not(target_os = "linux")))]
 mod posix;
 
 #[cfg(not(any(target_os = "linux", target_vendor = "apple")))]
 compile_error!("shmcall's platform tier supports Linux and macOS: peer credentials are not written for this system");
 
 /// The backend this build uses; the modules below and the re-exports name only it.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
 use linux as backend;
-#[cfg(not(target_os = "linux"))]
+#[cfg(any(feature = "posix", not(target_os = "linux")))]
 use posix as backend;
 
+/// The backend this build uses, for the daemon's log.
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
+pub const BACKEND: &str = "Linux backend: memfd segments, eventfd doorbells, seqpacket socket";
+/// The backend this build uses, for the daemon's log.
+#[cfg(any(feature = "posix", not(target_os = "linux")))]
+pub const BACKEND: &str = "portable POSIX backend: shm_open segments, pipe doorbells, stream socket";
+
 pub mod doorbell;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
 pub mod epoll;
 pub mod mapping;
 pub mod poll;
@@ -36,6 +50,6 @@ pub mod socket;
 
 pub use backend::{shmem_huge_pages, Segment};
 pub use doorbell::Doorbell;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
 pub use epoll::ReadySet;
 pub use socket::{PeerCredentials, SeqConn, SeqListener};

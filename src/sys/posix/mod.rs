@@ -6,8 +6,9 @@
 //! exhaustion can surface as a fault at first touch instead of an allocation error), large blocks get
 //! no huge pages, and freed blocks keep their pages until their segment goes.
 //!
-//! On Linux it is compiled for its tests only (the daemon there uses the Linux backend).
-#![cfg_attr(target_os = "linux", allow(dead_code, unused_imports))]
+//! On Linux it is the daemon's backend with the `posix` feature (peer credentials then come from
+//! `SO_PEERCRED`, there being no `getpeereid`), and otherwise compiled for its tests only.
+#![cfg_attr(all(target_os = "linux", not(feature = "posix")), allow(dead_code, unused_imports))]
 
 pub mod pipe;
 pub mod shm;
@@ -15,6 +16,8 @@ pub mod stream;
 
 #[cfg(target_vendor = "apple")]
 pub mod peer;
+#[cfg(target_os = "linux")]
+pub use super::linux::peer;
 
 pub use pipe::Bell;
 pub use shm::{shmem_huge_pages, Segment};

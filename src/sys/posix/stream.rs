@@ -1,7 +1,7 @@
 //! Control messages over a `SOCK_STREAM` Unix socket, for systems without `SOCK_SEQPACKET` (macOS).
 //!
 //! A stream keeps no message boundaries, so each message travels as a frame: its length as a 4-byte
-//! little-endian unsigned integer, then its bytes. Descriptors are attached to the frame's first byte
+//! little-endian unsigned integer, at least 1, then its bytes (SPEC §2.2). Descriptors are attached to the frame's first byte
 //! (one `sendmsg` starts the frame), where a receiver that reads frame by frame finds them with the
 //! frame's length. Senders and receivers each take a lock so that frames of two threads never
 //! interleave.
@@ -26,6 +26,9 @@ use crate::sys::socket::MAX_FDS;
 const HEADER: usize = 4;
 /// Bytes read per `recv` while dropping what a peer sent.
 const DISCARD_CHUNK: usize = 4096;
+/// The longest message [`Framing::recv_message`] takes: a daemon's answers (a status report, a
+/// manifest) are far shorter, and a prefix claiming more is refused before any memory is reserved.
+const MAX_MESSAGE: usize = 64 << 20;
 
 /// A send to a peer that has gone must fail with `EPIPE`, not kill the process with SIGPIPE. Linux
 /// says so per call; macOS per socket (`SO_NOSIGPIPE`, set where the socket is made).
@@ -94,7 +97,7 @@ impl Framing {
     }
 
     /// Receives one message into `buf`; `Ok(0)` means the peer closed. A message longer than `buf`
-    /// is an error, and so is every receive after it.
+    /// is an error, and so is every receive after it; an empty one is an error only.
     pub fn recv(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
         let mut out_of_step = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
         let Some(len) = begin_frame(fd, &mut out_of_step)? else { return Ok(0) };
@@ -109,10 +112,18 @@ impl Framing {
         Ok(len)
     }
 
-    /// Receives one message of any length; empty when the peer closed.
+    /// Receives one message of any length up to 64 MiB; empty when the peer closed. A longer one is
+    /// an error, and so is every receive after it.
     pub fn recv_message(&self, fd: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
         let mut out_of_step = self.receiving.lock().unwrap_or_else(|e| e.into_inner());
         let Some(len) = begin_frame(fd, &mut out_of_step)? else { return Ok(Vec::new()) };
+        if len > MAX_MESSAGE {
+            *out_of_step = true;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a message of {len} bytes announced, more than the {MAX_MESSAGE} believed"),
+            ));
+        }
         let mut buf = Vec::new();
         if buf.try_reserve_exact(len).is_err() {
             *out_of_step = true;
@@ -139,6 +150,7 @@ impl Framing {
 }
 
 /// Reads a frame's length prefix: None at a clean end of the stream (before any byte of a frame).
+/// An empty frame is refused (it would read as that end); the stream stays in step.
 fn begin_frame(fd: BorrowedFd<'_>, out_of_step: &mut bool) -> io::Result<Option<usize>> {
     if *out_of_step {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "control stream out of step after a refused message"));
@@ -155,7 +167,10 @@ fn begin_frame(fd: BorrowedFd<'_>, out_of_step: &mut bool) -> io::Result<Option<
         return Ok(None);
     }
     finish_frame(fd, &mut header[first..], out_of_step)?;
-    Ok(Some(u32::from_le_bytes(header) as usize))
+    match u32::from_le_bytes(header) as usize {
+        0 => Err(io::Error::new(io::ErrorKind::InvalidData, "an empty control message")),
+        len => Ok(Some(len)),
+    }
 }
 
 /// Fills `buf` from the stream, waiting as long as it takes; an end of the stream here cuts a frame short.
@@ -203,14 +218,19 @@ mod tests {
                 fa.send(a.as_fd(), &long, &[]).unwrap();
                 fa.send(a.as_fd(), b"", &[]).unwrap();
                 fa.send(a.as_fd(), b"after", &[]).unwrap();
+                fa.send(a.as_fd(), b"", &[]).unwrap();
+                fa.send(a.as_fd(), b"last", &[]).unwrap();
             });
             let mut buf = [0u8; 16];
             assert_eq!(fb.recv(b.as_fd(), &mut buf).unwrap(), 5);
             assert_eq!(&buf[..5], b"hello");
             assert_eq!(fb.recv_message(b.as_fd()).unwrap(), long);
-            assert_eq!(fb.recv_message(b.as_fd()).unwrap(), b"");
-            assert_eq!(fb.recv(b.as_fd(), &mut buf).unwrap(), 5);
+            let empty = fb.recv_message(b.as_fd()).unwrap_err();
+            assert_eq!(empty.kind(), io::ErrorKind::InvalidData, "an empty frame would read as the end");
+            assert_eq!(fb.recv(b.as_fd(), &mut buf).unwrap(), 5, "and the stream stays in step");
             assert_eq!(&buf[..5], b"after");
+            assert!(fb.recv(b.as_fd(), &mut buf).is_err());
+            assert_eq!(fb.recv(b.as_fd(), &mut buf).unwrap(), 4);
         });
         drop(a);
         assert_eq!(fb.recv(b.as_fd(), &mut [0u8; 16]).unwrap(), 0, "a close between frames is the end");
@@ -223,6 +243,11 @@ mod tests {
         fa.send(a.as_fd(), b"ok", &[]).unwrap();
         assert!(fb.recv(b.as_fd(), &mut [0u8; 2]).is_err());
         assert!(fb.recv(b.as_fd(), &mut [0u8; 16]).is_err(), "out of step: no guessing where the next frame is");
+        let ((a, _), (b, fb)) = pair();
+        rustix::net::send(&a, &u32::MAX.to_le_bytes(), SendFlags::empty()).unwrap();
+        let e = fb.recv_message(b.as_fd()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}: refused before reserving 4 GiB");
+        assert!(fb.recv_message(b.as_fd()).is_err(), "and out of step");
         let ((a, _), (b, fb)) = pair();
         rustix::net::send(&a, &[9, 0, 0, 0, 1, 2], SendFlags::empty()).unwrap();
         drop(a);
