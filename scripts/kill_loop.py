@@ -114,7 +114,8 @@ def figures(pid: int) -> dict[str, int]:
         if parts[1].startswith("---"):
             continue  # reserved address space (malloc arenas, guard pages): nothing is mapped there
         mapped += hi - lo
-        if len(parts) == 6 and parts[5].startswith("/memfd:"):
+        # memfds (the Linux backend), or shared memory objects (the portable backend's shm_open)
+        if len(parts) == 6 and parts[5].startswith(("/memfd:", "/dev/shm/")):
             shared += hi - lo
     rss = 0
     for line in (proc / "smaps_rollup").read_text().splitlines():

@@ -5,41 +5,41 @@ gets the daemon's status report, with no handshake and no channel. The report re
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 from ._errors import ConnectionLost, CorruptResponse, DaemonUnavailable, NotPermitted, ProtocolError
+from ._transport import close_all, connect
 
 __all__: list[str] = []
 
 ANSWER_TIMEOUT = 10.0  # seconds, as the daemon's own command waits
-_MAX_ANSWER = 1 << 22  # a report lists every function
 
 
 def ask(socket_path: str, op: str, expected: str, timeout: float = ANSWER_TIMEOUT) -> dict[str, Any]:
-    """Sends ``{"op": op}`` as the first message of a new connection and returns the daemon's
-    answer, which must be a message ``expected``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        try:
-            s.connect(socket_path)
-        except OSError as e:
-            raise DaemonUnavailable(f"no daemon is listening on {socket_path}: {e.strerror or e}") from e
-        s.settimeout(timeout)
-        try:
-            s.send(json.dumps({"op": op}).encode())
-            data, _, flags, _ = s.recvmsg(_MAX_ANSWER)
-        except TimeoutError as e:
-            raise DaemonUnavailable(f"the daemon on {socket_path} did not answer `{op}` within {timeout} s") from e
-        except OSError as e:
-            raise ConnectionLost(f"the daemon on {socket_path} did not answer `{op}`: {e}") from e
+    """Sends ``{"op": op}`` as the first message of a new connection, over whichever transport the
+    daemon offers, and returns the daemon's answer, which must be a message ``expected``."""
+    transport = connect(socket_path)
+    try:
+        transport.settimeout(timeout)
+        transport.send(json.dumps({"op": op}).encode())
+        received = transport.recv(block=True)
+    except TimeoutError as e:
+        raise DaemonUnavailable(f"the daemon on {socket_path} did not answer `{op}` within {timeout} s") from e
+    except OSError as e:
+        raise ConnectionLost(f"the daemon on {socket_path} did not answer `{op}`: {e}") from e
+    finally:
+        transport.close()
+    assert received is not None  # a blocking receive
+    data, fds = received
+    close_all(fds)
     if not data:
         raise ConnectionLost(f"the daemon on {socket_path} closed the connection without answering `{op}`")
-    if flags & socket.MSG_TRUNC:
-        raise CorruptResponse(f"the daemon's answer to `{op}` is longer than {_MAX_ANSWER} bytes")
     try:
-        answer: dict[str, Any] = json.loads(data)
+        answer = json.loads(data)
+        if not isinstance(answer, dict):
+            raise ValueError(f"a JSON {type(answer).__name__}, not an object")
     except ValueError as e:
-        raise CorruptResponse(f"the daemon's answer to `{op}` is not JSON: {e}") from e
+        raise CorruptResponse(f"the daemon's answer to `{op}` is not a JSON object: {e}") from e
     if answer.get("op") == expected:
         return answer
     if answer.get("op") == "error" and answer.get("kind") == "not_permitted":

@@ -27,7 +27,6 @@ keeps its channel out of the pool until the late response has come and been disc
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections import deque
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _layout as L
 from ._channel import KICK_AFTER_MS, fence
+from ._doorbell import drain
 from ._errors import ConnectionLost, CorruptResponse, ShmcallError
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ YIELD_AFTER = 0.001
 _W_CLIENT_WAITING = L.OFF_CLIENT_WAITING // 8
 _W_STARTED = L.OFF_STARTED // 8
 _W_DAEMON_WAITING = L.OFF_DAEMON_WAITING // 8
-_ONE = (1).to_bytes(8, "little")
 
 
 class Request(Protocol):
@@ -245,14 +244,13 @@ class ChannelPool:
     def kick(self, m: Member, seq: int) -> None:
         m.kick = None
         if m.seq == seq and m.words[_W_STARTED] < seq and m.ch.req_fd >= 0:
-            m.ch.kicks += 1
-            os.write(m.ch.req_fd, _ONE)
+            m.ch.kick()
 
     def on_ring(self, m: Member) -> None:
         """The response doorbell of ``m`` rang (or the channel was closed by another thread)."""
         try:
-            os.read(m.fd, 8)
-        except OSError:  # drained already (a spare ring), or closed
+            drain(m.fd)
+        except OSError:  # closed
             pass
         if m.ch.closed:
             self.close("the client was closed while this call waited for its response")

@@ -1,6 +1,6 @@
 """The client end of one channel (SPEC §3, §5): a request/response ring in a control segment the
-daemon created, plus two eventfd doorbells. One channel per client thread, so every shared word
-the client writes has one writer.
+daemon created, plus a doorbell each way (`_doorbell`: eventfds or pipes, as the daemon sent them).
+One channel per client thread, so every shared word the client writes has one writer.
 
 Ordering on the client relies on x86-64 TSO for plain stores and loads (CPython writes each
 ``memoryview.cast('Q')`` item with one aligned 8-byte store). Where a store must be ordered before a
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
 from . import _layout as L
 from ._call import Call, Resp
+from ._doorbell import Doorbells, doorbells, drain, ring
 from ._errors import ConnectionLost, CorruptResponse, VersionMismatch, status_error
 from ._staging import Staging
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-_ONE = (1).to_bytes(8, "little")
 _FENCE = threading.Lock()
 #: Plain stores and loads are ordered as the protocol needs (x86 TSO); elsewhere a fence orders them.
 STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
@@ -120,13 +120,23 @@ class Channel:
     """One ring. Used only by the thread that opened it (its owner)."""
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
-    __slots__ = ("connection", "heap", "id", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
+    __slots__ = ("connection", "heap", "id", "bells", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
                  "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
                  "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s",
                  "owner", "closed", "staging")
 
     def __init__(self, connection: Connection, channel_id: int, fds: list[int], size: int) -> None:
-        ctl, self.req_fd, self.resp_fd = fds
+        """``fds``: the ``channel`` message's descriptors (control segment, then the doorbells), which
+        the channel owns from now on, failing or not."""
+        ctl = fds[0]
+        try:
+            self.bells: Doorbells = doorbells(fds[1:])
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        # The request doorbell's ring end and the response doorbell's wait end, read per call.
+        self.req_fd, self.resp_fd = self.bells.ring, self.bells.wait
         self.owner = threading.get_ident()
         self.closed = False
         self.staging = Staging()
@@ -138,6 +148,9 @@ class Channel:
             if actual < size or size < L.HEADER_SIZE:
                 raise CorruptResponse(f"control segment is {actual} bytes, announced as {size}")
             self.mm = mmap.mmap(ctl, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            self.bells.close()
+            raise
         finally:
             os.close(ctl)
         self.buf = memoryview(self.mm)
@@ -220,7 +233,13 @@ class Channel:
     def ring(self) -> None:
         """Wakes the daemon thread of this channel, found asleep."""
         self.rings += 1
-        os.write(self.req_fd, _ONE)
+        ring(self.req_fd)
+
+    def kick(self) -> None:
+        """Wakes the daemon thread of this channel, which may be asleep while the poller is busy
+        elsewhere (SPEC §5.4, the kick)."""
+        self.kicks += 1
+        ring(self.req_fd)
 
     def wait_after_first_spin(self, seq: int, timeout: float | None, long_waits: dict[int, int] | None = None,
                               size: int = 0) -> None:
@@ -336,8 +355,7 @@ class Channel:
                 # this channel's own thread. A spare ring is harmless, but a kick during a long call
                 # wakes a thread that then waits for the call's end: 10-18 µs of a 2 ms `sum`.
                 if kick:
-                    self.kicks += 1
-                    os.write(self.req_fd, _ONE)
+                    self.kick()
                 else:
                     self.ring()
                 rang = True
@@ -365,10 +383,7 @@ class Channel:
                 raise ConnectionLost("the client was closed while this call waited for its response")
             for fd, _ in events:
                 if fd == self.resp_fd:
-                    try:
-                        os.read(self.resp_fd, 8)
-                    except BlockingIOError:
-                        pass
+                    drain(fd)
                 elif words[published] < seq:
                     # A response published before the daemon hung up still counts: reading the
                     # socket first would raise ConnectionLost for a call that completed.
@@ -501,7 +516,7 @@ class Channel:
             self.release()
         elif self.req_fd >= 0:
             try:
-                os.write(self.resp_fd, _ONE)
+                ring(self.bells.wake)
             except OSError:
                 pass
 
@@ -512,11 +527,7 @@ class Channel:
             return
         if self.done == self.seq or self.done == -1 and not self.pending:
             self.staging.release(self.heap.pending)
-        for fd in (self.req_fd, self.resp_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self.bells.close()
         self.req_fd = self.resp_fd = -1
         try:
             for view in (self.words, self.i64s, self.f64s, self.buf):

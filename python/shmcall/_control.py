@@ -6,20 +6,15 @@ the heap at once, an error raises, and anything else waits in `replies` for the 
 
 from __future__ import annotations
 
-import array
 import json
-import os
-import socket
 import threading
 from typing import Any, NamedTuple
 
-from ._errors import ConnectionLost, CorruptResponse, DaemonUnavailable, refusal_error
+from ._errors import ConnectionLost, CorruptResponse, refusal_error
 from ._heap import Heap
+from ._transport import Transport, close_all, connect
 
 __all__: list[str] = []
-
-_MAX_MESSAGE = 1 << 22  # the welcome message carries the manifest
-_FDS_SPACE = socket.CMSG_SPACE(4 * 4)
 
 
 class Reply(NamedTuple):
@@ -29,45 +24,42 @@ class Reply(NamedTuple):
     fds: list[int]
 
 
-def _close_all(fds: list[int]) -> None:
-    for fd in fds:
-        os.close(fd)
-
-
 class ControlSocket:
-    """The connection's control socket; any thread may use it."""
+    """The connection's control socket, over whichever transport the daemon offers (`_transport`);
+    any thread may use it."""
 
     def __init__(self, path: str, heap: Heap) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            sock.connect(path)
-        except OSError as e:
-            sock.close()
-            raise DaemonUnavailable(f"no daemon at {path}: {e.strerror or e}") from e
-        self.sock: socket.socket | None = sock
+        self.transport: Transport | None = connect(path)
         self.heap = heap  # where announced segments go
         self.closed = False
         self.lock = threading.RLock()
         self.replies: list[Reply] = []
 
+    def _open(self) -> Transport:
+        if self.transport is None:
+            raise ConnectionLost("the client was closed")
+        return self.transport
+
     def fileno(self) -> int:
         """The socket's descriptor, to poll for messages."""
-        if self.sock is None:
-            raise ConnectionLost("the client was closed")
-        return self.sock.fileno()
+        return self._open().fileno()
+
+    def peer_pid(self) -> int:
+        """The daemon's process id, as the kernel recorded it when this client connected."""
+        return self._open().peer_pid()
 
     def send(self, msg: dict[str, Any]) -> None:
-        if self.sock is None:
-            raise ConnectionLost("the client was closed")
-        try:
-            self.sock.send(json.dumps(msg).encode())
-        except OSError as e:
-            # A refused connection may close before the first send; its `error` is still queued.
+        with self.lock:
+            transport = self._open()
             try:
-                self.pump(block=False)
-            except ConnectionLost:
-                pass
-            raise ConnectionLost(f"daemon connection lost: {e}") from e
+                transport.send(json.dumps(msg).encode())
+            except OSError as e:
+                # A refused connection may close before the first send; its `error` is still queued.
+                try:
+                    self.pump(block=False)
+                except (ConnectionLost, CorruptResponse):
+                    pass
+                raise ConnectionLost(f"daemon connection lost: {e}") from e
 
     def request(self, msg: dict[str, Any], op: str) -> Reply:
         """Sends ``msg`` and waits for the daemon's reply, the next message of kind ``op``."""
@@ -88,37 +80,37 @@ class ControlSocket:
     def pump(self, block: bool) -> bool:
         """Reads one control message if there is one (or waits for it); False if none was ready."""
         with self.lock:
-            if self.sock is None:
-                raise ConnectionLost("the client was closed")
+            transport = self._open()
             try:
-                data, anc, flags, _ = self.sock.recvmsg(_MAX_MESSAGE, _FDS_SPACE, 0 if block else socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return False
+                received = transport.recv(block)
             except OSError as e:
                 raise ConnectionLost(f"daemon connection lost: {e}") from e
-            fds: list[int] = []
-            for level, kind, payload in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    a = array.array("i")
-                    a.frombytes(payload[: len(payload) - len(payload) % a.itemsize])
-                    fds.extend(a)
+            if received is None:
+                return False
+            data, fds = received
             if not data:
-                _close_all(fds)
+                close_all(fds)
                 raise ConnectionLost("the client was closed" if self.closed else "the daemon closed the connection")
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
-                _close_all(fds)
-                raise CorruptResponse("control message truncated")
             try:
                 msg = json.loads(data)
+                if not isinstance(msg, dict):
+                    raise ValueError(f"a JSON {type(msg).__name__}, not an object")
             except ValueError as e:
-                _close_all(fds)
+                close_all(fds)
                 raise CorruptResponse(f"unreadable control message: {e}") from e
             if msg.get("op") == "segment":
-                if len(fds) != 1:
-                    raise CorruptResponse(f"segment message with {len(fds)} descriptors")
-                self.heap.add(int(msg["id"]), fds[0], int(msg["size"]))
+                try:
+                    if len(fds) != 1:
+                        raise CorruptResponse(f"segment message with {len(fds)} descriptors, expected 1")
+                    seg_id, size = msg.get("id"), msg.get("size")
+                    if type(seg_id) is not int or type(size) is not int:
+                        raise CorruptResponse(f"segment message without an integer id and size: {msg}")
+                except CorruptResponse:
+                    close_all(fds)
+                    raise
+                self.heap.add(seg_id, fds[0], size)
             elif msg.get("op") == "error":
-                _close_all(fds)
+                close_all(fds)
                 raise refusal_error(msg.get("kind"), str(msg.get("message")))
             else:
                 self.replies.append(Reply(msg, fds))
@@ -140,12 +132,9 @@ class ControlSocket:
         """Closes the socket (idempotent); ``shutdown`` first ends another thread's wait for a
         message (not in a fork's child, which shares the socket with its parent)."""
         self.closed = True
-        sock, self.sock = self.sock, None
-        if sock is None:
+        transport, self.transport = self.transport, None
+        if transport is None:
             return
-        try:
-            if shutdown:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
+        if shutdown:
+            transport.shutdown()
+        transport.close()

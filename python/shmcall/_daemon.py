@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
 import time
@@ -61,12 +59,12 @@ class DaemonInfo(NamedTuple):
         return f"{self.name} {self.version} pid {self.pid} at {self.socket}"
 
 
-def describe(sock: socket.socket, welcome: str, socket_path: str) -> DaemonInfo:
-    """The daemon at the other end of ``sock``, which greeted with ``welcome`` (``"name version"``)."""
+def describe(pid: int, welcome: str, socket_path: str) -> DaemonInfo:
+    """The daemon of process ``pid`` (from the socket's peer credentials), which greeted with
+    ``welcome`` (``"name version"``)."""
     name, _, version = welcome.rpartition(" ")
     if not name:  # a bare name
         name, version = version, ""
-    pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
     return DaemonInfo(name, version, pid, socket_path)
 
 

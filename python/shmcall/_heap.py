@@ -49,7 +49,9 @@ class Segment:
     def __init__(self, seg_id: int, fd: int, size: int) -> None:
         try:
             actual = os.fstat(fd).st_size
-            if actual < size:
+            # Mapped at exactly the announced length (a length of 0 would map whatever the file
+            # holds), which the object must have: a shared memory object may be page-rounded.
+            if size <= 0 or actual < size:
                 raise CorruptResponse(f"segment {seg_id} is {actual} bytes, announced as {size}")
             self.mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:

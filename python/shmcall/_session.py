@@ -75,11 +75,13 @@ class Session:
         if self.closed or self.forked:
             self.refuse()
         msg, fds = self.control.request({"op": "open_channel"}, "channel")
-        if len(fds) != 3:
+        channel_id, size = msg.get("id"), msg.get("size")
+        if len(fds) not in (3, 4) or type(channel_id) is not int or type(size) is not int:
             for fd in fds:
                 os.close(fd)
-            raise CorruptResponse(f"channel message with {len(fds)} descriptors, expected 3")
-        ch = Channel(self, int(msg["id"]), fds, int(msg["size"]))
+            raise CorruptResponse(f"channel message with {len(fds)} descriptors (3 or 4 expected: the control "
+                                  f"segment and two eventfds or three pipe ends) or without an integer id and size: {msg}")
+        ch = Channel(self, channel_id, fds, size)
         capacities = Capacities(ch.request_capacity, ch.response_capacity)
         if self.capacities is None:
             self.capacities = capacities

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -113,3 +114,61 @@ def run_threads(work: Callable[[int], None], count: int, timeout: float) -> None
         t.join(timeout=timeout)
     assert not any(t.is_alive() for t in threads), "a thread hangs"
     assert not errors, errors
+
+
+class RawConnection:
+    """A bare control connection, over the transport the daemon offers (seqpacket, or the portable
+    backend's stream frames), for tests that speak the control protocol themselves."""
+
+    def __init__(self, path: str, timeout: float = 10) -> None:
+        from shmcall import _transport
+
+        self.transport = _transport.connect(path)
+        self.transport.settimeout(timeout)
+
+    def send(self, data: bytes) -> None:
+        """One control message (framed as the transport frames it)."""
+        self.transport.send(data)
+
+    def recv_with_fds(self) -> tuple[dict | None, list[int]]:
+        """The next message and its descriptors (the caller's to close); None once the daemon closed."""
+        received = self.transport.recv(block=True)
+        assert received is not None
+        return (json.loads(received.data) if received.data else None), received.fds
+
+    def recv(self) -> dict | None:
+        """The next message, its descriptors closed at once; None once the daemon closed."""
+        msg, fds = self.recv_with_fds()
+        for fd in fds:
+            os.close(fd)
+        return msg
+
+    def read_until_closed(self) -> list[dict]:
+        """Every message until the daemon closes the connection."""
+        messages = []
+        while (msg := self.recv()) is not None:
+            messages.append(msg)
+        return messages
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> "RawConnection":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def transport_of(socket_path: str) -> str:
+    """The transport the daemon on ``socket_path`` offers: ``seqpacket`` (the Linux backend) or
+    ``stream`` (the portable POSIX backend)."""
+    with RawConnection(socket_path) as raw:
+        return raw.transport.kind
+
+
+@pytest.fixture(scope="session")
+def portable(daemon) -> bool:
+    """Whether the daemon under test runs the portable POSIX backend (a stream control socket,
+    pipe doorbells, a thread per descriptor) rather than the Linux one."""
+    return transport_of(daemon.socket) == "stream"

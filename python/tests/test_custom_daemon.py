@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -17,20 +18,22 @@ import pytest
 
 import shmcall
 
-from conftest import REPO, Daemon
+from conftest import REPO, Daemon, daemon_binary
 
-BINARY = REPO / "target" / "release" / "custom_daemon"
 FUNCTIONS = {"rotate", "normalize", "nearest", "mark", "describe_marker", "polygon_area", "primes_below", "rle_encode",
              "xorshift_fill"}
 
 
 def custom_binary() -> str:
-    if BINARY.is_file():
-        return str(BINARY)
+    """The example daemon built beside the daemon under test (``$SHMCALLD``, or ``target/release``):
+    the same build, so the same platform backend."""
+    binary = Path(daemon_binary()).parent / "custom_daemon"
+    if binary.is_file():
+        return str(binary)
     build = "cargo build --release --locked -p custom_daemon"
     if os.environ.get("CI"):
-        pytest.fail(f"{BINARY} is not built; CI must build it (`{build}`)")
-    pytest.skip(f"{BINARY} is not built: `{build}`")
+        pytest.fail(f"{binary} is not built; CI must build it (`{build}`, with the same features and target directory)")
+    pytest.skip(f"{binary} is not built: `{build}`")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 import shmcall
 from shmcall import _errors, _layout
 
-from conftest import Daemon, REPO, daemon_binary
+from conftest import Daemon, RawConnection, REPO, daemon_binary
 
 
 def test_remote_error_carries_the_message(c):
@@ -105,14 +104,11 @@ def test_no_daemon_is_daemon_unavailable(tmp_path):
 
 
 def raw_hello(path, **fields):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(path)
     msg = {"op": "hello", "protocol": _layout.PROTOCOL_VERSION, "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}
     msg.update(fields)
-    s.send(json.dumps(msg).encode())
-    reply = json.loads(s.recv(1 << 22))
-    s.close()
-    return reply
+    with RawConnection(path) as s:
+        s.send(json.dumps(msg).encode())
+        return s.recv()
 
 
 def test_version_mismatch_names_both_versions(daemon):
@@ -130,12 +126,10 @@ def test_client_raises_version_mismatch(daemon, monkeypatch):
 
 
 def test_garbage_on_the_socket_does_not_hurt_the_daemon(daemon, c):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(daemon.socket)
-    s.send(b"\xff\x00 not json")
-    reply = json.loads(s.recv(65536))
+    with RawConnection(daemon.socket) as s:
+        s.send(b"\xff\x00 not json")
+        reply = s.recv()
     assert reply["kind"] == "bad_message"
-    s.close()
     assert c.add(2, 2) == 4
 
 
@@ -273,24 +267,18 @@ def test_fork_child_must_reconnect(daemon):
 
 
 def test_channels_per_connection_are_bounded(daemon, c):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.connect(daemon.socket)
-    s.send(json.dumps({"op": "hello", "protocol": _layout.PROTOCOL_VERSION,
-                       "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}).encode())
-    assert json.loads(s.recv(1 << 22))["op"] == "welcome"
-    for i in range(257):
-        s.send(b'{"op": "open_channel"}')
-        data, ancdata, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(3 * 4))
-        for _, _, fds in ancdata:
-            for fd in memoryview(fds).cast("i"):
-                os.close(fd)
-        reply = json.loads(data)
-        if i < 256:
-            assert reply["op"] == "channel", reply
-        else:
-            assert reply["kind"] == "resources" and "256" in reply["message"]
-    s.send(json.dumps({"op": "hello", "protocol": _layout.PROTOCOL_VERSION,
-                       "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}).encode())
-    assert json.loads(s.recv(1 << 22))["op"] == "welcome", "the refusal left the connection open"
-    s.close()
+    hello = json.dumps({"op": "hello", "protocol": _layout.PROTOCOL_VERSION,
+                        "layout_hash": f"{_layout.LAYOUT_HASH:016x}"}).encode()
+    with RawConnection(daemon.socket) as s:
+        s.send(hello)
+        assert s.recv()["op"] == "welcome"
+        for i in range(257):
+            s.send(b'{"op": "open_channel"}')
+            reply = s.recv()
+            if i < 256:
+                assert reply["op"] == "channel", reply
+            else:
+                assert reply["kind"] == "resources" and "256" in reply["message"]
+        s.send(hello)
+        assert s.recv()["op"] == "welcome", "the refusal left the connection open"
     assert c.add(1, 2) == 3

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ import shmcall
 from shmcall import _layout
 from shmcall._errors import LimitExceeded
 
-from conftest import Daemon
+from conftest import Daemon, RawConnection
 
 np = pytest.importorskip("numpy")
 
@@ -42,21 +40,6 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def read_until_closed(s: socket.socket, timeout: float) -> list[dict]:
-    """Every message the daemon sent on ``s`` until it closed it (descriptors closed at once)."""
-    s.setblocking(True)
-    s.settimeout(timeout)
-    messages = []
-    while True:
-        data, ancdata, _, _ = s.recvmsg(1 << 22, socket.CMSG_SPACE(4 * 4))
-        for _, _, fds in ancdata:
-            for fd in memoryview(fds).cast("i"):
-                os.close(fd)
-        if not data:
-            return messages
-        messages.append(json.loads(data))
 
 
 def test_connections_per_uid(tmp_path: Path) -> None:
@@ -142,24 +125,17 @@ def test_blocks_per_connection_and_release_makes_room(tmp_path: Path) -> None:
 def flood(d: Daemon, messages: int) -> list[dict]:
     """A raw connection that says hello, then sends ``messages`` control messages without reading;
     every message the daemon sent it until it closed the connection."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        s.connect(d.socket)
+    with RawConnection(d.socket) as s:
         s.send(HELLO)
-        s.setblocking(False)
-        sent = 0
         deadline = time.monotonic() + 10
-        while sent < messages and time.monotonic() < deadline:
+        for _ in range(messages):
+            if time.monotonic() > deadline:
+                break
             try:
-                s.send(b'{"op":"open_channel"}')
-                sent += 1
-            except BlockingIOError:
-                time.sleep(0.001)
+                s.send(b'{"op":"open_channel"}')  # waits while the socket's buffer is full
             except (BrokenPipeError, ConnectionResetError):
                 break  # disconnected: what it was told is waiting to be read
-        return read_until_closed(s, timeout=10)
-    finally:
-        s.close()
+        return s.read_until_closed()
 
 
 def test_a_message_flood_is_disconnected_without_memory_growth_or_stalling_others(tmp_path: Path) -> None:
@@ -204,11 +180,9 @@ def test_a_message_flood_is_disconnected_without_memory_growth_or_stalling_other
 
 def test_an_oversized_message_is_refused_naming_the_limit(tmp_path: Path) -> None:
     with Daemon(tmp_path / "d.sock") as d, connect(d) as c:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.connect(d.socket)
-        s.send(b" " * 70000)
-        replies = read_until_closed(s, timeout=10)
-        s.close()
+        with RawConnection(d.socket) as s:
+            s.send(b" " * 70000)
+            replies = s.read_until_closed()
         assert replies and replies[-1]["kind"] == "bad_message", replies
         assert "70000 bytes exceeds the 65536-byte limit" in replies[-1]["message"], replies
         check_adds(c, 100)

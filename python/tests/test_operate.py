@@ -20,7 +20,7 @@ import pytest
 import shmcall
 from shmcall.__main__ import main as python_command
 
-from conftest import Daemon, daemon_binary
+from conftest import Daemon, RawConnection, daemon_binary
 from test_custom_daemon import custom_binary
 
 
@@ -113,12 +113,11 @@ def test_stop_lets_a_call_in_flight_finish_then_the_daemon_exits(tmp_path):
 def admin(sock: str, message: bytes) -> tuple[dict[str, Any], bool]:
     """Sends one message on a connection of its own; returns the answer and whether the daemon then
     closed the connection."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        s.settimeout(10)
-        s.connect(sock)
+    with RawConnection(sock) as s:
         s.send(message)
-        answer = json.loads(s.recv(1 << 20))
-        return answer, s.recv(1 << 20) == b""
+        answer = s.recv()
+        assert answer is not None
+        return answer, s.recv() is None
 
 
 def test_admin_messages_on_the_wire(tmp_path):

@@ -124,18 +124,20 @@ def test_an_allowed_group_admits_its_members_by_primary_or_supplementary_group(o
         assert "gids 4242" in client_as_nobody(d.socket)["connect"][2], "without the group: refused"
 
 
-def test_a_refusal_sent_before_the_hello_is_still_what_the_client_raises(tmp_path):
+@pytest.mark.parametrize("kind", [socket.SOCK_SEQPACKET, socket.SOCK_STREAM], ids=["seqpacket", "stream"])
+def test_a_refusal_sent_before_the_hello_is_still_what_the_client_raises(tmp_path, kind):
     """A daemon may close a refused connection before the client's first send fails (EPIPE): the
-    client still reads the queued refusal and raises it."""
+    client still reads the queued refusal and raises it, over either transport."""
     path = str(tmp_path / "refuser.sock")
     closed = threading.Event()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as server:
+    with socket.socket(socket.AF_UNIX, kind) as server:
         server.bind(path)
         server.listen()
 
         def refuse() -> None:
             conn, _ = server.accept()
-            conn.send(json.dumps({"op": "error", "kind": "not_permitted", "message": "uid 1 may not"}).encode())
+            refusal = json.dumps({"op": "error", "kind": "not_permitted", "message": "uid 1 may not"}).encode()
+            conn.send(refusal if kind == socket.SOCK_SEQPACKET else len(refusal).to_bytes(4, "little") + refusal)
             conn.close()
             closed.set()
 
