@@ -165,10 +165,3 @@ def transport_of(socket_path: str) -> str:
     ``stream`` (the portable POSIX backend)."""
     with RawConnection(socket_path) as raw:
         return raw.transport.kind
-
-
-@pytest.fixture(scope="session")
-def portable(daemon) -> bool:
-    """Whether the daemon under test runs the portable POSIX backend (a stream control socket,
-    pipe doorbells, a thread per descriptor) rather than the Linux one."""
-    return transport_of(daemon.socket) == "stream"

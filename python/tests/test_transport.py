@@ -20,6 +20,8 @@ import shmcall
 from shmcall import _doorbell, _transport
 from shmcall._errors import ConnectionLost, CorruptResponse
 
+from conftest import transport_of
+
 
 def frame(data: bytes) -> bytes:
     return len(data).to_bytes(4, "little") + data
@@ -214,6 +216,19 @@ def test_doorbell_descriptors_that_are_neither_kind_are_refused():
             _doorbell.doorbells(files[:1])
     finally:
         _transport.close_all(files)
+
+
+def test_the_daemon_under_test_offers_the_transport_expected(daemon, c):
+    """``scripts/test.sh`` names the transport each run's daemon must offer, so that a build that
+    quietly fell back to the other backend fails here rather than testing one backend twice."""
+    kind = transport_of(daemon.socket)
+    assert kind == os.environ.get("SHMCALL_EXPECT_TRANSPORT", kind)
+    c.add(1, 2)
+    bells = c._session.local.ch.bells
+    if kind == "stream":
+        assert len(set(bells)) == 3 and all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in bells), "pipe doorbells"
+    else:
+        assert bells.wait == bells.wake != bells.ring, "eventfd doorbells: rung and waited on through one descriptor"
 
 
 def _readable(fd: int) -> bool:
