@@ -36,6 +36,10 @@ _FDS_SPACE = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
 FRAME_HEADER = 4
 #: What `socket()` raises where the system has no seqpacket Unix sockets.
 _NO_SEQPACKET = {errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPROTOTYPE, errno.EINVAL}
+#: A send to a daemon that has gone fails with EPIPE rather than raising SIGPIPE, whatever the process
+#: does with that signal: per send where the system has the flag (Linux), per socket on macOS.
+_NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)
+_SO_NOSIGPIPE = 0x1022  # macOS's socket option, which Python does not name
 
 
 class Message(NamedTuple):
@@ -71,6 +75,8 @@ class Transport:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        if not _NO_SIGPIPE and sys.platform == "darwin":
+            sock.setsockopt(socket.SOL_SOCKET, _SO_NOSIGPIPE, 1)
 
     def fileno(self) -> int:
         """The socket's descriptor, to poll for messages."""
@@ -117,7 +123,7 @@ class SeqpacketTransport(Transport):
     kind = "seqpacket"
 
     def send(self, data: bytes) -> None:
-        self.sock.send(data)
+        self.sock.send(data, _NO_SIGPIPE)
 
     def recv(self, block: bool) -> Message | None:
         try:
@@ -146,7 +152,7 @@ class StreamTransport(Transport):
     def send(self, data: bytes) -> None:
         if len(data) >= 1 << 32:
             raise ValueError(f"a control message of {len(data)} bytes does not fit a frame")
-        self.sock.sendall(len(data).to_bytes(FRAME_HEADER, "little") + data)
+        self.sock.sendall(len(data).to_bytes(FRAME_HEADER, "little") + data, _NO_SIGPIPE)
 
     def recv(self, block: bool) -> Message | None:
         if self.broken:

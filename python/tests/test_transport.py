@@ -112,14 +112,13 @@ def test_frames_split_or_back_to_back_arrive_whole_with_their_descriptors(stream
 
     # A frame in pieces: a non-blocking receive that finds its first byte waits for the rest.
     whole = frame(json.dumps({"op": "welcome", "manifest": "x" * 100_000}).encode())
+    cuts = [0, 1, 3, 50, 70_000, len(whole)]
 
     def trickle() -> None:
-        for at in (1, 3, 50, 70_000, len(whole)):
-            daemon.sendall(whole[trickle.sent:at])
-            trickle.sent = at
+        for start, end in zip(cuts, cuts[1:]):
+            daemon.sendall(whole[start:end])
             time.sleep(0.02)
 
-    trickle.sent = 0
     sender = threading.Thread(target=trickle)
     sender.start()
     while (got := t.recv(block=False)) is None:
