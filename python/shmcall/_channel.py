@@ -120,8 +120,8 @@ class Channel:
     """One ring. Used only by the thread that opened it (its owner)."""
 
     # Slots, not a __dict__: the generated fast paths read several of these per call.
-    __slots__ = ("connection", "heap", "id", "bells", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done", "release_tail",
-                 "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
+    __slots__ = ("connection", "heap", "id", "bells", "req_fd", "resp_fd", "mm", "buf", "words", "seq", "done",
+                 "release_tail", "pending", "releases", "poller", "slot_count", "slot_size", "request_capacity",
                  "response_capacity", "release_capacity", "slots", "next_slot", "kicks", "rings", "i64s", "f64s",
                  "owner", "closed", "staging")
 
@@ -150,6 +150,7 @@ class Channel:
             self.mm = mmap.mmap(ctl, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             self.bells.close()
+            self.req_fd = self.resp_fd = -1  # closed: `release` must not close their numbers again
             raise
         finally:
             os.close(ctl)

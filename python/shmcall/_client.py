@@ -90,7 +90,8 @@ class Client:
              "client": f"python pid {os.getpid()}"}, "welcome")
         if msg.get("protocol") != L.PROTOCOL_VERSION:
             raise VersionMismatch(f"daemon speaks protocol {msg.get('protocol')}, client {L.PROTOCOL_VERSION}")
-        self.daemon: DaemonInfo = describe(self._session.control.peer_pid(), msg.get("daemon", ""), self.socket_path)
+        pid = self._session.control.peer_pid()
+        self.daemon: DaemonInfo = describe(pid, msg.get("daemon", ""), self.socket_path)
         self.manifest: dict[str, Any] = msg["manifest"]
         self._structs = build_structs(self.manifest["structs"])
         self.types: Namespace[type] = Namespace("struct type", list(self._structs), lambda name: self._structs[name].cls)

@@ -217,6 +217,36 @@ def test_doorbell_descriptors_that_are_neither_kind_are_refused():
         _transport.close_all(files)
 
 
+def test_a_channel_refused_for_its_descriptors_closes_every_one_of_them():
+    """A `channel` message whose doorbells are neither kind, or whose segment is short, is a corrupt
+    response, and the channel closes every descriptor it was handed."""
+    from types import SimpleNamespace
+
+    from shmcall._channel import Channel
+    from shmcall._heap import Heap
+
+    def closed(fd: int) -> bool:
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            return e.errno == errno.EBADF
+        return False
+
+    connection = SimpleNamespace(heap=Heap())
+    fds = [os.open(os.devnull, os.O_RDWR) for _ in range(4)]
+    with pytest.raises(CorruptResponse, match="pipe ends"):
+        Channel(connection, 0, fds, 1 << 16)
+    assert all(closed(fd) for fd in fds)
+
+    short = os.memfd_create("short") if hasattr(os, "memfd_create") else os.open(os.devnull, os.O_RDWR)
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    with pytest.raises(CorruptResponse, match="announced as 65536"):
+        Channel(connection, 0, [short, req_w, resp_r, resp_w], 1 << 16)
+    assert all(closed(fd) for fd in (short, req_w, resp_r, resp_w))
+    os.close(req_r)
+
+
 def test_the_daemon_under_test_offers_the_transport_expected(daemon, c):
     """``scripts/test.sh`` names the transport each run's daemon must offer, so that a build that
     quietly fell back to the other backend fails here rather than testing one backend twice."""
