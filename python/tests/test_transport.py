@@ -260,6 +260,22 @@ def test_the_daemon_under_test_offers_the_transport_expected(daemon, c):
         assert bells.wait == bells.wake != bells.ring, "eventfd doorbells: rung and waited on through one descriptor"
 
 
+def test_a_frame_left_unfinished_is_refused_and_stalls_nobody_else(daemon, c):
+    if transport_of(daemon.socket) != "stream":
+        pytest.skip("a seqpacket message arrives whole: there is no frame to leave unfinished")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(daemon.socket)
+        s.settimeout(10)
+        started = time.monotonic()
+        s.sendall(frame(b'{"op":"status"}')[:9])  # the length and half the message, then nothing
+        assert c.add(2, 3) == 5, "other connections are served meanwhile"
+        refusal = _transport.StreamTransport(s).recv(block=True)
+        waited = time.monotonic() - started
+    msg = json.loads(refusal.data)
+    assert (msg["op"], msg["kind"]) == ("error", "bad_message") and "not completed within 2s" in msg["message"], msg
+    assert 1.9 < waited < 8, waited
+
+
 def _readable(fd: int) -> bool:
     import select
 

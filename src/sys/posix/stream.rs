@@ -7,15 +7,19 @@
 //! interleave.
 //!
 //! A receiver blocks until a frame it has begun is whole: a peer that stops halfway stalls only its
-//! own connection. A frame too long for the caller's buffer cannot be skipped without waiting for all
-//! of it, so it ends the connection's reading: every later receive is an error too.
+//! own connection, and on an accepted connection for at most [`FRAME_PATIENCE`], after which the
+//! receive fails (so that a stalled peer cannot hold the daemon's shutdown). A frame too long for the
+//! caller's buffer cannot be skipped without waiting for all of it, so it ends the connection's
+//! reading: every later receive is an error too.
 
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use rustix::io::{Errno, FdFlags};
+use rustix::net::sockopt::Timeout;
 use rustix::net::{
     AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
@@ -29,6 +33,9 @@ const DISCARD_CHUNK: usize = 4096;
 /// The longest message [`Framing::recv_message`] takes: a daemon's answers (a status report, a
 /// manifest) are far shorter, and a prefix claiming more is refused before any memory is reserved.
 const MAX_MESSAGE: usize = 64 << 20;
+/// How long an accepted connection's receive waits for the rest of a frame it has begun (a client
+/// sends each frame in one go, so only a stalled or hostile one comes near).
+pub const FRAME_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A send to a peer that has gone must fail with `EPIPE`, not kill the process with SIGPIPE. Linux
 /// says so per call; macOS per socket (`SO_NOSIGPIPE`, set where the socket is made).
@@ -43,9 +50,13 @@ pub fn socket() -> io::Result<OwnedFd> {
     prepare(fd)
 }
 
-/// Accepts one connection on `listener` (blocks), close-on-exec.
+/// Accepts one connection on `listener` (blocks), close-on-exec, its receives bounded by
+/// [`FRAME_PATIENCE`] (the daemon receives only once the socket is readable, so the bound applies to
+/// the rest of a frame).
 pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    prepare(rustix::net::accept(listener)?)
+    let fd = prepare(rustix::net::accept(listener)?)?;
+    rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(FRAME_PATIENCE))?;
+    Ok(fd)
 }
 
 /// Sets what `SOCK_CLOEXEC` and `MSG_NOSIGNAL` would have given. Not atomic with the socket's creation:
@@ -184,6 +195,14 @@ fn finish_frame(fd: BorrowedFd<'_>, buf: &mut [u8], out_of_step: &mut bool) -> i
             }
             Ok((n, _)) => got += n,
             Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => {
+                // SO_RCVTIMEO expired (accepted connections): the peer stopped in the middle of a frame.
+                *out_of_step = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("a control message not completed within {FRAME_PATIENCE:?}"),
+                ));
+            }
             Err(e) => {
                 *out_of_step = true;
                 return Err(e.into());
@@ -279,6 +298,26 @@ mod tests {
             })
             .collect();
         assert_eq!(fds.len(), 2);
+    }
+
+    #[test]
+    fn an_accepted_connection_waits_for_the_rest_of_a_frame_only_so_long() {
+        let dir = std::env::temp_dir().join(format!("shmcall-stream-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = rustix::net::SocketAddrUnix::new(dir.join("s")).unwrap();
+        let listener = socket().unwrap();
+        rustix::net::bind(&listener, &path).unwrap();
+        rustix::net::listen(&listener, 1).unwrap();
+        let client = socket().unwrap();
+        rustix::net::connect(&client, &path).unwrap();
+        let server = accept(listener.as_fd()).unwrap();
+        rustix::net::send(&client, &[5, 0, 0, 0, b'{'], SendFlags::empty()).unwrap(); // 4 bytes short
+        let framing = Framing::default();
+        let started = std::time::Instant::now();
+        let e = framing.recv(server.as_fd(), &mut [0u8; 16]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(started.elapsed() >= FRAME_PATIENCE && started.elapsed() < FRAME_PATIENCE * 3);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
