@@ -34,8 +34,9 @@ MAX_FDS = 4
 _FDS_SPACE = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
 #: A stream frame's length prefix: an unsigned 32-bit little-endian integer.
 FRAME_HEADER = 4
-#: What `socket()` raises where the system has no seqpacket Unix sockets.
-_NO_SEQPACKET = {errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPROTOTYPE, errno.EINVAL}
+#: What `socket()`, or a seqpacket socket's `connect`, raises where the system has no seqpacket Unix
+#: sockets; `connect` raises EPROTOTYPE, too, when the listener is a stream socket.
+_NO_SEQPACKET = {errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPROTOTYPE, errno.EOPNOTSUPP, errno.EINVAL}
 #: A send to a daemon that has gone fails with EPIPE rather than raising SIGPIPE, whatever the process
 #: does with that signal: per send where the system has the flag (Linux), per socket on macOS.
 _NO_SIGPIPE = getattr(socket, "MSG_NOSIGNAL", 0)
@@ -221,8 +222,8 @@ def connect(path: str) -> Transport:
             sock.connect(path)
         except OSError as e:
             sock.close()
-            if kind is SeqpacketTransport and e.errno == errno.EPROTOTYPE:
-                continue  # a stream listener: the portable backend's daemon
+            if kind is SeqpacketTransport and e.errno in _NO_SEQPACKET - {errno.EINVAL}:
+                continue  # a stream listener (EPROTOTYPE): the portable backend's daemon
             raise DaemonUnavailable(f"no daemon is listening on {path}: {e.strerror or e}") from e
         return kind(sock)
     raise DaemonUnavailable(f"no daemon is listening on {path}: it takes neither transport")
