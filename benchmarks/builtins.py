@@ -977,11 +977,50 @@ MISS_REASONS = {
                     "bytes object; the library's `data * count` writes it once",
     "panic": "unwinding a Rust panic costs tens of µs, a Python raise under one",
     "sleep_ms": "the daemon's timer sleep overshoots 1 ms by tens of µs more than Python's",
+    "divmod/error": "an error status leaves the generated fast path: the general path reads the message and "
+                    "raises `RemoteError` (the successful call meets)",
+    "fail": "as `divmod` raising: an error status is raised by the general path",
+    "return_int_array": "two arrays a call, the shared argument by reference and the `Vec<i64>` result copied "
+                        "out of the response into a new numpy array; at its target's edge (2.9 µs in each run, "
+                        "met or missed by the library's own drift)",
+    "filter_gt/shared": "a result of unknown length is written into a new heap block when it outgrows the "
+                        "response area (512 f64); the client wraps it and hands the block back on a later call",
+    "sha256": "data beyond the request area (4 KiB) is copied into the channel's staging block, then read by "
+              "the daemon on another core: it crosses between the cores' caches, which the in-process "
+              "library on one warm core never pays; at 1 MiB that crossing is most of the excess",
+    "reverse_bytes": "as `sha256`: 4 KiB of `bytes` is staged and read across cores, and the 4 KiB result "
+                     "outgrows the response area, so it comes back through a heap block",
+    "bounding_box/shared": "its result, a struct of structs (`Rect` of two `Point`s), is read by the general "
+                           "path: the generated fast path reads flat structs only",
+    "bounding_box/numpy": "as the shared rows (a struct of structs read by the general path), plus the private "
+                          "array staged and read across cores",
+    "*/numpy": "a private array is copied into the request or the staging block (and back when the function "
+               "writes it), then read by the daemon on another core: small, the copies cost 0.3-1 µs beyond "
+               "the shared row, which meets; large, the data crosses between the cores' caches each call, "
+               "which the in-process library on one warm core never pays",
     "change_int": "in-out parameters are not on the generated fast path",
     "expand_slice": "in-out vectors are not on the generated fast path",
     "promote": "an in-out struct with text and arrays goes the general way",
     "describe_team": "a nested struct with text and a fixed array goes the general way",
 }
+
+
+#: Why a function's first call in a process costs more than its target (profiled in a new process).
+FIRST_CALL_REASON = (
+    "The first call makes the client's method: it reads the function's cached code from disk and "
+    "unmarshals it (about a third of the extra time), builds the function's codecs and binds its namespace "
+    "(a third), and makes its `inspect` signature (a fifth); the rest is the call itself on cold caches. "
+    "Making every method at connect instead would spend that for all functions there and break the 2 ms "
+    "connect target; a process pays it once per function it uses.")
+
+
+def miss_reason(row: Row) -> str:
+    """Why a row misses its target: `MISS_REASONS` for the built-in and the row's data, else for the
+    built-in, else for the data (`*/numpy`: any built-in's private arrays)."""
+    for key in (f"{row.name}/{row.variant}", row.name, f"*/{row.variant}"):
+        if key in MISS_REASONS:
+            return MISS_REASONS[key]
+    return "not yet known"
 
 
 _MEMCPY_US: dict[int, float] = {}
@@ -1134,12 +1173,13 @@ def write_report(out: Path, result: dict[str, Any]) -> None:
                   f"{'met' if conn['connect_ms'] <= 2 else 'missed'}); a function's first call over its later "
                   f"ones in a new process, its code cached on disk by an earlier one: {firsts} (target ≤ 50 µs: "
                   f"{'met' if max(conn['first_call_extra_us'].values()) <= 50 else 'missed'}); with the cache off: "
-                  f"{uncached}"]
+                  f"{uncached}. {FIRST_CALL_REASON}"]
     lines += ["", "| built-in | rows met | missed (size, data: shmcall) | why it misses |", "|---|---:|---|---|"]
     for name in dict.fromkeys(r.name for r in rows):
         mine = [r for r in judged if r.name == name]
-        misses = [f"{r.size or 'no data'} {r.variant}".strip() + f": {_versus(r, add_us)}" for r in mine if not r.met]
-        why = MISS_REASONS.get(name, "") if misses else ""
+        missed = [r for r in mine if not r.met]
+        misses = [f"{r.size or 'no data'} {r.variant}".strip() + f": {_versus(r, add_us)}" for r in missed]
+        why = "; ".join(dict.fromkeys(miss_reason(r) for r in missed))
         lines.append(f"| `{name}` | {len(mine) - len(misses)} of {len(mine)} | {'; '.join(misses) or '—'} | {why} |")
     lines += ["", "## Every call", "",
               "| built-in call | size | data | shmcall µs | library | library µs | shmcall / library per round "
