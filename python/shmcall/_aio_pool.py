@@ -11,15 +11,18 @@ and more channels than the daemon has cores do not make quick calls faster (see 
 they let slow calls (I/O, sleeps, long kernels) overlap, so the size is a parameter
 (``shmcall.aio.connect(channels=...)``). A queue alone (one channel) would serialize slow calls.
 
-How a call waits (SPEC §5.4 "no lost wake-up"): after publishing, it runs the sleep handshake at once
-(store ``client_waiting``, fence, re-check the response's seq word, ring a sleeping daemon) and, if
-the response is not there, awaits a future that the reader of the channel's response doorbell
-completes. No spin before the handshake: a hot daemon answers an ``add`` within the time the store
-and the fence take, so the re-check finds the response (measured over sequential ``await c.add``:
-99.5-99.9 % of calls answered at the re-check without a spin, the same share within a spin of 200
-loads instead, and no difference in calls/s beyond the machine's noise); when the daemon is cold, the
-wait is a thread's wake-up (tens of microseconds, thousands of loads), which a short spin does not
-cover and a long one would take from the loop. A call whose caller gave up (cancelled, timed out)
+How a call waits (SPEC §5.4 "no lost wake-up"): after publishing, it spins a little for the response
+(`QUICK_SPIN_NS`; `RANG_SPIN_NS` when it rang a sleeping daemon, whose wake-up takes tens of
+microseconds), then runs the sleep handshake (store ``client_waiting``, fence, re-check the response's
+seq word, ring a sleeping daemon) and, if the response is not there, awaits a future that the reader
+of the channel's response doorbell completes. Sequential ``await c.add`` calls are answered at once
+either way (a hot daemon answers within the store and the fence); the spin is for a gather: without
+it, its calls went out on every channel of the pool, each found its channel's daemon side asleep
+(the pause between two calls of a channel was a loop's turn: too long for the daemon's spin window)
+and every call paid two wake-ups, 15 µs a call (a gather of 1,000 ``add``: 50-74k calls/s); with it
+the first call waits out the wake-up, the rest find the channel hot, and the gather runs on one
+channel without a turn of the loop per call (about 100k calls/s, against 230k for a gather of 1,000
+coroutines that do nothing). A call whose caller gave up (cancelled, timed out)
 keeps its channel out of the pool until the late response has come and been discarded
 (`Channel.abandon`, `settle`).
 """
@@ -33,7 +36,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _layout as L
-from ._channel import KICK_AFTER_MS, fence
+from ._channel import KICK_AFTER_MS, RANG_SPIN_NS, fence
 from ._doorbell import drain
 from ._errors import ConnectionLost, CorruptResponse, ShmcallError
 
@@ -45,10 +48,16 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 #: Channels an event loop opens at most (calls beyond them queue). A gather of 1,000 ``add`` calls on
-#: 2 vCPUs (``benchmarks/aio_bench.py --explore``, medians of 9 interleaved rounds): 1, 2 and 4
-#: channels 67k, 70k and 66k calls/s, 8 channels 40k (more daemon threads than cores, taking turns).
+#: 2 vCPUs (``benchmarks/aio_bench.py --explore``, medians of 9 interleaved rounds, before the spin of
+#: `QUICK_SPIN_NS`): 1, 2 and 4 channels 67k, 70k and 66k calls/s, 8 channels 40k (more daemon
+#: threads than cores, taking turns).
 #: Slow calls overlap only up to this many: the most that costs quick ones nothing.
 DEFAULT_CHANNELS = 4
+
+#: How long a call spins for its response before the sleep handshake, ns, unless it rang a sleeping
+#: daemon (then `RANG_SPIN_NS`, the daemon's wake-up): a hot daemon's quick call (an `add` answers in
+#: about a microsecond) is answered within it. 0 on one CPU, where the spin would hold off the daemon.
+QUICK_SPIN_NS = 20_000 if RANG_SPIN_NS else 0
 
 #: A run of calls answered at once never gives the loop a turn; after this long (seconds) without
 #: one, the next call yields once first, so other tasks wait at most about this long.
@@ -140,8 +149,13 @@ class ChannelPool:
             raise
         rang = ch.publish(seq, fn.id, length)
         word = ch.slots[seq % ch.slot_count][3]
-        # No spin first: the handshake's fenced re-check finds a hot daemon's answer (see the
-        # module's docstring).
+        # A short spin first (see the module's docstring): a call answered within it completes
+        # without a turn of the loop, and its channel goes back to the top of the idle stack.
+        words = m.words
+        if words[word] < seq and (spin_ns := RANG_SPIN_NS if rang else QUICK_SPIN_NS):
+            deadline = time.perf_counter_ns() + spin_ns
+            while words[word] < seq and time.perf_counter_ns() < deadline:
+                pass
         waiter = self.sleep(m, seq, word, rang)
         if waiter is not None:
             timer = None if remaining is None else self.loop.call_later(remaining, _expire, waiter, timeout)
