@@ -80,6 +80,10 @@ async def gather(add: Add, n: int = GATHER) -> float:
     return n / (time.perf_counter() - start)
 
 
+async def no_op(a: int, b: int) -> int:
+    return a + b
+
+
 async def executor_gather(sync: shmcall.Client, n: int = GATHER) -> float:
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
@@ -241,6 +245,8 @@ async def main() -> None:
                 ("aio sequential await", lambda: sequential(c.add)),
                 (f"aio gather {GATHER}", lambda: gather(c.add)),
                 (f"executor gather {GATHER}", lambda: executor_gather(sync)),
+                # asyncio's own ceiling for a gather: coroutines that return at once, no call at all.
+                (f"asyncio gather {GATHER} of no-op coroutines", lambda: gather(no_op)),
             ]
             for remote in remotes:
                 ways += [
