@@ -28,9 +28,12 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-_FENCE = threading.Lock()
-#: Plain stores and loads are ordered as the protocol needs (x86 TSO); elsewhere a fence orders them.
-STRONG_ORDER = platform.machine() in ("x86_64", "AMD64", "i686", "i386")
+#: Each thread's fence lock, held by it (`fence`).
+_HELD = threading.local()
+#: Plain stores and loads are ordered as the protocol needs (x86 TSO); elsewhere a fence orders them
+#: (SPEC §1.4). ``SHMCALL_WEAK_ORDER=1`` takes the fenced way on x86 too, so that tests run it.
+STRONG_ORDER = (platform.machine() in ("x86_64", "AMD64", "i686", "i386")
+                and os.environ.get("SHMCALL_WEAK_ORDER", "") != "1")
 
 # Word indexes (8-byte words) of the shared words in the control header; the seq words that publish
 # requests and responses are in the slots (`Channel.slots`).
@@ -111,9 +114,19 @@ class Abandoned(NamedTuple):
 
 
 def fence() -> None:
-    """A full memory barrier: acquiring a lock executes a locked (serializing) instruction."""
-    _FENCE.acquire()
-    _FENCE.release()
+    """A full memory barrier (SPEC §1.4): the calling thread releases a lock it holds, then acquires
+    it again. On x86 either is a locked instruction; on AArch64 CPython's release is a release
+    atomic and its acquire an acquire atomic, and an acquire after a release is not performed
+    before it (release-acquire is sequentially consistent there), so no access crosses the pair.
+    (Acquire then release would not do: a later load may pass the release, an earlier store the
+    acquire.)"""
+    try:
+        lock = _HELD.lock
+    except AttributeError:
+        lock = _HELD.lock = threading.Lock()
+        lock.acquire()
+    lock.release()
+    lock.acquire()
 
 
 class Channel:
