@@ -151,11 +151,8 @@ class ChannelPool:
         word = ch.slots[seq % ch.slot_count][3]
         # A short spin first (see the module's docstring): a call answered within it completes
         # without a turn of the loop, and its channel goes back to the top of the idle stack.
-        words = m.words
-        if words[word] < seq and (spin_ns := RANG_SPIN_NS if rang else QUICK_SPIN_NS):
-            deadline = time.perf_counter_ns() + spin_ns
-            while words[word] < seq and time.perf_counter_ns() < deadline:
-                pass
+        if m.words[word] < seq and (spin_ns := RANG_SPIN_NS if rang else QUICK_SPIN_NS):
+            ch.spin_for(word, seq, spin_ns)
         waiter = self.sleep(m, seq, word, rang)
         if waiter is not None:
             timer = None if remaining is None else self.loop.call_later(remaining, _expire, waiter, timeout)

@@ -305,7 +305,7 @@ class Channel:
         if not spin:
             # The daemon was asleep and has been rung: spin through its wake-up, then sleep.
             start = time.perf_counter_ns()
-            if SPIN_ITERATIONS and self.spin_through_wake_up(published, seq):
+            if SPIN_ITERATIONS and self.spin_for(published, seq):
                 return
             # Woken and begun within the spin through the wake-up, and in all outlasting a spin's
             # length: calls like this one are long, as `wait` learns below.
@@ -335,11 +335,11 @@ class Channel:
         elif long_waits:
             long_waits.pop(size_class, None)
 
-    def spin_through_wake_up(self, published: int, seq: int) -> bool:
-        """Spins up to ``RANG_SPIN_NS`` for response ``seq`` (its seq word is ``published``); True if
-        it came."""
+    def spin_for(self, published: int, seq: int, ns: int = RANG_SPIN_NS) -> bool:
+        """Spins up to ``ns`` (by default a daemon's wake-up, ``RANG_SPIN_NS``) for response ``seq``
+        (its seq word is ``published``); True if it came."""
         words = self.words
-        deadline = time.perf_counter_ns() + RANG_SPIN_NS
+        deadline = time.perf_counter_ns() + ns
         while time.perf_counter_ns() < deadline:
             for _ in range(64):
                 if words[published] >= seq:

@@ -166,11 +166,7 @@ impl<'h, 'a: 'h, T: Wire> Param<'h, 'a> for Option<T> {
         <Option<T> as Wire>::ty()
     }
     fn decode(r: &ArgReader<'a>) -> Result<Self::Holder, Failure> {
-        let (size, align) = T::size_align();
-        match present(r, size, align)? {
-            Some(at) => T::read(r, at).map(|v| Some(Some(v))),
-            None => Ok(Some(None)),
-        }
+        <Option<T>>::read(r, next::<Option<T>>(r)?).map(Some)
     }
     fn bind(h: &'h mut Self::Holder) -> Self {
         h.take().expect("bound once")

@@ -182,11 +182,6 @@ impl Ty {
         }
     }
 
-    /// Where an `Option<T>`'s value starts after its presence byte: T's alignment.
-    pub fn option_value_offset(inner: &Ty) -> usize {
-        inner.size_align().1.max(1)
-    }
-
     /// True for types whose every bit pattern is a valid value and which hold no references.
     pub fn is_plain(&self) -> bool {
         match self {
