@@ -1,6 +1,7 @@
 """The client's two control transports and two doorbell kinds (SPEC §2.2, §2.6), against sockets and
-descriptors these tests make themselves: no daemon, so every framing case (split frames, frames back
-to back, descriptors, lies about lengths) can be produced on purpose. The daemon's side of the same
+descriptors these tests make themselves, so every framing case (split frames, frames back to back,
+descriptors, lies about lengths) can be produced on purpose; a daemon only for what its log says of its
+backend. The daemon's side of the same
 framing is tested in Rust (src/sys/posix/stream.rs); the whole suite runs against both daemons."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +22,7 @@ import shmcall
 from shmcall import _doorbell, _transport
 from shmcall._errors import ConnectionLost, CorruptResponse
 
-from conftest import transport_of
+from conftest import Daemon, transport_of
 
 
 def frame(data: bytes) -> bytes:
@@ -280,3 +282,25 @@ def _readable(fd: int) -> bool:
     import select
 
     return bool(select.select([fd], [], [], 0)[0])
+
+
+def _listening_line(d: Daemon) -> str:
+    """The daemon's "listening on" log line (written just after the socket appears)."""
+    log = Path(d.socket).with_suffix(".log")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if "listening on" in line:
+                return line
+        time.sleep(0.01)
+    raise AssertionError(f"no 'listening on' line: {log.read_text()}")
+
+
+def test_the_log_says_whether_large_blocks_get_huge_pages(tmp_path):
+    """The Linux backend backs large blocks with huge pages unless told not to; the portable backend
+    cannot, and its log says so rather than "on"."""
+    with Daemon(tmp_path / "d.sock") as d:
+        made = "on" if transport_of(d.socket) == "seqpacket" else "none on this backend"
+        assert f"huge pages for large blocks: {made}," in _listening_line(d)
+    with Daemon(tmp_path / "e.sock", "--no-huge-pages") as d:
+        assert "huge pages for large blocks: off," in _listening_line(d)

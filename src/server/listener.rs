@@ -157,7 +157,11 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         crate::sys::BACKEND,
         shared.registry.functions().len(),
         opts.spin.budget,
-        if opts.huge_pages { "on" } else { "off" },
+        match (opts.huge_pages, crate::sys::MAKES_HUGE_PAGES) {
+            (true, true) => "on",
+            (false, _) => "off",
+            (true, false) => "none on this backend",
+        },
         crate::sys::shmem_huge_pages().as_deref().unwrap_or("unknown")
     );
     if !opts.allow_uids.is_empty() || !opts.allow_gids.is_empty() {

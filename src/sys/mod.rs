@@ -41,6 +41,14 @@ pub const BACKEND: &str = "Linux backend: memfd segments, eventfd doorbells, seq
 #[cfg(any(feature = "posix", not(target_os = "linux")))]
 pub const BACKEND: &str = "portable POSIX backend: shm_open segments, pipe doorbells, stream socket";
 
+/// Whether this backend can back large blocks with huge pages (`Segment::make_huge`).
+#[cfg(all(target_os = "linux", not(feature = "posix")))]
+pub const MAKES_HUGE_PAGES: bool = true;
+/// Whether this backend can back large blocks with huge pages (`Segment::make_huge`): shm_open
+/// objects cannot be.
+#[cfg(any(feature = "posix", not(target_os = "linux")))]
+pub const MAKES_HUGE_PAGES: bool = false;
+
 pub mod doorbell;
 #[cfg(all(target_os = "linux", not(feature = "posix")))]
 pub mod epoll;
