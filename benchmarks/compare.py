@@ -5,8 +5,11 @@
 Each checkout's own daemon (`target/release/shmcalld`, built beforehand) and own Python package are run
 in a process of their own, in alternating rounds (A B B A ...), so that the VM's drift hits both alike.
 Prints, per call, each side's median over rounds of the per-round median and the ratio NEW / OLD; then
-`connect` (µs to connect to the running daemon), `first add, extra` (µs the first call of `add` costs
-a new client more than its later ones) and `first add, cold` (the same for the process's first client).
+batched calls as README makes them (`add.map` of 10,000 and 100,000 rows, µs a call; and M calls/s of
+two processes each making `add.map(...).tolist()` of 10,000 rows, as the benchmark suite's batched row
+does), `connect` (µs to connect to the running daemon), `first add, extra` (µs the first call of `add`
+costs a new client more than its later ones) and `first add, cold` (the same for the process's first
+client). Needs numpy.
 """
 
 from __future__ import annotations
@@ -21,9 +24,42 @@ from pathlib import Path
 
 # Runs inside each side's process: times the calls as README shows them, returns µs per call.
 _CHILD = r"""
-import json, statistics, time, types
+import json, os, statistics, time, types
+import numpy as np
 import shmcall
 CALLS = 2000
+
+
+# M calls/s of one process's `add.map(...).tolist()` batches for `seconds`.
+def batched_rate(path, rows, seconds):
+    a, ones = np.arange(rows, dtype=np.int64), np.ones(rows, dtype=np.int64)
+    with shmcall.connect(path, spawn=False) as k:
+        k.add.map(a, ones).tolist()
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            k.add.map(a, ones).tolist()
+            n += rows
+        return n / (time.perf_counter() - start) / 1e6
+
+
+# Two client processes' batched calls together (forked before they connect), M calls/s.
+def two_processes(path, rows=10_000, seconds=1.0):
+    pipes = []
+    for _ in range(2):
+        r, w = os.pipe()
+        if os.fork() == 0:
+            os.close(r)
+            os.write(w, repr(batched_rate(path, rows, seconds)).encode())
+            os._exit(0)
+        os.close(w)
+        pipes.append(r)
+    total = 0.0
+    for r in pipes:
+        total += float(os.read(r, 64))
+        os.close(r)
+    for _ in pipes:
+        os.wait()
+    return total
 with shmcall.connect() as c:
     # The first call of add in this process (its channel opened beforehand by a ping), over its later ones.
     c.ping()
@@ -52,6 +88,18 @@ with shmcall.connect() as c:
                 op()
             best.append((time.perf_counter_ns() - t) / CALLS / 1000)
         out[name] = statistics.median(best)
+    for rows in (10_000, 100_000):
+        a, ones = np.arange(rows, dtype=np.int64), np.ones(rows, dtype=np.int64)
+        for _ in range(20):
+            c.add.map(a, ones)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter_ns()
+            for _ in range(20):
+                c.add.map(a, ones)
+            times.append((time.perf_counter_ns() - t) / 20 / 1000)
+        out[f"add.map {rows:,} (µs)"] = statistics.median(times)
+    out["2 procs batched (M/s)"] = two_processes(c.socket_path)
     # Connecting to the running daemon, and what the first call of add costs a new client more than
     # its later calls (its thread's channel opened beforehand by a ping).
     connects, first = [], []
@@ -93,11 +141,11 @@ def main() -> None:
         for side in order if r % 2 == 0 else order[::-1]:
             results[side].append(_run(getattr(args, side).resolve()))
     names = list(results["old"][0])
-    print(f"{'call':<18}{'old µs':>10}{'new µs':>10}{'new/old':>10}")
+    print(f"{'call (µs unless named)':<26}{'old':>10}{'new':>10}{'new/old':>10}")
     for name in names:
         old = statistics.median(r[name] for r in results["old"])
         new = statistics.median(r[name] for r in results["new"])
-        print(f"{name:<18}{old:>10.3f}{new:>10.3f}{new / old:>10.3f}")
+        print(f"{name:<26}{old:>10.3f}{new:>10.3f}{new / old:>10.3f}")
 
 
 if __name__ == "__main__":
