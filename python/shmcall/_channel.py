@@ -129,6 +129,23 @@ def fence() -> None:
     lock.acquire()
 
 
+# SPEC §3.1's bounds on a channel's geometry (the daemon refuses to make a channel outside them).
+MAX_SLOT_COUNT = 4096
+MAX_SLOT_HALF = 1 << 20
+MAX_RELEASE_CAPACITY = 65536
+
+
+def _align_up(n: int, a: int) -> int:
+    return -(-n // a) * a
+
+
+def _valid_capacity(capacity: int, header: int) -> bool:
+    """A slot half's payload capacity by SPEC §3.1: at least a line with its header, the half a whole
+    number of lines, at most 1 MiB."""
+    half = header + capacity
+    return half >= L.CACHE_LINE and half % L.CACHE_LINE == 0 and half <= MAX_SLOT_HALF
+
+
 class Channel:
     """One ring. Used only by the thread that opened it (its owner)."""
 
@@ -168,7 +185,14 @@ class Channel:
         finally:
             os.close(ctl)
         self.buf = memoryview(self.mm)
-        self._check_header(size)
+        try:
+            self._check_header(size)
+        except BaseException:
+            self.buf.release()
+            self.mm.close()
+            self.bells.close()
+            self.req_fd = self.resp_fd = -1
+            raise
         self.words = self.buf.cast("Q")
         # The same bytes as signed and float words: the fast paths read 8-byte results through them.
         self.i64s = self.buf.cast("q")
@@ -185,7 +209,7 @@ class Channel:
         self.poller.register(connection.fileno(), select.POLLIN)
 
     def _check_header(self, size: int) -> None:
-        (magic, version, header_size, layout_hash, slot_count, slot_size, req_cap, resp_cap, rel_cap, _chan,
+        (magic, version, header_size, layout_hash, slot_count, slot_size, req_cap, resp_cap, rel_cap, chan,
          seg_size, slots_offset) = L.HEADER.unpack_from(self.buf, 0)
         if magic != L.MAGIC:
             raise CorruptResponse(f"control segment magic is {magic:#x}, expected {L.MAGIC:#x} (segment not ready)")
@@ -194,14 +218,24 @@ class Channel:
                 f"control segment is protocol {version} layout {layout_hash:016x}; "
                 f"this client speaks protocol {L.PROTOCOL_VERSION} layout {L.LAYOUT_HASH:016x}"
             )
-        expected_slot = L.REQUEST_HEADER_SIZE + req_cap + L.RESPONSE_HEADER_SIZE + resp_cap
-        if (header_size != L.HEADER_SIZE or seg_size != size or slot_size != expected_slot or slot_count == 0
-                or rel_cap == 0 or rel_cap & (rel_cap - 1) or req_cap < L.CACHE_LINE - L.REQUEST_HEADER_SIZE
-                or (L.REQUEST_HEADER_SIZE + req_cap) % L.CACHE_LINE
-                or resp_cap < L.CACHE_LINE - L.RESPONSE_HEADER_SIZE or (L.RESPONSE_HEADER_SIZE + resp_cap) % L.CACHE_LINE
-                or L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE > slots_offset
-                or slots_offset + slot_count * slot_size > size):
-            raise CorruptResponse("control segment header is inconsistent with its size")
+        if header_size != L.HEADER_SIZE or seg_size != size:
+            raise CorruptResponse(f"control segment header: header_size {header_size}, segment_size {seg_size} "
+                                  f"for a segment of {size} bytes")
+        # SPEC §3.5 row 6: the geometry valid by §3.1, every derived size equal to its formula.
+        expected_slots_offset = _align_up(L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE, L.SLOTS_ALIGN)
+        if (not 1 <= slot_count <= MAX_SLOT_COUNT
+                or not _valid_capacity(req_cap, L.REQUEST_HEADER_SIZE)
+                or not _valid_capacity(resp_cap, L.RESPONSE_HEADER_SIZE)
+                or not 1 <= rel_cap <= MAX_RELEASE_CAPACITY or rel_cap & (rel_cap - 1)
+                or slot_size != L.REQUEST_HEADER_SIZE + req_cap + L.RESPONSE_HEADER_SIZE + resp_cap
+                or slots_offset != expected_slots_offset
+                or seg_size != _align_up(slots_offset + slot_count * slot_size, L.SLOTS_ALIGN)
+                or chan != self.id):
+            raise CorruptResponse(
+                f"control segment geometry is inconsistent: {slot_count} slots of {slot_size} bytes (capacities "
+                f"{req_cap}/{resp_cap}) at {slots_offset}, release capacity {rel_cap}, channel {chan} "
+                f"(announced as {self.id}), {seg_size} bytes"
+            )
         self.slot_count: int = slot_count
         self.slot_size: int = slot_size
         self.request_capacity: int = req_cap
