@@ -329,5 +329,8 @@ fn the_spec_states_the_protocol_version_of_the_constants() {
     let spec = std::fs::read_to_string(root().join("protocol/SPEC.md")).expect("protocol/SPEC.md exists");
     let v = c::PROTOCOL_VERSION;
     assert!(spec.lines().any(|l| l == format!("*Version: {v}*")), "SPEC.md's title line does not say version {v}");
-    assert!(spec.contains(&format!("| `version` | format version: {v} ")), "SPEC §3.1's `version` row does not say {v}");
+    assert!(
+        spec.contains(&format!("| `version` | format version: {v} ")),
+        "SPEC §3.1's `version` row does not say {v}"
+    );
 }
