@@ -1,9 +1,15 @@
 """Small calls of two checkouts side by side: is a change neutral for the call path?
 
-    python benchmarks/compare.py OLD_CHECKOUT NEW_CHECKOUT [--rounds N]
+    python benchmarks/compare.py OLD_CHECKOUT NEW_CHECKOUT [--rounds N] [--old-daemon BIN] [--new-daemon BIN]
 
-Each checkout's own daemon (`target/release/shmcalld`, built beforehand) and own Python package are run
-in a process of their own, in alternating rounds (A B B A ...), so that the VM's drift hits both alike.
+Each checkout's own daemon (`target/release/shmcalld`, built beforehand, or the binary `--old-daemon` /
+`--new-daemon` names) and own Python package are run in a process of their own, in alternating rounds
+(A B B A ...), so that the VM's drift hits both alike. The two scheduling designs over the same code,
+a thread per channel against the readiness set and its worker pool:
+
+    cargo build --release --features thread-workers --target-dir target/thread-workers
+    python benchmarks/compare.py . . --old-daemon target/thread-workers/release/shmcalld
+
 Prints, per call, each side's median over rounds of the per-round median and the ratio NEW / OLD; then
 batched calls as README makes them (`add.map` of 10,000 and 100,000 rows, µs a call; and M calls/s of
 two processes each making `add.map(...).tolist()` of 10,000 rows, as the benchmark suite's batched row
@@ -121,10 +127,10 @@ with shmcall.connect() as c:
 """
 
 
-def _run(checkout: Path) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(checkout / "python"), SHMCALLD=str(checkout / "target/release/shmcalld"))
-    env.pop("SHMCALL_SOCKET", None)
-    env["SHMCALL_SOCKET"] = f"/tmp/shmcall-compare-{os.getpid()}-{checkout.name}.sock"
+def _run(checkout: Path, daemon: Path | None, side: str) -> dict[str, float]:
+    daemon = daemon or checkout / "target/release/shmcalld"
+    env = dict(os.environ, PYTHONPATH=str(checkout / "python"), SHMCALLD=str(daemon.resolve()))
+    env["SHMCALL_SOCKET"] = f"/tmp/shmcall-compare-{os.getpid()}-{side}.sock"
     res = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -134,12 +140,14 @@ def main() -> None:
     ap.add_argument("old", type=Path)
     ap.add_argument("new", type=Path)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--old-daemon", type=Path, help="the old side's daemon binary (default: its checkout's)")
+    ap.add_argument("--new-daemon", type=Path, help="the new side's daemon binary (default: its checkout's)")
     args = ap.parse_args()
     results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     order = ["old", "new"]
     for r in range(args.rounds):
         for side in order if r % 2 == 0 else order[::-1]:
-            results[side].append(_run(getattr(args, side).resolve()))
+            results[side].append(_run(getattr(args, side).resolve(), getattr(args, f"{side}_daemon"), side))
     names = list(results["old"][0])
     print(f"{'call (µs unless named)':<26}{'old':>10}{'new':>10}{'new/old':>10}")
     for name in names:

@@ -10,6 +10,11 @@ thread per socket and per channel, two per client: within cores + 8 + two per cl
     .venv/bin/python scripts/many_clients.py --clients 150 --json
     .venv/bin/python scripts/many_clients.py --compare OLD_BINARY  # the same run against another build
 
+The design the readiness set replaced (a thread per channel and per connection), built from the same
+code: `cargo build --release --features thread-workers --target-dir target/thread-workers`, then
+`--compare target/thread-workers/release/shmcalld`. Batched calls of the two designs:
+`benchmarks/compare.py`.
+
 Clients are forked from this process, which imports shmcall once but never connects (a client
 does not survive a fork), so a client starts in milliseconds rather than a fresh interpreter's
 100-200 ms. The run is bounded by --seconds: past it, the clients still missing count as failures.

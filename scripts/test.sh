@@ -21,6 +21,7 @@ step "lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --workspace --all-targets --locked --features posix -- -D warnings
+cargo clippy --workspace --all-targets --locked --features thread-workers -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --no-deps --locked -p shmcall
 "$venv/bin/python" -m mypy --strict python/shmcall
 

@@ -3,11 +3,12 @@
 //!
 //! Its files, bottom to top (none uses a file after it; `tests/tiers.rs` rejects cycles):
 //! `ticks` (the clock), `spin` (spin windows), `service_times` (what the poller may serve inline),
-//! `counters` (calls and time per function, for the status report), `channel` (a channel's resources and the serving of its requests), `poller` (one thread spinning
-//! for every hot channel), `channel_thread` (what a channel's daemon side does when it wakes),
-//! `workers` (the threads that wait for ready channels and sockets: a pool over a readiness set on
-//! Linux, `workers_threads.rs` a thread per descriptor elsewhere and with the `posix` feature), `channel_wait` (a channel
-//! waiting among them).
+//! `counters` (calls and time per function, for the status report), `channel` (a channel's
+//! resources and the serving of its requests), `poller` (one thread spinning for every hot
+//! channel), `channel_thread` (what a channel's daemon side does when it wakes), `workers` (the
+//! threads that wait for ready channels and sockets: a pool over a readiness set on Linux,
+//! `workers_threads.rs` a thread per descriptor elsewhere and with the `posix` or `thread-workers`
+//! feature), `channel_wait` (a channel waiting among them).
 
 mod channel;
 mod channel_thread;
@@ -17,9 +18,9 @@ mod poller;
 mod service_times;
 mod spin;
 mod ticks;
-#[cfg(all(target_os = "linux", not(feature = "posix")))]
+#[cfg(all(target_os = "linux", not(feature = "posix"), not(feature = "thread-workers")))]
 mod workers;
-#[cfg(any(feature = "posix", not(target_os = "linux")))]
+#[cfg(any(feature = "posix", feature = "thread-workers", not(target_os = "linux")))]
 #[path = "workers_threads.rs"]
 mod workers;
 
