@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -165,3 +166,12 @@ def transport_of(socket_path: str) -> str:
     ``stream`` (the portable POSIX backend)."""
     with RawConnection(socket_path) as raw:
         return raw.transport.kind
+
+
+def fd_closed(fd: int) -> bool:
+    """True if ``fd`` is no open descriptor of this process."""
+    try:
+        os.fstat(fd)
+    except OSError as e:
+        return e.errno == errno.EBADF
+    return False

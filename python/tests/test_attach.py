@@ -7,7 +7,6 @@ be wrong on purpose; no daemon."""
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import struct
@@ -21,6 +20,8 @@ from shmcall._channel import Channel
 from shmcall._errors import CorruptResponse, VersionMismatch
 from shmcall._heap import Heap
 
+from conftest import fd_closed
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = (REPO / "protocol" / "vectors" / str(C.PROTOCOL_VERSION) / "control_header_default.bin").read_bytes()
 # magic, version, header_size, layout_hash, slot_count, slot_size, request_capacity, response_capacity,
@@ -29,14 +30,6 @@ FIELDS = struct.Struct("<QIIQIIIIIIQQ")
 DEFAULT = FIELDS.unpack_from(GOLDEN)
 SIZE = DEFAULT[10]
 SOCKETS = socket.socketpair()  # the control socket a channel watches beside its doorbell
-
-
-def closed(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError as e:
-        return e.errno == errno.EBADF
-    return False
 
 
 def attach(fields: tuple, size: int = SIZE, channel_id: int = 0) -> Channel:
@@ -52,7 +45,7 @@ def attach(fields: tuple, size: int = SIZE, channel_id: int = 0) -> Channel:
     try:
         return Channel(SimpleNamespace(heap=Heap(), fileno=control.fileno), channel_id, fds, size)
     except BaseException:
-        assert all(closed(fd) for fd in fds), "a refused channel closes what it was handed"
+        assert all(fd_closed(fd) for fd in fds), "a refused channel closes what it was handed"
         raise
     finally:
         os.close(req_r)

@@ -22,7 +22,7 @@ import shmcall
 from shmcall import _doorbell, _transport
 from shmcall._errors import ConnectionLost, CorruptResponse
 
-from conftest import Daemon, transport_of
+from conftest import Daemon, fd_closed, transport_of
 
 
 def frame(data: bytes) -> bytes:
@@ -227,25 +227,18 @@ def test_a_channel_refused_for_its_descriptors_closes_every_one_of_them():
     from shmcall._channel import Channel
     from shmcall._heap import Heap
 
-    def closed(fd: int) -> bool:
-        try:
-            os.fstat(fd)
-        except OSError as e:
-            return e.errno == errno.EBADF
-        return False
-
     connection = SimpleNamespace(heap=Heap())
     fds = [os.open(os.devnull, os.O_RDWR) for _ in range(4)]
     with pytest.raises(CorruptResponse, match="pipe ends"):
         Channel(connection, 0, fds, 1 << 16)
-    assert all(closed(fd) for fd in fds)
+    assert all(fd_closed(fd) for fd in fds)
 
     short = os.memfd_create("short") if hasattr(os, "memfd_create") else os.open(os.devnull, os.O_RDWR)
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     with pytest.raises(CorruptResponse, match="announced as 65536"):
         Channel(connection, 0, [short, req_w, resp_r, resp_w], 1 << 16)
-    assert all(closed(fd) for fd in (short, req_w, resp_r, resp_w))
+    assert all(fd_closed(fd) for fd in (short, req_w, resp_r, resp_w))
     os.close(req_r)
 
 
