@@ -213,14 +213,13 @@ class Channel:
          seg_size, slots_offset) = L.HEADER.unpack_from(self.buf, 0)
         if magic != L.MAGIC:
             raise CorruptResponse(f"control segment magic is {magic:#x}, expected {L.MAGIC:#x} (segment not ready)")
-        if version != L.PROTOCOL_VERSION or layout_hash != L.LAYOUT_HASH:
+        if version != L.PROTOCOL_VERSION or layout_hash != L.LAYOUT_HASH or header_size != L.HEADER_SIZE:
             raise VersionMismatch(
-                f"control segment is protocol {version} layout {layout_hash:016x}; "
+                f"control segment is protocol {version} layout {layout_hash:016x} (header of {header_size} bytes); "
                 f"this client speaks protocol {L.PROTOCOL_VERSION} layout {L.LAYOUT_HASH:016x}"
             )
-        if header_size != L.HEADER_SIZE or seg_size != size:
-            raise CorruptResponse(f"control segment header: header_size {header_size}, segment_size {seg_size} "
-                                  f"for a segment of {size} bytes")
+        if seg_size != size:
+            raise CorruptResponse(f"control segment says it is {seg_size} bytes, announced as {size}")
         # SPEC §3.5 row 6: the geometry valid by §3.1, every derived size equal to its formula.
         expected_slots_offset = _align_up(L.RELEASE_OFFSET + rel_cap * L.RELEASE_ENTRY_SIZE, L.SLOTS_ALIGN)
         if (not 1 <= slot_count <= MAX_SLOT_COUNT

@@ -74,6 +74,8 @@ def test_another_version_or_layout_is_incompatible_not_corrupt():
         attach(changed(version=3))
     with pytest.raises(VersionMismatch, match="layout"):
         attach(changed(layout_hash=DEFAULT[3] ^ 1))
+    with pytest.raises(VersionMismatch, match="header of 128 bytes"):
+        attach(changed(header_size=128))
 
 
 def test_a_segment_not_ready_or_not_shmcall_is_refused():
@@ -85,7 +87,6 @@ def test_a_segment_not_ready_or_not_shmcall_is_refused():
 ALIGN = C.SLOTS_ALIGN
 BAD = {
     "segment_size not the announced size": dict(segment_size=SIZE + ALIGN),
-    "header_size": dict(header_size=128),
     "slots_offset past the formula": dict(slots_offset=DEFAULT[11] + ALIGN, segment_size=SIZE),
     "slots_offset before the release queue's end": dict(slots_offset=DEFAULT[11] - ALIGN),
     "slot_size off its formula": dict(slot_size=DEFAULT[5] + 64),
