@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -64,6 +65,35 @@ def test_connections_per_uid(tmp_path: Path) -> None:
         check_adds(again, 100)
         for c in [*clients, again]:
             c.close()
+        assert d.stop() == 0
+
+
+def test_refused_connections_cost_the_daemon_no_threads(tmp_path: Path) -> None:
+    """A refusal stays open a moment so that its peer reads why, watched by the accept loop rather
+    than a thread of its own: 100 connections over the limit, silent and left open, leave the
+    daemon's threads as they were; each is told why and closed within the linger (a second); the
+    admitted client's calls go on meanwhile."""
+    with Daemon(tmp_path / "d.sock", "--max-connections-per-uid", "1") as d:
+        c = connect(d)
+        check_adds(c, 10)
+
+        def threads() -> int:
+            return len(os.listdir(f"/proc/{d.proc.pid}/task"))
+
+        before = threads()
+        refused = [RawConnection(d.socket) for _ in range(100)]
+        for r in refused:
+            msg = r.recv()
+            assert msg is not None and (msg["op"], msg["kind"]) == ("error", "resources"), msg
+        assert threads() <= before, "refused connections took daemon threads"
+        check_adds(c, 100)
+        start = time.monotonic()
+        for r in refused:
+            assert r.recv() is None, "a refused connection is closed once its linger is over"
+            r.close()
+        assert time.monotonic() - start < 5
+        check_adds(c, 100)
+        c.close()
         assert d.stop() == 0
 
 

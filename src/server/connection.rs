@@ -2,7 +2,7 @@
 //! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
 //! A connection that opens with `status` or `stop` instead of `hello` is administrative (`admin.rs`).
 //! A peer the daemon does not admit (`peers.rs`) gets `not_permitted` before anything else, one
-//! whose user holds all the connections it may have gets `resources`. Over its connection a client
+//! whose user holds all the connections it may have gets `resources` (`refusals.rs` closes them). Over its connection a client
 //! may open only so many channels (a refusal that keeps the connection) and send only so many
 //! messages a second (a flood closes it).
 //!
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::admin;
 use super::messages::{ClientMessage, DaemonMessage, MessageRate, MAX_CLIENT_MESSAGE};
-use super::peers::{self, UidSlot};
+use super::peers::UidSlot;
+use super::refusals::Refusals;
 use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
@@ -46,17 +47,22 @@ impl SegmentSink for SocketSink {
     }
 }
 
-/// Admits `conn` as connection `id` and registers it with `workers`; None if it is refused. A
-/// refusal lingers to let the peer read it (`peers::refuse`), so it gets a short-lived thread of
-/// its own rather than a worker or the accept loop.
-pub fn accept(conn: SeqConn, id: u64, shared: &Arc<Shared>, workers: &Workers) -> io::Result<Option<Arc<Client>>> {
+/// Admits `conn` as connection `id` and registers it with `workers`; None if it is refused (then it
+/// is answered and left to `refusals`, which close it once the peer has read why).
+pub fn accept(
+    conn: SeqConn,
+    id: u64,
+    shared: &Arc<Shared>,
+    workers: &Workers,
+    refusals: &mut Refusals,
+) -> io::Result<Option<Arc<Client>>> {
     let peer = match shared.admission.check(&conn) {
         Ok(peer) => peer,
         Err(why) => {
             // Status and stop too: an administrative connection is refused like any other.
             let pid = conn.peer_pid().map_or("?".to_owned(), |p| p.to_string());
             log::warn!("conn{id}(pid {pid}): refused: {why}");
-            refuse_aside(conn, "not_permitted", why, shared);
+            refusals.refuse(conn, "not_permitted", why, Instant::now());
             return Ok(None);
         }
     };
@@ -65,7 +71,7 @@ pub fn accept(conn: SeqConn, id: u64, shared: &Arc<Shared>, workers: &Workers) -
         Ok(slot) => slot,
         Err(why) => {
             log::warn!("conn{id}(pid {}): refused: {why}", peer.pid);
-            refuse_aside(conn, "resources", why, shared);
+            refusals.refuse(conn, "resources", why, Instant::now());
             return Ok(None);
         }
     };
@@ -96,17 +102,6 @@ pub fn accept(conn: SeqConn, id: u64, shared: &Arc<Shared>, workers: &Workers) -
     client.token.store(token, Ordering::Relaxed);
     drop(state);
     Ok(Some(client))
-}
-
-/// Answers a refused connection on a thread of its own, which then closes it.
-fn refuse_aside(conn: SeqConn, kind: &'static str, why: String, shared: &Arc<Shared>) {
-    let shared = shared.clone();
-    let thread = std::thread::Builder::new()
-        .name("shmcall-refuse".into())
-        .spawn(move || peers::refuse(&conn, kind, why, &shared.stopping));
-    if let Err(e) = thread {
-        log::warn!("cannot answer a refused connection: {e}");
-    }
 }
 
 /// One admitted connection.

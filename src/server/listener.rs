@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::census::{Census, IdleClock};
 use super::connection::{self, Client};
 use super::peers::{Admission, ConnectionsPerUid};
+use super::refusals::Refusals;
 use super::report::StatusReport;
 use super::shared::Shared;
 use crate::layout::constants::PROTOCOL_VERSION;
@@ -179,14 +180,20 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     let mut connections: Vec<Arc<Client>> = Vec::new();
     let mut next_id = 0u64;
     let mut idle = opts.exit_when_idle.map(|grace| IdleClock::new(grace, Instant::now()));
+    let mut refusals = Refusals::default();
     loop {
         // Connections are counted after each reap and accept, so the clock sees the last one end.
-        let wait = idle.as_mut().and_then(|clock| idle_wait(clock, connections.len()));
-        if wait == Some(Duration::ZERO) {
+        let idle_left = idle.as_mut().and_then(|clock| idle_wait(clock, connections.len()));
+        if idle_left == Some(Duration::ZERO) {
             log::info!("no connection for {:?}: shutting down", opts.exit_when_idle.unwrap_or_default());
             break;
         }
-        let ready = poll::readable(&[listener.fd(), signals.as_fd(), shared.shutdown.fd(), shared.ended.fd()], wait)?;
+        let wait = [idle_left, refusals.wait(Instant::now())].into_iter().flatten().min();
+        let mut fds = vec![listener.fd(), signals.as_fd(), shared.shutdown.fd(), shared.ended.fd()];
+        fds.extend(refusals.fds());
+        let ready = poll::readable(&fds, wait)?;
+        drop(fds);
+        refusals.settle(&ready[4..], Instant::now());
         if ready[1] {
             log::info!("signal received: shutting down");
             break;
@@ -213,13 +220,14 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         };
         let id = next_id;
         next_id += 1;
-        match connection::accept(conn, id, &shared, &workers) {
+        match connection::accept(conn, id, &shared, &workers, &mut refusals) {
             Ok(Some(client)) => connections.push(client),
             Ok(None) => {} // refused
             Err(e) => log::warn!("conn{id}: cannot serve it: {e}"),
         }
     }
     super::notify::stopping();
+    drop(refusals); // closed: their peers have been told why
     shared.stopping.ring();
     drop(listener); // removes the socket: new clients fail fast instead of queueing
 

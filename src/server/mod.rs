@@ -4,6 +4,7 @@
 //!
 //! Its files, bottom to top: `report` (the status report's members), `messages` (the socket's
 //! messages), `paths` (default socket), `notify` (the service manager), `peers` (who may connect),
+//! `refusals` (refused connections until their peers have read why),
 //! `census` (who is connected, calls counted), `shared` (what connections share), `admin` (`status`
 //! and `stop`), `connection` (one client), `listener` (the accept loop and shutdown).
 
@@ -15,6 +16,7 @@ pub mod messages;
 mod notify;
 pub mod paths;
 mod peers;
+mod refusals;
 pub mod report;
 mod shared;
 

@@ -2,19 +2,12 @@
 //! `--allow-uid` and `--allow-gid`, as the kernel recorded the peer at `connect` (`SO_PEERCRED`). The
 //! socket directory's permissions are the first fence; this one holds when the socket sits in a
 //! shared directory or is made connectable by others. An admitted user may hold only so many
-//! connections at once (`ConnectionsPerUid`), each being a daemon thread and a socket.
+//! connections at once (`ConnectionsPerUid`), each a socket and its channels.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use super::messages::DaemonMessage;
-use crate::sys::{poll, Doorbell, PeerCredentials, SeqConn};
-
-/// How long a refused connection stays open for the peer's first message, so that a client which
-/// sends `hello` right after `connect` reads the refusal instead of failing to send.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+use crate::sys::{PeerCredentials, SeqConn};
 
 /// The users and groups a daemon admits.
 #[derive(Debug, Clone)]
@@ -123,26 +116,6 @@ impl Drop for UidSlot {
             }
         }
     }
-}
-
-/// Most messages of a refused peer dropped unread before its connection closes.
-const REFUSAL_DRAIN: usize = 16;
-
-/// Refusals that may linger at once; past this a refused connection closes at once. A peer that
-/// connects in a loop and never sends would otherwise hold a daemon thread per attempt.
-const MAX_LINGERING: usize = 64;
-static LINGERING: AtomicUsize = AtomicUsize::new(0);
-
-/// Answers a refused connection with `error` of `kind` and waits (bounded) for its first message
-/// or its close; the caller then closes it. What the peer sent is dropped unread, so that the close
-/// does not reset the connection before the peer reads the refusal.
-pub fn refuse(conn: &SeqConn, kind: &'static str, message: String, stop: &Doorbell) {
-    let _ = conn.send(&DaemonMessage::Error { kind, message }.to_bytes(), &[]);
-    if LINGERING.fetch_add(1, Ordering::Relaxed) < MAX_LINGERING {
-        let _ = poll::readable(&[conn.fd(), stop.fd()], Some(REFUSAL_LINGER));
-    }
-    LINGERING.fetch_sub(1, Ordering::Relaxed);
-    conn.discard_pending(REFUSAL_DRAIN);
 }
 
 #[cfg(test)]
