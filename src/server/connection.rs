@@ -23,15 +23,10 @@ use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::ring::{Channel, ChannelServer, ChannelWait, Poller, Ready, Workers};
-use crate::sys::{doorbell, poll, Doorbell, Segment, SeqConn};
+use crate::sys::{doorbell, Segment, SeqConn};
 
 /// Most unread messages dropped at once: more than a socket's buffer holds.
 const UNREAD_DRAIN: usize = 4096;
-/// A flooding client told it is closed has this long to stop sending and read why.
-const FLOOD_LINGER: Duration = Duration::from_secs(1);
-/// A pause this long after the refusal ends the flood's linger.
-const FLOOD_QUIET: Duration = Duration::from_millis(20);
-
 thread_local! {
     /// Each worker's buffer for one control message: per thread, not per connection.
     static MESSAGE: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_CLIENT_MESSAGE]);
@@ -206,7 +201,7 @@ impl Client {
         if !state.rate.take(Instant::now()) {
             // Closing, not pausing: a paused flood would still hold its socket.
             let e = refuse(conn, "resources", state.rate.refusal());
-            drain_until_quiet(conn, &shared.stopping);
+            shared.floods.lock().unwrap_or_else(PoisonError::into_inner).push(conn.clone());
             return Err(e);
         }
         let msg: ClientMessage = serde_json::from_slice(&buf[..n])
@@ -292,19 +287,6 @@ impl Client {
 fn refuse(conn: &SeqConn, kind: &'static str, message: String) -> io::Error {
     let _ = conn.send(&DaemonMessage::Error { kind, message: message.clone() }.to_bytes(), &[]);
     io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-/// After a flood's refusal, drops what the client still sends until it pauses, closes or the
-/// bounded linger ends: closing with its messages unread would reset the connection before the
-/// client reads why it was closed.
-fn drain_until_quiet(conn: &SeqConn, stop: &Doorbell) {
-    let deadline = Instant::now() + FLOOD_LINGER;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match poll::readable(&[conn.fd(), stop.fd()], Some(left.min(FLOOD_QUIET))) {
-            Ok(ready) if ready[0] && !ready[1] && conn.discard_pending(UNREAD_DRAIN) > 0 => continue,
-            _ => return, // quiet, closed, stopping or failing: close now
-        }
-    }
 }
 
 /// The refusal of a channel past the connection's `max` (which `--max-channels` sets).

@@ -148,7 +148,7 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
         max_blocks: opts.max_blocks,
         max_messages_per_second: opts.max_messages_per_second,
         shutdown: Doorbell::new()?,
-        stopping: Doorbell::new()?,
+        floods: Mutex::default(),
         ended: Doorbell::new()?,
         stop_waiters: Mutex::default(),
     });
@@ -206,6 +206,10 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
             // Forgotten at once: left until the next accept, the last clients to die would keep
             // their sockets while the daemon sits idle.
             shared.ended.drain();
+            let floods = std::mem::take(&mut *shared.floods.lock().unwrap_or_else(PoisonError::into_inner));
+            for conn in floods {
+                refusals.flood(conn, Instant::now());
+            }
             connections.retain(|c| !c.is_over());
         }
         if !ready[0] {
@@ -228,7 +232,6 @@ pub fn serve(opts: ServeOptions, registry: Registry) -> io::Result<()> {
     }
     super::notify::stopping();
     drop(refusals); // closed: their peers have been told why
-    shared.stopping.ring();
     drop(listener); // removes the socket: new clients fail fast instead of queueing
 
     // The workers stop the connections, each serving what its client published before the stop.

@@ -42,8 +42,9 @@ pub struct Shared {
     pub census: Census,
     /// Rung by a `stop` request: the accept loop then shuts down as on SIGTERM.
     pub shutdown: Doorbell,
-    /// Rung once shutdown begins and never drained: ends the lingers of refused connections.
-    pub stopping: Doorbell,
+    /// Connections closed for flooding, for the accept loop to keep open until their clients stop
+    /// sending (`Refusals::flood`); each is handed over before `ended` rings for it.
+    pub floods: Mutex<Vec<Arc<SeqConn>>>,
     /// Rung as each connection ends, so that the accept loop forgets it at once (and its idle
     /// clock sees the last one end).
     pub ended: Doorbell,
