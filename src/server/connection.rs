@@ -2,9 +2,9 @@
 //! and tear-down when the socket closes (the client's exit, however it happened) or the daemon stops.
 //! A connection that opens with `status` or `stop` instead of `hello` is administrative (`admin.rs`).
 //! A peer the daemon does not admit (`peers.rs`) gets `not_permitted` before anything else, one
-//! whose user holds all the connections it may have gets `resources` (`refusals.rs` closes them). Over its connection a client
-//! may open only so many channels (a refusal that keeps the connection) and send only so many
-//! messages a second (a flood closes it).
+//! whose user holds all the connections it may have gets `resources` (`refusals.rs` closes them).
+//! Over its connection a client may open only so many channels (a refusal that keeps the
+//! connection) and send only so many messages a second (a flood closes it).
 //!
 //! A connection has no thread of its own: its socket waits in the workers' readiness set
 //! (`ring::Workers`) with the channels, and the worker it becomes ready for handles one message.
@@ -18,15 +18,13 @@ use std::time::{Duration, Instant};
 use super::admin;
 use super::messages::{ClientMessage, DaemonMessage, MessageRate, MAX_CLIENT_MESSAGE};
 use super::peers::UidSlot;
-use super::refusals::Refusals;
+use super::refusals::{Refusals, DRAIN as UNREAD_DRAIN};
 use super::shared::Shared;
 use crate::heap::{Heap, SegmentSink};
 use crate::layout::constants::{LAYOUT_HASH, PROTOCOL_VERSION};
 use crate::ring::{Channel, ChannelServer, ChannelWait, Poller, Ready, Workers};
 use crate::sys::{doorbell, Segment, SeqConn};
 
-/// Most unread messages dropped at once: more than a socket's buffer holds.
-const UNREAD_DRAIN: usize = 4096;
 thread_local! {
     /// Each worker's buffer for one control message: per thread, not per connection.
     static MESSAGE: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_CLIENT_MESSAGE]);

@@ -22,7 +22,7 @@ const FLOOD_QUIET: Duration = Duration::from_millis(20);
 const MAX_LINGERING: usize = 64;
 /// Most messages dropped unread at a time (more than a socket's buffer holds): closing with messages
 /// unread would reset the connection before the peer reads why it was closed.
-const DRAIN: usize = 4096;
+pub const DRAIN: usize = 4096;
 
 /// A connection kept open after its last answer.
 struct Lingering {
