@@ -541,6 +541,18 @@ class Channel:
         heap.pending.append((seg, off))
         return data
 
+    def heap_text(self, seg: int, off: int, length: int) -> str:
+        """The UTF-8 text a response's heap reference names (checked), decoded straight from shared
+        memory, its block then handed back with the next request: what a fast path reads a large
+        str result with. Raises CorruptResponse for text that is not UTF-8."""
+        heap = self.connection.mapped(seg)
+        try:
+            return str(heap.span(seg, off, length), "utf-8")
+        except UnicodeDecodeError as e:
+            raise CorruptResponse(f"string result is not UTF-8: {e}") from None
+        finally:
+            heap.pending.append((seg, off))
+
     def resp(self, payload: int, length: int) -> Resp:
         return Resp(self.buf, payload, length, self.connection)
 

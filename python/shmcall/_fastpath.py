@@ -177,10 +177,16 @@ def _request_runs(fn_id: int, items: list[tuple[Codec, int]], args_size: int) ->
     return runs[:-1]
 
 
-def _does_not_fit(*_: Any) -> None:
-    """The "pack" of text too long for the request: its TypeError sends the call the general way,
-    which places the text in the heap (`_WRITE_REQUEST_WITH_TEXT`)."""
-    raise TypeError("the text does not fit in the request")
+class _DoesNotFit:
+    """The "pack" of text too long for the request: calling it raises TypeError (not callable), which
+    sends the call the general way, which places the text in the heap (`_WRITE_REQUEST_WITH_TEXT`).
+    Not a function that raises: its frame, held by the traceback through the except block that
+    makes the general call, would keep the text's bytes alive through that call."""
+
+    __slots__ = ()
+
+
+_does_not_fit = _DoesNotFit()
 
 
 def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, ...]], Callable[[Any, int], tuple[Any, ...]]]:
@@ -589,6 +595,9 @@ _WRITE_REQUEST_WITH_TEXT = """
             _pack_request(buf, request_at, {request_values})
             {copy_text}
     except (struct.error, OverflowError, TypeError):
+        # Text too long for the request: dropped before the general way copies it to shared memory
+        # (held, a megabyte of it made glibc hand pages back and fault them in again on every call).
+        {drop_text}
         {general}
 """
 
@@ -640,18 +649,23 @@ _CHECK_TEXT = """
         return _general_result(channel, seq)
 """
 
-# Inline text is sliced out of the response; a heap block's is copied out and the block handed back.
+# Inline text is sliced out of the response; a heap block's is copied out (bytes) or decoded straight
+# from shared memory (str: no megabyte-sized bytes in between), and the block handed back.
 _SLICE_TEXT = ("(channel.mm[record_at + {offset}:record_at + {offset} + {size}] if not {segment} "
-               "else channel.heap_bytes({segment}, {offset}, {size}))")
+               "else channel.{heap_read}({segment}, {offset}, {size}))")
 
 _DECODE_STR = """
     try:
         {text} = _bytes_decode({data})  # UTF-8, strict; ~50 ns less than str(data, 'utf-8')
     except UnicodeDecodeError:
         return _general_result(channel, seq)
+    except TypeError:  # a heap block's text, which Channel.heap_text decoded already
+        {text} = {data}
 """
 
 _DECODE_BYTES = "{text} = {data}"
+
+_ASSIGN = "{target} = {value}"
 
 # Slicing the text out of the mmap after the unpack cost ~110 ns of `hello`'s 1.1 µs (a slice
 # object, the mmap's subscript, a bytes object). A guess is made only from a response that passed
@@ -943,7 +957,7 @@ class _Writer:
         copies = [self.render(_COPY_TEXT, header=str(L.REQUEST_HEADER_SIZE), **t) for t in text]
         return self.render(_WRITE_REQUEST_WITH_TEXT, pack_values=", ".join(pack_values + [t["data"] for t in text]),
                            place_text="\n".join(place), request_values=request_values, copy_text="\n".join(copies),
-                           general=self.general)
+                           drop_text="\n".join(f"{t['data']} = None" for t in text), general=self.general)
 
     # -- the response
 
@@ -1029,7 +1043,7 @@ class _Writer:
             self.recipe.append(_Binding((self.names["_text_guess"], self.names["_make_text_guess"]), "text_guesses", (record, start)))
             return "\n".join([self.render(
                 _READ_GUESSED_TEXT, results=", ".join(variables), start=str(start), check_record=check_record,
-                check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts), slice=self.render(_SLICE_TEXT, **parts),
+                check_text=self.render(_CHECK_TEXT, text=leaf.var, **parts), slice=self.slice_text(leaf, parts),
                 decode=self.decode(leaf, self.names["text"]), **parts)] + scalars)
         self.recipe.append(_Binding((self.names["_unpack_response"],), "unpack", record))
         if numbers_only:
@@ -1037,11 +1051,16 @@ class _Writer:
         reads = [self.render(_READ_RECORD, results="".join(", " + v for v in variables), check_record=check_record)]
         for leaf, parts in texts:
             reads.append(self.render(_CHECK_TEXT, text=leaf.var, **parts))
-            reads.append(self.decode(leaf, self.render(_SLICE_TEXT, **parts)))
+            reads.append(self.render(_ASSIGN, target=leaf.var, value=self.slice_text(leaf, parts)))
+            reads.append(self.decode(leaf, leaf.var))
         return "\n".join(reads + scalars)
 
+    def slice_text(self, leaf: _Leaf, parts: dict[str, str]) -> str:
+        """The expression reading a text result: bytes, or a str already if it is in a heap block."""
+        return self.render(_SLICE_TEXT, heap_read="heap_text" if type(leaf.codec) is StrCodec else "heap_bytes", **parts)
+
     def decode(self, leaf: _Leaf, data: str) -> str:
-        """``leaf.var`` from the bytes expression ``data``: decoded if the result is a str."""
+        """``leaf.var`` from the variable ``data`` (bytes, or a heap block's str): decoded if need be."""
         return self.render(_DECODE_STR if type(leaf.codec) is StrCodec else _DECODE_BYTES, text=leaf.var, data=data)
 
 

@@ -601,3 +601,40 @@ def test_a_large_text_result_is_read_from_its_heap_block_and_the_block_handed_ba
             assert ch.seq == seq + 1
     assert not ch.releases, "every heap result's block went back with a later request"
     assert fresh.reverse_str("é" * 3000) == ("é" * 3000, 6000)
+
+
+def test_a_large_str_result_is_decoded_from_its_heap_block_and_the_block_handed_back(fresh):
+    """A request that fits with a response that does not (``hello`` adds 6 bytes): the fast path
+    decodes the text straight from the heap block, which the next call hands back."""
+    f = fresh.hello
+    assert "channel.heap_text(" in f.source
+    fresh.ping()
+    ch = fresh._session.local.ch
+    capacity = ch.response_capacity
+    for name in ["x" * n for n in range(capacity - 34, capacity - 23)] + ["é" * 490, "汉" * 327, "x" * 984]:
+        seq = ch.seq
+        assert f(name) == "hello " + name
+        assert ch.seq == seq + 1, f"{len(name.encode())} bytes of text took the fast path"
+    assert f("x") == "hello x"  # the last block goes back with this request
+    assert not ch.releases, "every heap result's block went back with a later request"
+
+
+def test_text_too_long_for_the_request_is_not_held_through_the_call(fresh):
+    """The fast path encodes a text argument before it knows it does not fit; the general way
+    encodes it again. Held through the call, the first copy doubled the call's memory (and its
+    freeing made glibc fault a megabyte's pages in again on every call)."""
+    import tracemalloc
+
+    name = "x" * (1 << 20)
+    fresh.hello(name)  # the method made and its caches filled before measuring
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            tracemalloc.reset_peak()
+            result = fresh.hello(name)
+            peak = tracemalloc.get_traced_memory()[1]
+            assert result == "hello " + name
+            del result
+            assert peak < 1.5 * len(name), f"{peak} bytes at most during a call with 1 MiB of text"
+    finally:
+        tracemalloc.stop()

@@ -116,6 +116,12 @@ def test_bytes_round_trip(c, data):
     assert c.reverse_bytes(memoryview(data)) == data[::-1]
 
 
+@pytest.mark.parametrize("data", [b"", b"a", b"xyz", b"0123456789abcdef", bytes(range(256)) * 3])
+def test_repeat_bytes_is_bytes_times_count(c, data):
+    for count in (0, 1, 2, 3, 5, 8, 31, 1000, 65_537):
+        assert c.repeat_bytes(data, count) == data * count
+
+
 def test_bytes_result_larger_than_the_initial_heap(c):
     out = c.repeat_bytes(b"0123456789abcdef", 2 << 20)  # 32 MiB > the 16 MiB first segment
     assert len(out) == 32 << 20
