@@ -42,7 +42,7 @@ from ._numpy import HAVE_NUMPY, np
 from ._codecs import (BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, OptionCodec, SliceCodec, StrCodec,
                       StructCodec, VecCodec)
 from ._scalars import SCALARS
-from ._staging import NDARRAY, copier
+from ._staging import NDARRAY, copier, stage_text
 
 if TYPE_CHECKING:
     from ._function import RemoteFunction
@@ -116,12 +116,14 @@ def _leaf_format(codec: Codec) -> str:
     return _number_format(codec) if type(codec) in (*_NUMBERS, BoolCodec) else "I4xQQ"
 
 
-def _record_format(items: list[tuple[Codec, int]], start: int = 0) -> str:
-    """A struct format for fixed parts at the given offsets (explicit padding), from ``start``."""
+def _record_format(items: list[tuple[Codec, int]], start: int = 0, staged: bool = False) -> str:
+    """A struct format for fixed parts at the given offsets (explicit padding), from ``start``;
+    ``staged``: with text references to heap blocks (the staging block's), not inline."""
     fmt, pos = "", start
+    inline_text = "I4xQQ" if staged else "8xQQ"
     for codec, off in items:
         # An inline text reference's segment and reserved word are zero: pad bytes, as above.
-        fmt += "x" * (off - pos) + ("8xQQ" if _is_text(codec) else _leaf_format(codec))
+        fmt += "x" * (off - pos) + (inline_text if _is_text(codec) else _leaf_format(codec))
         pos = off + codec.size
     return fmt
 
@@ -131,11 +133,11 @@ PACKED_TEXT_LIMIT = 256
 _PACK_CACHE_ENTRIES = 512
 
 
-def _request_format(leaves: Sequence[tuple[str, Codec, int]]) -> str:
-    """The format of a request's header and argument record. The seq word is pad bytes: pack_into
-    zeroes it with the rest before writing the fields, and the request is published by a separate
-    8-byte store (SPEC §5.2)."""
-    return "<II8x" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves])
+def _request_format(leaves: Sequence[tuple[str, Codec, int]], staged: bool = False) -> str:
+    """The format of a request's header and argument record (``staged``: its text in heap blocks).
+    The seq word is pad bytes: pack_into zeroes it with the rest before writing the fields, and the
+    request is published by a separate 8-byte store (SPEC §5.2)."""
+    return "<II8x" + "x" * (L.REQUEST_HEADER_SIZE - 16) + _record_format([(c, o) for _, c, o in leaves], staged=staged)
 
 
 class _Run(NamedTuple):
@@ -177,26 +179,14 @@ def _request_runs(fn_id: int, items: list[tuple[Codec, int]], args_size: int) ->
     return runs[:-1]
 
 
-class _DoesNotFit:
-    """The "pack" of text too long for the request: calling it raises TypeError (not callable), which
-    sends the call the general way, which places the text in the heap (`_WRITE_REQUEST_WITH_TEXT`).
-    Not a function that raises: its frame, held by the traceback through the except block that
-    makes the general call, would keep the text's bytes alive through that call."""
-
-    __slots__ = ()
-
-
-_does_not_fit = _DoesNotFit()
-
-
 def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, ...]], Callable[[Any, int], tuple[Any, ...]]]:
     """A cache of packs writing a whole short-text request in one ``pack_into``, keyed by the text
     lengths; and the function that fills it, given the request capacity. An entry is ``(pack_into,
     request length, fixed bytes...)``: the text lengths decide the header, the text references and
     the padding, so each run of them is packed once and passed as one bytes item (`hello`'s request
     is then 2 items, not 5: ~20 ns less). Long text, a request beyond the capacity, or a full cache
-    gets the length with None for the rest: the caller then copies the text by slicing (or gives
-    up, if it does not fit)."""
+    gets the length with None for the rest: the caller then copies the text by slicing (into the
+    request, or the staging block if it does not fit)."""
     packs: dict[Any, tuple[Any, ...]] = {}
     fixed = sum(run.kind == "fixed" for run in runs)
 
@@ -206,8 +196,8 @@ def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, 
         for n in lengths:
             starts.append(L.tail_aligned(pos))
             pos = starts[-1] + n
-        if pos > capacity:  # never fits inline: kept, so that its next call gives up at once
-            unfit = (_does_not_fit, pos) + (None,) * fixed
+        if pos > capacity:  # never fits inline: kept, so that its next call goes to the staging block at once
+            unfit = (None, pos) + (None,) * fixed
             if len(packs) < _PACK_CACHE_ENTRIES:
                 packs[key] = unfit
             return unfit
@@ -549,7 +539,7 @@ def _absent_array(fmt: str) -> Any:
 
 # str.encode unbound: a TypeError for anything not a str, with no separate type check.
 _PREPARE_STR = """
-    # {value}: its UTF-8, sent inline after the record (SPEC §4.1).
+    # {value}: its UTF-8, sent inline after the record (SPEC §4.1), or staged if too long.
     try:
         {data} = _str_encode({value})
     except (TypeError, UnicodeError):
@@ -558,7 +548,8 @@ _PREPARE_STR = """
 """
 
 _PREPARE_BYTES = """
-    # {value}: bytes exactly (anything else goes the general way), sent inline after the record.
+    # {value}: bytes exactly (anything else goes the general way), sent inline after the record, or
+    # staged if too long.
     {data} = {value}
     if type({data}) is not bytes:
         {general}
@@ -566,8 +557,8 @@ _PREPARE_BYTES = """
 """
 
 # A pack is made only for a request that fits the channel's capacity (the same on every channel of
-# a client); text that does not fit gets `_does_not_fit`, whose TypeError the write turns into the
-# general call: no capacity check on the way.
+# a client): a cached pack needs no capacity check; text that does not fit gets None, and the write
+# checks then.
 _FIND_TEXT_PACK = """
     # The pack for these text lengths, made on their first call (_text_packs), with the bytes the
     # lengths decide prepacked; None (and the request's length) for text too long to pack.
@@ -592,11 +583,23 @@ _WRITE_REQUEST_WITH_TEXT = """
             pack(buf, request_at, {pack_values})
         else:  # the text piece by piece, each 8-aligned after the record (SPEC §4.1)
             {place_text}
-            _pack_request(buf, request_at, {request_values})
-            {copy_text}
+            if {end} <= channel.request_capacity:
+                _pack_request(buf, request_at, {request_values})
+                {copy_text}
+            else:  # too long for the request: all of it in the channel's staging block (_staging)
+                {stage_text}
+                _pack_staged_request(buf, request_at, {staged_values})
+                {end} = {staged_size}  # the call's size, for its wait class
+                # Copied: not held while the result is made (2 MiB freed made glibc trim and refault).
+                {drop_text}
     except (struct.error, OverflowError, TypeError):
-        # Text too long for the request: dropped before the general way copies it to shared memory
-        # (held, a megabyte of it made glibc hand pages back and fault them in again on every call).
+        {general}
+"""
+
+_STAGE_TEXT = """
+    {ref} = _stage_text(channel, {data})
+    if {ref} is None:  # the block is missing or full: the general way grows it
+        # Not held through that call: a megabyte of text would double its memory.
         {drop_text}
         {general}
 """
@@ -721,7 +724,7 @@ class _Binding(NamedTuple):
 #: Objects every generated function may use, by the name a recipe gives them.
 _STANDARD: dict[str, Any] = {"struct": struct, "new": object.__new__, "str_encode": str.encode,
                              "bytes_decode": bytes.decode, "ndarray": NDARRAY, "no_more": NO_MORE,
-                             "too_many": too_many}
+                             "too_many": too_many, "stage_text": stage_text}
 
 
 def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable[..., Any],
@@ -874,7 +877,7 @@ class _Writer:
             unpack_structs="\n".join(self.unpack_struct(*s) for s in self.structs),
             prepare_arguments="\n".join(self.options + [self.prepare_argument(leaf, refs, text) for leaf in self.leaves]),
             find_text_pack=self.find_text_pack(text, end) if text else "",
-            write_request=self.write_request(text, refs, end),
+            write_request=self.write_request(text, refs, end, bool(arrays)),
             prepare_response=prepare_response,
             first_spin=str(min(FIRST_SPIN, SPIN_ITERATIONS) + 1),
             call_size=" + ".join([end] + [f"{ref}[2]" for ref in refs.values()]),
@@ -930,7 +933,7 @@ class _Writer:
         """The variables of a text pack's prepacked runs (`_text_packs`)."""
         return [self.names[f"fixed{k}"] for k in range(sum(run.kind == "fixed" for run in self.runs()))]
 
-    def write_request(self, text: list[dict[str, str]], refs: dict[str, str], end: str) -> str:
+    def write_request(self, text: list[dict[str, str]], refs: dict[str, str], end: str, arrays: bool) -> str:
         self.recipe.append(_Binding((self.names["_pack_request"],), "pack", _request_format(self.leaves)))
         # Each leaf's values in the request: a number's value, an array's reference, a text's place.
         values: dict[int, list[str]] = {}
@@ -955,9 +958,21 @@ class _Writer:
             place.append(self.render(_PLACE_TEXT, start=start, **t))
             start = f"(({t['end']} + 7) & ~7)"
         copies = [self.render(_COPY_TEXT, header=str(L.REQUEST_HEADER_SIZE), **t) for t in text]
+        # Staged: the request ends with its record; each text's reference names its staging piece.
+        self.recipe.append(_Binding((self.names["_pack_staged_request"],), "pack", _request_format(self.leaves, staged=True)))
+        self.recipe.append(_Binding((self.names["_stage_text"],), "std", "stage_text"))
+        refs_of_text = [self.names.new(f"{leaf.var}_ref") for leaf in self.texts]
+        for k, leaf in enumerate(self.leaves):
+            if _is_text(leaf.codec):
+                values[k] = [f"{refs_of_text[self.texts.index(leaf)]}[{i}]" for i in range(3)]
+        staged_values = ", ".join([str(self.fn.id), str(self.fn.args_size)] + [v for k in sorted(values) for v in values[k]])
+        drop = "\n".join(f"{t['data']} = None" for t in text)
+        stage = ([self.render(_BEGIN_STAGING, args_size=str(self.fn.args_size))] if not arrays else []) + [
+            self.render(_STAGE_TEXT, ref=ref, data=t["data"], drop_text=drop, general=self.general) for ref, t in zip(refs_of_text, text)]
         return self.render(_WRITE_REQUEST_WITH_TEXT, pack_values=", ".join(pack_values + [t["data"] for t in text]),
                            place_text="\n".join(place), request_values=request_values, copy_text="\n".join(copies),
-                           drop_text="\n".join(f"{t['data']} = None" for t in text), general=self.general)
+                           end=text[-1]["end"], stage_text="\n".join(stage), staged_values=staged_values, drop_text=drop,
+                           staged_size=" + ".join([str(self.fn.args_size)] + [t["length"] for t in text]), general=self.general)
 
     # -- the response
 

@@ -161,3 +161,15 @@ def copier(elem: Elem, mutable: bool, inline: bool) -> Callable[[Channel, Any], 
         return placed[0], placed[1], nbytes
 
     return copy
+
+
+def stage_text(channel: Channel, data: bytes) -> Ref | None:
+    """The fast paths' copy of text too long for the request (a ``str``'s UTF-8, or ``bytes``) into
+    the staging block: its reference, or None if the block is missing or full (the general path
+    then places it, growing the block)."""
+    nbytes = len(data)
+    placed = channel.staging.place(nbytes)
+    if placed is None:
+        return None
+    channel.heap.span(placed[0], placed[1], nbytes)[:] = data
+    return placed[0], placed[1], nbytes

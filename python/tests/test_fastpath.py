@@ -340,10 +340,8 @@ def test_a_text_format_is_made_only_for_a_request_that_fits_the_capacity(c):
     g = c.hello.__globals__
     for n in (40, 41):
         g["_text_packs"].pop(n, None)  # made by an earlier test, perhaps
-    refuses, length, fixed = g["_make_text_pack"](41, 64)
-    assert (length, fixed) == (65, None) and g["_text_packs"][41] == (refuses, 65, None)
-    with pytest.raises(TypeError):
-        refuses(bytearray(100), 0, None, b"x" * 41)
+    unfit = g["_make_text_pack"](41, 64)
+    assert unfit == (None, 65, None) and g["_text_packs"][41] == unfit  # the write checks, and stages
     pack, length, fixed = g["_make_text_pack"](40, 64)
     assert pack is not None and length == 64 and g["_text_packs"][40] == (pack, length, fixed)
     assert c.hello("x" * 40) == "hello " + "x" * 40
@@ -617,6 +615,37 @@ def test_a_large_str_result_is_decoded_from_its_heap_block_and_the_block_handed_
         assert ch.seq == seq + 1, f"{len(name.encode())} bytes of text took the fast path"
     assert f("x") == "hello x"  # the last block goes back with this request
     assert not ch.releases, "every heap result's block went back with a later request"
+
+
+def test_text_too_long_for_the_request_goes_through_the_staging_block_on_the_fast_path(fresh):
+    """Text beyond the request's capacity is copied into the channel's staging block by the fast
+    path itself; only a call that finds the block missing or too small goes the general way (which
+    grows it). Every piece of text and the results checked, several texts in one request too."""
+    general_calls = []
+
+    def counted(f):
+        general = f.__globals__["_general_call"]
+
+        def count(*args, **kwargs):
+            general_calls.append(f.__name__)
+            return general(*args, **kwargs)
+
+        f.__globals__["_general_call"] = count
+
+    P = fresh.types.Person
+    for f in (fresh.hello, fresh.hello_person, fresh.join_text, fresh.reverse_str):
+        counted(f)
+    rng = random.Random(5)
+    for n in (985, 1000, 4096, 70_000, 3000, 200_000, 1 << 20):
+        text = "".join(rng.choice("aé汉🙂") for _ in range(n // 3))
+        for _ in range(3):
+            del general_calls[:]
+            assert fresh.hello(text) == "hello " + text
+            assert fresh.hello_person(P(text, n)) == P("xiaohong", n)
+            assert fresh.join_text(text, b"--", text[::-1]) == text + "--" + text[::-1]
+            assert fresh.join_text("a", b"-" * n, text) == "a" + "-" * n + text
+            assert fresh.reverse_str(text) == (text[::-1], len(text.encode()))
+        assert not general_calls, f"{len(text.encode())} bytes: {general_calls} went the general way"
 
 
 def test_text_too_long_for_the_request_is_not_held_through_the_call(fresh):
