@@ -32,14 +32,14 @@ import re
 import struct
 import textwrap
 from types import CodeType
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence, TypeGuard
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence, TypeGuard
 
 from . import _codecache
 from . import _layout as L
 from ._annotations import parameter_list
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
-from ._codecs import (BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, OptionCodec, SliceCodec, StrCodec,
+from ._codecs import (ArrayCodec, BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, OptionCodec, SliceCodec, StrCodec,
                       StructCodec, VecCodec)
 from ._scalars import SCALARS
 from ._staging import NDARRAY, copier, stage_text
@@ -75,9 +75,27 @@ def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
     return type(codec) is SliceCodec and (codec.elem.format != "" or HAVE_NUMPY and type(codec.elem.codec) is StructCodec)
 
 
-def _flat_struct(codec: Codec) -> TypeGuard[StructCodec]:
-    """A struct whose fields are all scalars or text: encoded field by field on the fast path."""
-    return type(codec) is StructCodec and all(_is_scalar(c) or _is_text(c) for _, c, _ in codec.fields)
+def _fixed_array(codec: Codec) -> TypeGuard[ArrayCodec]:
+    """A ``[T; N]`` of numbers: N leaves of the record (a tuple or list of N in Python; ``bytes``
+    for ``[u8; N]``, as it reads back)."""
+    return type(codec) is ArrayCodec and _is_number(codec.elem)
+
+
+def _fast_struct(codec: Codec) -> TypeGuard[StructCodec]:
+    """A struct whose fields are scalars, text, arrays of numbers or such structs: encoded field by
+    field on the fast path, nested structs and arrays flattened into the record's leaves."""
+    return type(codec) is StructCodec and all(
+        _is_scalar(c) or _is_text(c) or _fixed_array(c) or _fast_struct(c) for _, c, _ in codec.fields)
+
+
+def _struct_types(codecs: Iterable[Codec]) -> dict[str, type[Any]]:
+    """The Python types of every struct among ``codecs`` and their fields, by struct name."""
+    types: dict[str, type[Any]] = {}
+    for codec in codecs:
+        if type(codec) is StructCodec:
+            types[codec.name] = codec.cls
+            types.update(_struct_types(c for _, c, _ in codec.fields))
+    return types
 
 
 def _fast_option(codec: Codec) -> TypeGuard[OptionCodec]:
@@ -94,9 +112,10 @@ def eligible(fn: RemoteFunction) -> bool:
     the fast path's publication assumes)."""
     if fn.outs or not STRONG_ORDER:
         return False
-    if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _flat_struct(c) or _fast_option(c) for _, c, _ in fn.params):
+    if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _fast_struct(c) or _fixed_array(c) or _fast_option(c)
+               for _, c, _ in fn.params):
         return False
-    return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _flat_struct(c) for c, _ in fn.returns)
+    return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _fast_struct(c) or _fixed_array(c) for c, _ in fn.returns)
 
 
 # -- the request's formats -------------------------------------------------------------------------
@@ -226,14 +245,17 @@ def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, 
 
 def _result_fields(fn: RemoteFunction) -> list[tuple[Codec, int]]:
     """The result record's fixed leaves (numbers and text references) as ``(codec, offset)``:
-    structs contribute their fields, ``Vec`` results none (they are read by their codec)."""
-    fields: list[tuple[Codec, int]] = []
-    for codec, off in fn.returns:
+    structs contribute their fields and arrays their elements, ``Vec`` results none (they are read
+    by their codec)."""
+
+    def leaves(codec: Codec, off: int) -> list[tuple[Codec, int]]:
         if type(codec) is StructCodec:
-            fields.extend((c, off + o) for _, c, o in codec.fields)
-        elif type(codec) is not VecCodec:
-            fields.append((codec, off))
-    return fields
+            return [leaf for _, c, o in codec.fields for leaf in leaves(c, off + o)]
+        if type(codec) is ArrayCodec:
+            return [(codec.elem, off + i * codec.elem.size) for i in range(codec.n)]
+        return [] if type(codec) is VecCodec else [(codec, off)]
+
+    return [leaf for codec, off in fn.returns for leaf in leaves(codec, off)]
 
 
 def guessed_text(fn: RemoteFunction) -> bool:
@@ -464,6 +486,18 @@ _UNPACK_STRUCT = """
         except ValueError:
             {general}
     else:
+        {general}
+"""
+
+# A fixed array takes a tuple or a list (bytes too, for u8) of exactly its length; anything else goes
+# the general way, which takes it (any sequence) or explains it.
+_UNPACK_ARRAY = """
+    # {param}: a {type} as a tuple or list of its {n} elements.
+    if type({param}) is not tuple and type({param}) is not list{also_bytes}:
+        {general}
+    try:
+        {fields} = {param}
+    except ValueError:
         {general}
 """
 
@@ -731,7 +765,7 @@ def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable
           roots: dict[int, tuple[int, int, int]] | None) -> dict[str, Any]:
     """The namespace a generated function runs in, made from its recipe for this client's ``fn``."""
     namespace: dict[str, Any] = {}
-    types = {c.name: c.cls for c in [c for _, c, _ in fn.params] + [c for c, _ in fn.returns] if type(c) is StructCodec}
+    types = _struct_types([c for _, c, _ in fn.params] + [c for c, _ in fn.returns])
     for names, kind, value in recipe:
         if kind == "std":
             made: tuple[Any, ...] = (_STANDARD[value],)
@@ -820,7 +854,7 @@ class _Writer:
         self.general = self.render(_GENERAL, args=self.args)
         # Parameters flattened to leaves; a struct's fields unpacked into variables of their own.
         self.leaves: list[_Leaf] = []
-        self.structs: list[tuple[str, StructCodec, list[str]]] = []
+        self.unpacks: list[str] = []  # each struct's and fixed array's, parents before their fields
         self.options: list[str] = []  # each option parameter's `_PREPARE_OPTION`
         for name, codec, offset in fn.params:
             if _fast_option(codec):
@@ -833,12 +867,8 @@ class _Writer:
                     absent = _ABSENT[type(inner)]
                 self.options.append(self.render(_PREPARE_OPTION, param=name, present=present, value=value, absent=absent))
                 self.leaves += [_Leaf(present, _PRESENT, offset), _Leaf(value, inner, offset + codec.value_at)]
-            elif _flat_struct(codec):
-                fields = [self.names.new(f"{name}_{field}") for field, _, _ in codec.fields]
-                self.structs.append((name, codec, fields))
-                self.leaves += [_Leaf(var, c, offset + o) for var, (_, c, o) in zip(fields, codec.fields)]
             else:
-                self.leaves.append(_Leaf(name, codec, offset))
+                self.flatten(name, codec, offset)
         self.texts = [leaf for leaf in self.leaves if _is_text(leaf.codec)]
 
     def render(self, template: str, **fields: str) -> str:
@@ -874,7 +904,7 @@ class _Writer:
             args=self.args,
             begin_staging=self.render(_BEGIN_STAGING, args_size=str(fn.args_size)) if arrays else "",
             copy_back=self.render(_COPY_BACK) if mutable else "",
-            unpack_structs="\n".join(self.unpack_struct(*s) for s in self.structs),
+            unpack_structs="\n".join(self.unpacks),
             prepare_arguments="\n".join(self.options + [self.prepare_argument(leaf, refs, text) for leaf in self.leaves]),
             find_text_pack=self.find_text_pack(text, end) if text else "",
             write_request=self.write_request(text, refs, end, bool(arrays)),
@@ -895,11 +925,26 @@ class _Writer:
             variables.append({part: self.names.new(f"{leaf.var}_{suffix}") for part, suffix in suffixes.items()})
         return variables
 
-    def unpack_struct(self, param: str, codec: StructCodec, fields: list[str]) -> str:
-        return self.render(
-            _UNPACK_STRUCT, param=param, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True),
-            from_attributes="\n".join(f"{var} = {param}.{name}" for var, (name, _, _) in zip(fields, codec.fields)),
-            fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general)
+    def flatten(self, var: str, codec: Codec, offset: int) -> None:
+        """The leaves of a parameter (or a field of one) at ``offset``: a struct's fields and an
+        array's elements unpacked into variables of their own (`unpacks`), recursively."""
+        if type(codec) is StructCodec:
+            fields = [self.names.new(f"{var}_{field}") for field, _, _ in codec.fields]
+            self.unpacks.append(self.render(
+                _UNPACK_STRUCT, param=var, type=codec.name, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True),
+                from_attributes="\n".join(f"{v} = {var}.{name}" for v, (name, _, _) in zip(fields, codec.fields)),
+                fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general))
+            for v, (_, c, o) in zip(fields, codec.fields):
+                self.flatten(v, c, offset + o)
+        elif type(codec) is ArrayCodec:
+            elems = [self.names.new(f"{var}_{i}") for i in range(codec.n)]
+            self.unpacks.append(self.render(
+                _UNPACK_ARRAY, param=var, type=codec.name, n=str(codec.n), general=self.general,
+                fields=", ".join(elems) + ("," if len(elems) == 1 else ""),
+                also_bytes=f" and type({var}) is not bytes" if codec.elem.name == "u8" else ""))
+            self.leaves += [_Leaf(v, codec.elem, offset + i * codec.elem.size) for i, v in enumerate(elems)]
+        else:
+            self.leaves.append(_Leaf(var, codec, offset))
 
     def prepare_argument(self, leaf: _Leaf, refs: dict[str, str], text: list[dict[str, str]]) -> str:
         if type(leaf.codec) in (BoolCodec, ComplexCodec):  # packed as "?" (takes anything) or two floats
@@ -989,19 +1034,31 @@ class _Writer:
             prepare.append(self.render(_PREPARE_GUESS))
         for view in sorted((_word_views(fn) or set()) - {"words"}):
             prepare.append(self.render(_LOAD_VIEW, view=self.names[view], attribute=view))
-        for j, (codec, offset) in enumerate(fn.returns):
-            result = self.names.new("result" if len(fn.returns) == 1 else f"result{j}")
-            results.append(result)
+
+        def read(result: str, codec: Codec, offset: int) -> None:
+            """How ``result`` is read: a leaf of the record, or made of leaves (struct, array)."""
             if type(codec) is StructCodec:
                 prepare.append(self.render(_NEW_STRUCT, result=result, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True)))
                 for name, c, o in codec.fields:
                     var = self.names.new(f"{result}_{name}")
-                    leaves.append(_Leaf(var, c, offset + o))
+                    read(var, c, offset + o)
                     fields.append(self.render(_SET_FIELD, result=result, field=name, value=var))
-            elif type(codec) is VecCodec:
-                fields.append(self.render(_READ_VEC, result=result, index=str(j), offset=str(offset)))
+            elif type(codec) is ArrayCodec and codec.elem.name == "u8":  # bytes, one item of the unpack
+                leaves.append(_Leaf(result, codec, offset))
+            elif type(codec) is ArrayCodec:  # a list, from its elements' items
+                elems = [self.names.new(f"{result}_{i}") for i in range(codec.n)]
+                leaves.extend(_Leaf(v, codec.elem, offset + i * codec.elem.size) for i, v in enumerate(elems))
+                fields.append(self.render(_ASSIGN, target=result, value=f"[{', '.join(elems)}]"))
             else:
                 leaves.append(_Leaf(result, codec, offset))
+
+        for j, (codec, offset) in enumerate(fn.returns):
+            result = self.names.new("result" if len(fn.returns) == 1 else f"result{j}")
+            results.append(result)
+            if type(codec) is VecCodec:
+                fields.append(self.render(_READ_VEC, result=result, index=str(j), offset=str(offset)))
+            else:
+                read(result, codec, offset)
         return results, "\n".join(prepare), "\n".join([self.read_record(leaves)] + fields)
 
     def read_record(self, leaves: list[_Leaf]) -> str:
@@ -1036,6 +1093,9 @@ class _Writer:
                 fmt += "B"
                 variables.append(leaf.var)
                 scalars.append(self.render(_READ_BOOL, value=leaf.var))
+            elif type(leaf.codec) is ArrayCodec:  # of u8: bytes, read as one item
+                fmt += f"{leaf.codec.n}s"
+                variables.append(leaf.var)
             elif type(leaf.codec) is ComplexCodec:
                 fmt += SCALARS[leaf.codec.name].struct_format
                 real, imag = self.names.new(f"{leaf.var}_real"), self.names.new(f"{leaf.var}_imag")

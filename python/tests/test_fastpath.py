@@ -122,6 +122,82 @@ def test_common_signatures_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
+def test_nested_structs_and_fixed_arrays_stay_on_the_fast_path(c):
+    """A struct holding a struct, text, bytes and a fixed array goes field by field, given as
+    instances or as tuples of the fields (a list or tuple for the array); a struct result holding
+    structs is made from one unpack of the response."""
+    c.add(0, 0)  # opens this thread's channel
+    T, P, Point = c.types.Team, c.types.Person, c.types.Point
+    f = fast(c, "describe_team")
+    rng = random.Random(3)
+    with Counting(f) as count:
+        for _ in range(200):
+            name = "".join(rng.choice("ab汉 ") for _ in range(rng.randrange(40)))
+            lead = ("x" * rng.randrange(30), rng.randrange(-(1 << 63), 1 << 63))
+            scores = [rng.randrange(-(1 << 31), 1 << 31) for _ in range(3)]
+            motto = rng.randbytes(rng.randrange(20))
+            want = f"{name}: {lead[0]} ({lead[1]}), {sum(scores)}"
+            assert f(T(name=name, lead=P(*lead), scores=scores, motto=motto)) == want
+            assert f((name, lead, tuple(scores), motto)) == want
+    assert count.falls == 0
+    box = fast(c, "bounding_box")
+    pts = c.empty(64, Point)
+    with Counting(box) as count:
+        for _ in range(50):
+            pts["x"] = [rng.uniform(-1e6, 1e6) for _ in range(64)]
+            pts["y"] = [rng.uniform(-1e6, 1e6) for _ in range(64)]
+            got = box(pts)
+            assert type(got.min) is Point and type(got.max) is Point
+            assert got == c.types.Rect(Point(pts["x"].min(), pts["y"].min()), Point(pts["x"].max(), pts["y"].max()))
+    assert count.falls == 0
+
+
+def test_fixed_arrays_of_bytes_and_of_one_element_on_the_fast_path(c):
+    """``add``'s record seen through types of the same layout: a ``[u8; 8]`` (bytes, or a list of
+    ints) and an ``[i64; 1]`` as its parameters, a ``[u8; 8]`` (bytes) and an ``[i32; 2]`` (a list)
+    as its result."""
+    entry = entry_of(c, "add")
+
+    def retyped(params, result):
+        typed = {**entry, "params": [{**p, "type": t} for p, t in zip(entry["params"], params)],
+                 "returns": [{**entry["returns"][0], "type": result}]}
+        f = method(c, typed)
+        assert f.__code__.co_filename.startswith("<shmcall fast add")
+        return f
+
+    as_bytes = retyped(["[u8; 8]", "[i64; 1]"], "[u8; 8]")
+    halves = retyped(["i64", "i64"], "[i32; 2]")
+    c.add(0, 0)  # opens this thread's channel
+    rng = random.Random(4)
+    with Counting(as_bytes) as count, Counting(halves) as count2:
+        for _ in range(100):
+            a, b = rng.randrange(-(1 << 62), 1 << 62), rng.randrange(-(1 << 62), 1 << 62)
+            total = (a + b).to_bytes(8, "little", signed=True)
+            a_bytes = a.to_bytes(8, "little", signed=True)
+            assert as_bytes(a_bytes, [b]) == total
+            assert as_bytes(list(a_bytes), (b,)) == total
+            assert halves(a, b) == list(struct.unpack("<ii", total))
+    assert count.falls == count2.falls == 0
+    with pytest.raises(OverflowError):
+        as_bytes([256] + [0] * 7, [1])  # the general way explains it
+
+
+def test_a_fixed_array_the_fast_path_cannot_take_goes_the_general_way(c):
+    """Anything but a tuple or list of the right length is the general path's: it takes any
+    sequence (a numpy array) and explains the rest."""
+    T, P = c.types.Team, c.types.Person
+    f = fast(c, "describe_team")
+    with Counting(f) as count:
+        assert f(T("t", P("p", 1), np.array([1, 2, 3], dtype=np.int32), b"")) == "t: p (1), 6"
+        with pytest.raises(ValueError, match="exactly 3"):
+            f(T("t", P("p", 1), [1, 2], b""))
+        with pytest.raises(OverflowError):
+            f(T("t", P("p", 1), [1, 2, 1 << 31], b""))
+        with pytest.raises(TypeError):
+            f(T("t", ("p", 1, 2), [1, 2, 3], b""))
+    assert count.falls == 4
+
+
 def test_options_stay_on_the_fast_path_absent_or_present(c):
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
