@@ -39,10 +39,11 @@ from . import _layout as L
 from ._annotations import parameter_list
 from ._channel import FIRST_SPIN, SPIN_ITERATIONS, STRONG_ORDER
 from ._numpy import HAVE_NUMPY, np
-from ._codecs import (ArrayCodec, BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, IntCodec, OptionCodec, SliceCodec, StrCodec,
-                      StructCodec, VecCodec)
+from ._codecs import (ArrayCodec, BoolCodec, BytesCodec, Codec, ComplexCodec, FloatCodec, InOutCodec, IntCodec, OptionCodec,
+                      SliceCodec, StrCodec, StructCodec, VecCodec, VecMutCodec)
 from ._scalars import SCALARS
 from ._staging import NDARRAY, copier, stage_text
+from ._values import Ref
 
 if TYPE_CHECKING:
     from ._function import RemoteFunction
@@ -92,6 +93,8 @@ def _struct_types(codecs: Iterable[Codec]) -> dict[str, type[Any]]:
     """The Python types of every struct among ``codecs`` and their fields, by struct name."""
     types: dict[str, type[Any]] = {}
     for codec in codecs:
+        if type(codec) is InOutCodec:
+            codec = codec.inner
         if type(codec) is StructCodec:
             types[codec.name] = codec.cls
             types.update(_struct_types(c for _, c, _ in codec.fields))
@@ -107,13 +110,18 @@ def _fast_option(codec: Codec) -> TypeGuard[OptionCodec]:
     return _is_scalar(inner) or _is_text(inner) or _fast_slice(inner) and inner.elem.format != ""
 
 
+def _fast_in_out(codec: Codec) -> TypeGuard[InOutCodec]:
+    """A ``&mut T`` of a number (a ``Ref``) or of a fast struct (an instance, updated in place)."""
+    return type(codec) is InOutCodec and (_is_number(codec.inner) or _fast_struct(codec.inner))
+
+
 def eligible(fn: RemoteFunction) -> bool:
     """True when every parameter and result has a fast encoding (and plain stores are ordered, as
     the fast path's publication assumes)."""
-    if fn.outs or not STRONG_ORDER:
+    if not STRONG_ORDER or not all(_fast_in_out(codec) for _, codec, _ in fn.outs):
         return False
     if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _fast_struct(c) or _fixed_array(c) or _fast_option(c)
-               for _, c, _ in fn.params):
+               or _fast_in_out(c) for _, c, _ in fn.params):
         return False
     return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _fast_struct(c) or _fixed_array(c) for c, _ in fn.returns)
 
@@ -244,18 +252,24 @@ def _text_packs(runs: list[_Run], args_size: int) -> tuple[dict[Any, tuple[Any, 
 
 
 def _result_fields(fn: RemoteFunction) -> list[tuple[Codec, int]]:
-    """The result record's fixed leaves (numbers and text references) as ``(codec, offset)``:
-    structs contribute their fields and arrays their elements, ``Vec`` results none (they are read
-    by their codec)."""
+    """The result record's fixed leaves (numbers and text references) as ``(codec, offset)``, the
+    in-out values' after the results': structs contribute their fields and arrays their elements,
+    ``Vec`` results none (they are read by their codec)."""
 
     def leaves(codec: Codec, off: int) -> list[tuple[Codec, int]]:
         if type(codec) is StructCodec:
             return [leaf for _, c, o in codec.fields for leaf in leaves(c, off + o)]
         if type(codec) is ArrayCodec:
             return [(codec.elem, off + i * codec.elem.size) for i in range(codec.n)]
-        return [] if type(codec) is VecCodec else [(codec, off)]
+        return [] if isinstance(codec, (VecCodec, VecMutCodec)) else [(codec, off)]
 
-    return [leaf for codec, off in fn.returns for leaf in leaves(codec, off)]
+    outs = [(c.inner if type(c) is InOutCodec else c, o) for _, c, o in fn.outs]  # a &mut Vec: by its codec
+    return [leaf for codec, off in fn.returns + outs for leaf in leaves(codec, off)]
+
+
+def _numbers_only(fn: RemoteFunction) -> bool:
+    """True if every result and in-out value is a number."""
+    return all(_is_number(c) for c, _ in fn.returns) and all(type(c) is InOutCodec and _is_number(c.inner) for _, c, _ in fn.outs)
 
 
 def guessed_text(fn: RemoteFunction) -> bool:
@@ -274,7 +288,7 @@ def _word_views(fn: RemoteFunction) -> set[str] | None:
     """The typed views of the channel a result of 8-byte numbers at 8-aligned offsets is read
     through (``add``'s i64, a ``sum``'s f64), or None for any other result. One item of a view
     took 41 ns less than an ``unpack_from`` of the same words and its tuple."""
-    if not all(_is_number(c) for c, _ in fn.returns):
+    if not _numbers_only(fn):
         return None
     fields = _result_fields(fn)
     if not all(_number_format(c) in _WORD_VIEWS and off % 8 == 0 for c, off in fields):
@@ -487,6 +501,14 @@ _UNPACK_STRUCT = """
             {general}
     else:
         {general}
+"""
+
+# An in-out number takes a Ref of its type exactly (`Client.ref`), its value checked as it is packed.
+_UNPACK_REF = """
+    # {param}: a Ref of {type}, whose value the response replaces.
+    if type({param}) is not _Ref or {param}.type_name != "{type}":
+        {general}
+    {value} = {param}.value
 """
 
 # A fixed array takes a tuple or a list (bytes too, for u8) of exactly its length; anything else goes
@@ -758,7 +780,7 @@ class _Binding(NamedTuple):
 #: Objects every generated function may use, by the name a recipe gives them.
 _STANDARD: dict[str, Any] = {"struct": struct, "new": object.__new__, "str_encode": str.encode,
                              "bytes_decode": bytes.decode, "ndarray": NDARRAY, "no_more": NO_MORE,
-                             "too_many": too_many, "stage_text": stage_text}
+                             "too_many": too_many, "stage_text": stage_text, "ref": Ref}
 
 
 def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable[..., Any],
@@ -845,6 +867,8 @@ class _Writer:
                 ("_long_waits", "long_waits", None), ("_str_encode", "std", "str_encode"),
                 ("_bytes_decode", "std", "bytes_decode"), ("_NO_MORE", "std", "no_more"), ("_too_many", "std", "too_many")]:
             self.recipe.append(_Binding((self.names[word],), kind, value))
+        if fn.outs:
+            self.recipe.append(_Binding((self.names["_Ref"],), "std", "ref"))
         if any(_fast_slice(c) for _, c, _ in fn.params):
             self.recipe.append(_Binding((self.names["_ndarray"],), "std", "ndarray"))
             self.recipe.append(_Binding((self.names["_heap_roots"],), "roots", None))
@@ -867,6 +891,15 @@ class _Writer:
                     absent = _ABSENT[type(inner)]
                 self.options.append(self.render(_PREPARE_OPTION, param=name, present=present, value=value, absent=absent))
                 self.leaves += [_Leaf(present, _PRESENT, offset), _Leaf(value, inner, offset + codec.value_at)]
+            elif type(codec) is InOutCodec and type(codec.inner) is StructCodec:
+                # Updated in place: an instance exactly (a tuple has nowhere to put the new values).
+                self.unpacks.append(self.render(_CHECK_TYPE, value=name, general=self.general,
+                                                type=self.global_for(f"_{codec.inner.name}", codec.inner.name, struct_type=True)))
+                self.flatten(name, codec.inner, offset)
+            elif type(codec) is InOutCodec:
+                value = self.names.new(f"{name}_value")
+                self.unpacks.append(self.render(_UNPACK_REF, param=name, value=value, type=codec.inner.name, general=self.general))
+                self.leaves.append(_Leaf(value, codec.inner, offset))
             else:
                 self.flatten(name, codec, offset)
         self.texts = [leaf for leaf in self.leaves if _is_text(leaf.codec)]
@@ -894,7 +927,7 @@ class _Writer:
         end = text[-1]["end"] if text else self.names["staging"] + ".end" if arrays else str(fn.args_size)
         mutable = any(_fast_slice(leaf.codec) and leaf.codec.mutable for leaf in arrays)
         results, prepare_response, read_response = self.response()
-        return self.render(
+        source = self.render(
             _FUNCTION,
             signature=fn.signature_text(),
             name=self.name,
@@ -913,6 +946,10 @@ class _Writer:
             call_size=" + ".join([end] + [f"{ref}[2]" for ref in refs.values()]),
             read_response=read_response + "\n" + self.render(_RETURN, results=", ".join(results) or "None"),
         )
+        if fn.outs:  # the general decoding updates the in-out arguments too, given them
+            finish = self.names["_general_result"]
+            source = source.replace(f"return {finish}(channel, seq)", f"return {finish}(channel, seq, {self.args})")
+        return source
 
     # -- arguments
 
@@ -1059,6 +1096,20 @@ class _Writer:
                 fields.append(self.render(_READ_VEC, result=result, index=str(j), offset=str(offset)))
             else:
                 read(result, codec, offset)
+        # In-out parameters get their new values as `InOutCodec.update` gives them: a Ref its value, a
+        # struct each of its fields (a nested struct as a new object).
+        for index, codec, offset in fn.outs:
+            assert type(codec) is InOutCodec  # (`eligible`)
+            param = fn.params[index][0]
+            if type(codec.inner) is StructCodec:
+                for name, c, o in codec.inner.fields:
+                    var = self.names.new(f"{param}_new_{name}")
+                    read(var, c, offset + o)
+                    fields.append(self.render(_SET_FIELD, result=param, field=name, value=var))
+            else:
+                var = self.names.new(f"{param}_new")
+                read(var, codec.inner, offset)
+                fields.append(self.render(_SET_FIELD, result=param, field="value", value=var))
         return results, "\n".join(prepare), "\n".join([self.read_record(leaves)] + fields)
 
     def read_record(self, leaves: list[_Leaf]) -> str:
@@ -1108,7 +1159,7 @@ class _Writer:
                 texts.append((leaf, parts))
                 variables += parts.values()
             pos = leaf.offset + leaf.codec.size
-        numbers_only = all(_is_number(c) for c, _ in fn.returns)
+        numbers_only = _numbers_only(fn)
         header = "<Q8x" if numbers_only else "<II8x"  # the seq word: checked by the spin
         record = header + "x" * (L.RESPONSE_HEADER_SIZE - 16) + fmt
         check_record = self.render(_CHECK_RECORD, result_size=str(fn.result_size), header=str(L.RESPONSE_HEADER_SIZE))

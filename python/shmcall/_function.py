@@ -163,8 +163,9 @@ class RemoteFunction:
             return values[0]
         return values if values else None
 
-    def finish(self, ch: Channel, seq: int) -> Any:
-        """Decodes response ``seq`` the general way (errors, unusual results): used by fast paths."""
+    def finish(self, ch: Channel, seq: int, args: tuple[Any, ...] = ()) -> Any:
+        """Decodes response ``seq`` the general way (errors, unusual results): used by fast paths,
+        which pass their arguments if the function has in-out parameters, to be updated."""
         status, payload, rlen = ch.response(seq)
         if status != L.STATUS_OK:
             message = bytes(ch.buf[payload : payload + rlen]).decode("utf-8", "replace")
@@ -173,6 +174,9 @@ class RemoteFunction:
             raise CorruptResponse(f"{self.name}: result of {rlen} bytes, the signature needs {self.result_size}")
         resp = ch.resp(payload, rlen)
         values = tuple(codec.read(ch.buf, payload + off, resp) for codec, off in self.returns)
+        if args:
+            for index, codec, off in self.outs:
+                codec.update(args[index], ch.buf, payload + off, resp)
         return values[0] if len(values) == 1 else values if values else None
 
     def discard(self, ch: Channel, payload: int, length: int) -> None:

@@ -182,6 +182,70 @@ def test_fixed_arrays_of_bytes_and_of_one_element_on_the_fast_path(c):
         as_bytes([256] + [0] * 7, [1])  # the general way explains it
 
 
+def _splitmix64(x):
+    z = (x + 0x9E3779B97F4A7C15) & (2**64 - 1)
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
+    z ^= z >> 31
+    return z - (1 << 64) if z >> 63 else z
+
+
+def test_in_out_numbers_and_structs_stay_on_the_fast_path(c):
+    """A ``Ref`` of a number and a struct instance given for ``&mut T`` are updated in place by the
+    fast path, as the general path updates them: the Ref's value, the struct's fields (a nested
+    struct as a new object)."""
+    c.add(0, 0)  # opens this thread's channel
+    change = fast(c, "change_int")
+    rng = random.Random(6)
+    with Counting(change) as count:
+        r = c.ref("i64", 0)
+        for _ in range(200):
+            start = rng.randrange(-(1 << 63), 1 << 63)
+            r.value = start
+            assert change(r) is None
+            assert r.value == _splitmix64(start)
+    assert count.falls == 0
+    T, P = c.types.Team, c.types.Person
+    promote = fast(c, "promote")
+    with Counting(promote) as count:
+        for _ in range(100):
+            name, age = "".join(rng.choice("xé汉") for _ in range(rng.randrange(30))), rng.randrange(-1000, 1000)
+            scores, motto = [rng.randrange(-(1 << 31), 1 << 31) for _ in range(3)], rng.randbytes(rng.randrange(9))
+            lead = P(name * 2, age)
+            team = T(name, lead, scores, motto)
+            assert promote(team) is None
+            want = [(s * 2 + (1 << 31)) % (1 << 32) - (1 << 31) for s in scores]
+            assert team == T(name + "!", P(name * 2, age + 1), want, motto)
+            assert lead == P(name * 2, age), "the nested struct is replaced, not changed"
+    assert count.falls == 0
+
+
+def test_in_out_values_the_fast_path_cannot_take_go_the_general_way(c):
+    """A plain number, a Ref of another type or out of range, a tuple for an in-out struct: the
+    general path explains each. And the general decoding a fast path falls back to for an
+    unusual response updates the in-out arguments too."""
+    change, promote = fast(c, "change_int"), fast(c, "promote")
+    with Counting(change) as count:
+        with pytest.raises(TypeError, match="Ref"):
+            change(100)
+        with pytest.raises(TypeError, match="i64"):
+            change(c.ref("i32", 1))
+        r = c.ref("i64", 0)
+        r.value = 1 << 63
+        with pytest.raises(OverflowError):
+            change(r)
+    assert count.falls == 3
+    with Counting(promote) as count, pytest.raises(TypeError, match="Team"):
+        promote(("t", ("p", 1), [1, 2, 3], b""))
+    assert count.falls == 1
+    r = c.ref("i64", 5)
+    change(r)
+    r.value = 0
+    ch = c._session.local.ch
+    assert c.change_int.remote.finish(ch, ch.seq, (r,)) is None
+    assert r.value == _splitmix64(5)
+
+
 def test_a_fixed_array_the_fast_path_cannot_take_goes_the_general_way(c):
     """Anything but a tuple or list of the right length is the general path's: it takes any
     sequence (a numpy array) and explains the rest."""
@@ -606,7 +670,7 @@ def test_the_source_is_an_attribute_of_every_remote_function(c):
     assert c.add.source.startswith("# add(a: i64, b: i64) -> i64\n") and "def add(_client, a, b," in c.add.source
     assert c.add.source == c.functions.add.source
     compile(c.add.source, "<check>", "exec")
-    assert "_shmcall_call_" in c.change_int.source  # an in-out parameter: no fast path
+    assert "_shmcall_call_" in c.expand_slice.source  # a growable in-out vector: no fast path
 
 
 def test_python_m_shmcall_source_prints_it(c, capsys):
