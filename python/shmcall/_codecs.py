@@ -234,8 +234,8 @@ class Elem:
     def from_bytes(self, data: bytes) -> Array | list[Any]:
         """A new array owning a copy of ``data`` (without numpy, a list of struct objects if the
         element has no memoryview format)."""
-        if HAVE_NUMPY:
-            return np.frombuffer(bytearray(data), dtype=self.dtype)
+        if HAVE_NUMPY:  # an array of its own (no base): the fast paths copy it as any private array
+            return np.frombuffer(data, dtype=self.dtype).copy()
         if self.format:
             return memoryview(bytearray(data)).cast(self.format)
         n = len(data) // self.size if self.size else 0

@@ -43,7 +43,7 @@ from ._codecs import (ArrayCodec, BoolCodec, BytesCodec, Codec, ComplexCodec, Fl
                       SliceCodec, StrCodec, StructCodec, VecCodec, VecMutCodec)
 from ._scalars import SCALARS
 from ._staging import NDARRAY, copier, stage_text
-from ._values import Ref
+from ._values import Ref, Vec
 
 if TYPE_CHECKING:
     from ._function import RemoteFunction
@@ -71,9 +71,10 @@ def _is_text(codec: Codec) -> TypeGuard[StrCodec | BytesCodec]:
 
 
 def _fast_slice(codec: Codec) -> TypeGuard[SliceCodec]:
-    """A ``&[T]`` or ``&mut [T]`` of numbers (or, with numpy, of plain structs): shared numpy arrays
-    go by reference on the fast path, other buffers are copied (`_staging`)."""
-    return type(codec) is SliceCodec and (codec.elem.format != "" or HAVE_NUMPY and type(codec.elem.codec) is StructCodec)
+    """A ``&[T]`` or ``&mut [T]`` of numbers (or, with numpy, of plain structs), or the array of a
+    ``&mut Vec<T>``: shared numpy arrays go by reference on the fast path, other buffers are copied
+    (`_staging`)."""
+    return isinstance(codec, SliceCodec) and (codec.elem.format != "" or HAVE_NUMPY and type(codec.elem.codec) is StructCodec)
 
 
 def _fixed_array(codec: Codec) -> TypeGuard[ArrayCodec]:
@@ -110,8 +111,11 @@ def _fast_option(codec: Codec) -> TypeGuard[OptionCodec]:
     return _is_scalar(inner) or _is_text(inner) or _fast_slice(inner) and inner.elem.format != ""
 
 
-def _fast_in_out(codec: Codec) -> TypeGuard[InOutCodec]:
-    """A ``&mut T`` of a number (a ``Ref``) or of a fast struct (an instance, updated in place)."""
+def _fast_in_out(codec: Codec) -> TypeGuard[InOutCodec | VecMutCodec]:
+    """A ``&mut T`` of a number (a ``Ref``) or of a fast struct (an instance, updated in place), or a
+    ``&mut Vec<T>`` of numbers (a ``Vec``: its array goes as an array argument, the new one back)."""
+    if type(codec) is VecMutCodec:
+        return codec.elem.format != ""
     return type(codec) is InOutCodec and (_is_number(codec.inner) or _fast_struct(codec.inner))
 
 
@@ -511,6 +515,14 @@ _UNPACK_REF = """
     {value} = {param}.value
 """
 
+# A growable in-out array takes a Vec of its element type exactly (a list goes the general way).
+_UNPACK_VEC = """
+    # {param}: a Vec of {type}, whose array goes as an array argument and is replaced by the response's.
+    if type({param}) is not _Vec or {param}.type_name != "{type}":
+        {general}
+    {array} = {param}.array
+"""
+
 # A fixed array takes a tuple or a list (bytes too, for u8) of exactly its length; anything else goes
 # the general way, which takes it (any sequence) or explains it.
 _UNPACK_ARRAY = """
@@ -745,6 +757,8 @@ _READ_GUESSED_TEXT = """
 
 _READ_VEC = "{result} = _function.returns[{index}][0].read(buf, record_at + {offset}, channel.resp(record_at, length))"
 
+_UPDATE_VEC = "_function.outs[{index}][1].update({param}, buf, record_at + {offset}, channel.resp(record_at, length))"
+
 _SET_FIELD = "{result}.{field} = {value}"
 
 _RETURN = "return {results}"
@@ -780,7 +794,8 @@ class _Binding(NamedTuple):
 #: Objects every generated function may use, by the name a recipe gives them.
 _STANDARD: dict[str, Any] = {"struct": struct, "new": object.__new__, "str_encode": str.encode,
                              "bytes_decode": bytes.decode, "ndarray": NDARRAY, "no_more": NO_MORE,
-                             "too_many": too_many, "stage_text": stage_text, "ref": Ref}
+                             "too_many": too_many, "stage_text": stage_text, "ref": Ref,
+                             "vec": Vec}
 
 
 def _bind(recipe: list[_Binding], fn: RemoteFunction, local: Any, slow: Callable[..., Any],
@@ -827,7 +842,7 @@ def _slice_at(fn: RemoteFunction, offset: int) -> SliceCodec:
         if isinstance(codec, OptionCodec):
             at += codec.value_at
             codec = codec.inner
-        if at == offset and type(codec) is SliceCodec:
+        if at == offset and isinstance(codec, SliceCodec):  # a Vec's array too (VecMutCodec): read, not written
             return codec
     raise AssertionError(f"{fn.name}: no array at offset {offset}")
 
@@ -869,6 +884,7 @@ class _Writer:
             self.recipe.append(_Binding((self.names[word],), kind, value))
         if fn.outs:
             self.recipe.append(_Binding((self.names["_Ref"],), "std", "ref"))
+            self.recipe.append(_Binding((self.names["_Vec"],), "std", "vec"))
         if any(_fast_slice(c) for _, c, _ in fn.params):
             self.recipe.append(_Binding((self.names["_ndarray"],), "std", "ndarray"))
             self.recipe.append(_Binding((self.names["_heap_roots"],), "roots", None))
@@ -896,6 +912,10 @@ class _Writer:
                 self.unpacks.append(self.render(_CHECK_TYPE, value=name, general=self.general,
                                                 type=self.global_for(f"_{codec.inner.name}", codec.inner.name, struct_type=True)))
                 self.flatten(name, codec.inner, offset)
+            elif type(codec) is VecMutCodec:
+                array = self.names.new(f"{name}_array")
+                self.unpacks.append(self.render(_UNPACK_VEC, param=name, array=array, type=codec.elem.name, general=self.general))
+                self.leaves.append(_Leaf(array, codec, offset))
             elif type(codec) is InOutCodec:
                 value = self.names.new(f"{name}_value")
                 self.unpacks.append(self.render(_UNPACK_REF, param=name, value=value, type=codec.inner.name, general=self.general))
@@ -1098,15 +1118,17 @@ class _Writer:
                 read(result, codec, offset)
         # In-out parameters get their new values as `InOutCodec.update` gives them: a Ref its value, a
         # struct each of its fields (a nested struct as a new object).
-        for index, codec, offset in fn.outs:
-            assert type(codec) is InOutCodec  # (`eligible`)
+        for k, (index, codec, offset) in enumerate(fn.outs):
             param = fn.params[index][0]
-            if type(codec.inner) is StructCodec:
+            if type(codec) is VecMutCodec:
+                fields.append(self.render(_UPDATE_VEC, param=param, index=str(k), offset=str(offset)))
+            elif type(codec) is InOutCodec and type(codec.inner) is StructCodec:
                 for name, c, o in codec.inner.fields:
                     var = self.names.new(f"{param}_new_{name}")
                     read(var, c, offset + o)
                     fields.append(self.render(_SET_FIELD, result=param, field=name, value=var))
             else:
+                assert type(codec) is InOutCodec  # (`eligible`)
                 var = self.names.new(f"{param}_new")
                 read(var, codec.inner, offset)
                 fields.append(self.render(_SET_FIELD, result=param, field="value", value=var))

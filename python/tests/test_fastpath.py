@@ -220,6 +220,30 @@ def test_in_out_numbers_and_structs_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
+def test_growable_vectors_stay_on_the_fast_path(c):
+    """A ``Vec`` for ``&mut Vec<T>``: its array goes as an array argument (by reference if shared,
+    copied if not) and the response's array replaces it, inline or in shared memory; a list goes the
+    general way, which updates it in place."""
+    c.add(0, 0)  # opens this thread's channel
+    f = fast(c, "expand_slice")
+    f(c.vec("i64", range(50_000)))  # a staging block large enough for the private arrays below
+    with Counting(f) as count:
+        for n in (0, 1, 2, 100, 5000, 40_000, 200_000):  # inline, staged; then (grown) shared
+            v = c.vec("i64", range(n))
+            for grown in range(1, 4):
+                assert f(v) is None
+                assert len(v) == n + 10 * grown
+                assert v.tolist() == list(range(n)) + list(range(10)) * grown
+    assert count.falls == 1, "only the largest private array needed a larger staging block"
+    with Counting(f) as count:
+        lst = [5]
+        f(lst)
+        assert lst == [5] + list(range(10))
+        with pytest.raises(TypeError, match="Vec of i64"):
+            f(c.vec("f64", [1.0]))
+    assert count.falls == 2
+
+
 def test_in_out_values_the_fast_path_cannot_take_go_the_general_way(c):
     """A plain number, a Ref of another type or out of range, a tuple for an in-out struct: the
     general path explains each. And the general decoding a fast path falls back to for an
@@ -670,7 +694,7 @@ def test_the_source_is_an_attribute_of_every_remote_function(c):
     assert c.add.source.startswith("# add(a: i64, b: i64) -> i64\n") and "def add(_client, a, b," in c.add.source
     assert c.add.source == c.functions.add.source
     compile(c.add.source, "<check>", "exec")
-    assert "_shmcall_call_" in c.expand_slice.source  # a growable in-out vector: no fast path
+    assert "_shmcall_call_" in c.index_of.source  # an optional result: no fast path
 
 
 def test_python_m_shmcall_source_prints_it(c, capsys):
