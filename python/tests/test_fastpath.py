@@ -220,16 +220,16 @@ def test_in_out_numbers_and_structs_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
-def test_growable_vectors_stay_on_the_fast_path(c):
+def test_growable_vectors_stay_on_the_fast_path(fresh):
     """A ``Vec`` for ``&mut Vec<T>``: its array goes as an array argument (by reference if shared,
     copied if not) and the response's array replaces it, inline or in shared memory; a list goes the
     general way, which updates it in place."""
-    c.add(0, 0)  # opens this thread's channel
-    f = fast(c, "expand_slice")
-    f(c.vec("i64", range(50_000)))  # a staging block large enough for the private arrays below
+    fresh.add(0, 0)  # opens this thread's channel
+    f = fast(fresh, "expand_slice")
+    f(fresh.vec("i64", range(50_000)))  # a staging block large enough for the private arrays below
     with Counting(f) as count:
         for n in (0, 1, 2, 100, 5000, 40_000, 200_000):  # inline, staged; then (grown) shared
-            v = c.vec("i64", range(n))
+            v = fresh.vec("i64", range(n))
             for grown in range(1, 4):
                 assert f(v) is None
                 assert len(v) == n + 10 * grown
@@ -240,7 +240,7 @@ def test_growable_vectors_stay_on_the_fast_path(c):
         f(lst)
         assert lst == [5] + list(range(10))
         with pytest.raises(TypeError, match="Vec of i64"):
-            f(c.vec("f64", [1.0]))
+            f(fresh.vec("f64", [1.0]))
     assert count.falls == 2
 
 
