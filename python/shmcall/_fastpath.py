@@ -127,7 +127,13 @@ def eligible(fn: RemoteFunction) -> bool:
     if not all(_is_scalar(c) or _is_text(c) or _fast_slice(c) or _fast_struct(c) or _fixed_array(c) or _fast_option(c)
                or _fast_in_out(c) for _, c, _ in fn.params):
         return False
-    return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _fast_struct(c) or _fixed_array(c) for c, _ in fn.returns)
+    return all(_is_scalar(c) or _is_text(c) or type(c) is VecCodec or _fast_struct(c) or _fixed_array(c) or _fast_option_result(c)
+               for c, _ in fn.returns)
+
+
+def _fast_option_result(codec: Codec) -> TypeGuard[OptionCodec]:
+    """An ``Option<T>`` result of a scalar: its presence byte (0 or 1) and T, two leaves."""
+    return type(codec) is OptionCodec and _is_scalar(codec.inner)
 
 
 # -- the request's formats -------------------------------------------------------------------------
@@ -596,8 +602,9 @@ _PREPARE_OPTION = """
 #: The stand-in for an absent option's value, by the value's codec type (arrays: `_absent_array`).
 _ABSENT = {IntCodec: "0", FloatCodec: "0.0", BoolCodec: "False", ComplexCodec: "0j", StrCodec: '""', BytesCodec: 'b""'}
 
-#: An option's presence byte, packed as a u8 leaf.
+#: An option's presence byte, packed as a u8 leaf; read as a bool (a byte that must be 0 or 1).
 _PRESENT = IntCodec("u8")
+_PRESENT_RESULT = BoolCodec()
 
 
 def _absent_array(fmt: str) -> Any:
@@ -1100,6 +1107,10 @@ class _Writer:
                     var = self.names.new(f"{result}_{name}")
                     read(var, c, offset + o)
                     fields.append(self.render(_SET_FIELD, result=result, field=name, value=var))
+            elif type(codec) is OptionCodec:  # None unless its presence byte is 1 (a bool: 0 or 1)
+                present, value = self.names.new(f"{result}_present"), self.names.new(f"{result}_value")
+                leaves.extend([_Leaf(present, _PRESENT_RESULT, offset), _Leaf(value, codec.inner, offset + codec.value_at)])
+                fields.append(self.render(_ASSIGN, target=result, value=f"{value} if {present} else None"))
             elif type(codec) is ArrayCodec and codec.elem.name == "u8":  # bytes, one item of the unpack
                 leaves.append(_Leaf(result, codec, offset))
             elif type(codec) is ArrayCodec:  # a list, from its elements' items

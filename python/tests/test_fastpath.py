@@ -244,6 +244,18 @@ def test_growable_vectors_stay_on_the_fast_path(fresh):
     assert count.falls == 2
 
 
+def test_optional_number_results_stay_on_the_fast_path(c):
+    """An ``Option<T>`` result of a number: the value if its presence byte is 1, else None."""
+    c.add(0, 0)  # opens this thread's channel
+    f = fast(c, "index_of")
+    xs = c.asarray(np.arange(100, dtype=np.int64) * 3)
+    with Counting(f) as count:
+        for x in range(-3, 305):
+            assert f(xs, x) == (x // 3 if x % 3 == 0 and 0 <= x < 300 else None)
+        assert f(np.empty(0, dtype=np.int64), 0) is None
+    assert count.falls == 0
+
+
 def test_in_out_values_the_fast_path_cannot_take_go_the_general_way(c):
     """A plain number, a Ref of another type or out of range, a tuple for an in-out struct: the
     general path explains each. And the general decoding a fast path falls back to for an
@@ -694,7 +706,8 @@ def test_the_source_is_an_attribute_of_every_remote_function(c):
     assert c.add.source.startswith("# add(a: i64, b: i64) -> i64\n") and "def add(_client, a, b," in c.add.source
     assert c.add.source == c.functions.add.source
     compile(c.add.source, "<check>", "exec")
-    assert "_shmcall_call_" in c.index_of.source  # an optional result: no fast path
+    general = renamed(c, "hello", returns=["Option<str>"])  # an optional text result: no fast path
+    assert "_shmcall_call_" in general.source and "def remote(" in general.source
 
 
 def test_python_m_shmcall_source_prints_it(c, capsys):
