@@ -861,10 +861,13 @@ def _shape(fn: RemoteFunction) -> tuple[Any, ...]:
     def of(codec: Codec) -> Any:
         if type(codec) is StructCodec:
             return codec.name, codec.size, tuple((n, of(c), o) for n, c, o in codec.fields)
+        if type(codec) is InOutCodec:  # an in-out struct's layout is the code's as much as a struct's
+            return codec.name, of(codec.inner)
         return codec.name
 
     return (fn.id, fn.name, fn.label, fn.args_size, fn.result_size, tuple((n, of(c), o) for n, c, o in fn.params),
-            tuple((of(c), o) for c, o in fn.returns), FIRST_SPIN, SPIN_ITERATIONS, HAVE_NUMPY)
+            tuple((of(c), o) for c, o in fn.returns), tuple((i, of(c), o) for i, c, o in fn.outs), FIRST_SPIN,
+            SPIN_ITERATIONS, HAVE_NUMPY)
 
 
 class _Writer:

@@ -256,6 +256,17 @@ def test_optional_number_results_stay_on_the_fast_path(c):
     assert count.falls == 0
 
 
+def test_the_shape_of_a_function_includes_the_layout_of_its_in_out_structs(c):
+    """Generated code is found by shape (in this process and on disk): two daemons whose ``Team``
+    differ must not share ``promote``'s code, whose offsets are the layout's."""
+    import copy
+
+    entry = entry_of(c, "promote")
+    moved = copy.copy(c._structs["Team"])
+    moved.fields = [(n, codec, off) for n, codec, off in reversed(moved.fields)]  # same fields, other order
+    assert _fastpath._shape(RemoteFunction(entry, c._structs)) != _fastpath._shape(RemoteFunction(entry, {**c._structs, "Team": moved}))
+
+
 def test_in_out_values_the_fast_path_cannot_take_go_the_general_way(c):
     """A plain number, a Ref of another type or out of range, a tuple for an in-out struct: the
     general path explains each. And the general decoding a fast path falls back to for an
