@@ -1313,7 +1313,13 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, help="rounds per case (default 20, quick 4; at least 6 / 2 however long)")
     ap.add_argument("--socket", help="use the daemon running at this socket instead of starting one")
     ap.add_argument("--out", help="output directory")
+    ap.add_argument("--render", metavar="DIR", help="only write DIR/report.md again from DIR/builtins.json "
+                    "(after the reasons for misses were revised)")
     args = ap.parse_args()
+    if args.render:
+        write_report(Path(args.render), json.loads((Path(args.render) / "builtins.json").read_text()))
+        print(f"report: {Path(args.render) / 'report.md'}")
+        return 0
     sizes, settings = (QUICK, QUICK_RUN) if args.quick else (FULL, FULL_RUN)
     if args.rounds:
         settings = Settings(**{**asdict(settings), "rounds": args.rounds,
