@@ -87,7 +87,7 @@ def _fast_struct(codec: Codec) -> TypeGuard[StructCodec]:
     """A struct whose fields are scalars, text, arrays of numbers or such structs: encoded field by
     field on the fast path, nested structs and arrays flattened into the record's leaves."""
     return type(codec) is StructCodec and all(
-        _is_scalar(c) or _is_text(c) or _fixed_array(c) or _fast_struct(c) for _, c, _ in codec.fields)
+        _is_scalar(c) or _is_text(c) or _fixed_array(c) or _fast_struct(c) or _fast_option_result(c) for _, c, _ in codec.fields)
 
 
 def _struct_types(codecs: Iterable[Codec]) -> dict[str, type[Any]]:
@@ -132,8 +132,9 @@ def eligible(fn: RemoteFunction) -> bool:
 
 
 def _fast_option_result(codec: Codec) -> TypeGuard[OptionCodec]:
-    """An ``Option<T>`` result of a scalar: its presence byte (0 or 1) and T, two leaves."""
-    return type(codec) is OptionCodec and _is_scalar(codec.inner)
+    """An ``Option<T>`` of a scalar or text (a result, or a struct's field): its presence byte (0 or 1)
+    and T, two leaves; an absent T's bytes are zeros (SPEC §4.6), read and dropped."""
+    return type(codec) is OptionCodec and (_is_scalar(codec.inner) or _is_text(codec.inner))
 
 
 # -- the request's formats -------------------------------------------------------------------------
@@ -271,6 +272,8 @@ def _result_fields(fn: RemoteFunction) -> list[tuple[Codec, int]]:
             return [leaf for _, c, o in codec.fields for leaf in leaves(c, off + o)]
         if type(codec) is ArrayCodec:
             return [(codec.elem, off + i * codec.elem.size) for i in range(codec.n)]
+        if type(codec) is OptionCodec:
+            return [(_PRESENT_RESULT, off)] + leaves(codec.inner, off + codec.value_at)
         return [] if isinstance(codec, (VecCodec, VecMutCodec)) else [(codec, off)]
 
     outs = [(c.inner if type(c) is InOutCodec else c, o) for _, c, o in fn.outs]  # a &mut Vec: by its codec
@@ -287,7 +290,10 @@ def guessed_text(fn: RemoteFunction) -> bool:
     ``Vec``: its response is read with a guessed text length (`_text_guesses`)."""
     if any(type(c) is VecCodec for c, _ in fn.returns):
         return False
-    return sum(_is_text(c) for c, _ in _result_fields(fn)) == 1
+    fields = _result_fields(fn)
+    # An option's text is read only if present: a guess would read it whatever its presence byte says.
+    optional_text = any(_is_text(c) and i and fields[i - 1][0] is _PRESENT_RESULT for i, (c, _) in enumerate(fields))
+    return not optional_text and sum(_is_text(c) for c, _ in fields) == 1
 
 
 #: Channel views that read an 8-byte result field as one item, by struct format.
@@ -745,6 +751,14 @@ _DECODE_BYTES = "{text} = {data}"
 
 _ASSIGN = "{target} = {value}"
 
+# The presence byte is checked to be 0 or 1 after this (`_READ_BOOL`): any other value reads nothing.
+_READ_IF_PRESENT = """
+    if {present} == 1:
+        {read}
+    else:
+        {text} = None
+"""
+
 # Slicing the text out of the mmap after the unpack cost ~110 ns of `hello`'s 1.1 µs (a slice
 # object, the mmap's subscript, a bytes object). A guess is made only from a response that passed
 # every check (`_text_guesses`), and a client's channels share one response capacity, so a response
@@ -905,19 +919,10 @@ class _Writer:
         # Parameters flattened to leaves; a struct's fields unpacked into variables of their own.
         self.leaves: list[_Leaf] = []
         self.unpacks: list[str] = []  # each struct's and fixed array's, parents before their fields
+        self.present_of: dict[str, str] = {}  # an option result's value variable: its presence byte's
         self.options: list[str] = []  # each option parameter's `_PREPARE_OPTION`
         for name, codec, offset in fn.params:
-            if _fast_option(codec):
-                present, value = self.names.new(f"{name}_present"), self.names.new(f"{name}_value")
-                inner = codec.inner
-                if type(inner) is SliceCodec:
-                    absent = self.names.new(f"_absent_{inner.elem.format}")
-                    self.recipe.append(_Binding((absent,), "absent_array", inner.elem.format))
-                else:
-                    absent = _ABSENT[type(inner)]
-                self.options.append(self.render(_PREPARE_OPTION, param=name, present=present, value=value, absent=absent))
-                self.leaves += [_Leaf(present, _PRESENT, offset), _Leaf(value, inner, offset + codec.value_at)]
-            elif type(codec) is InOutCodec and type(codec.inner) is StructCodec:
+            if type(codec) is InOutCodec and type(codec.inner) is StructCodec:
                 # Updated in place: an instance exactly (a tuple has nowhere to put the new values).
                 self.unpacks.append(self.render(_CHECK_TYPE, value=name, general=self.general,
                                                 type=self.global_for(f"_{codec.inner.name}", codec.inner.name, struct_type=True)))
@@ -1003,6 +1008,16 @@ class _Writer:
                 fields=", ".join(fields) + ("," if len(fields) == 1 else ""), general=self.general))
             for v, (_, c, o) in zip(fields, codec.fields):
                 self.flatten(v, c, offset + o)
+        elif type(codec) is OptionCodec:
+            present, value = self.names.new(f"{var}_present"), self.names.new(f"{var}_value")
+            inner = codec.inner
+            if type(inner) is SliceCodec:
+                absent = self.names.new(f"_absent_{inner.elem.format}")
+                self.recipe.append(_Binding((absent,), "absent_array", inner.elem.format))
+            else:
+                absent = _ABSENT[type(inner)]
+            self.options.append(self.render(_PREPARE_OPTION, param=var, present=present, value=value, absent=absent))
+            self.leaves += [_Leaf(present, _PRESENT, offset), _Leaf(value, inner, offset + codec.value_at)]
         elif type(codec) is ArrayCodec:
             elems = [self.names.new(f"{var}_{i}") for i in range(codec.n)]
             self.unpacks.append(self.render(
@@ -1113,6 +1128,7 @@ class _Writer:
             elif type(codec) is OptionCodec:  # None unless its presence byte is 1 (a bool: 0 or 1)
                 present, value = self.names.new(f"{result}_present"), self.names.new(f"{result}_value")
                 leaves.extend([_Leaf(present, _PRESENT_RESULT, offset), _Leaf(value, codec.inner, offset + codec.value_at)])
+                self.present_of[value] = present
                 fields.append(self.render(_ASSIGN, target=result, value=f"{value} if {present} else None"))
             elif type(codec) is ArrayCodec and codec.elem.name == "u8":  # bytes, one item of the unpack
                 leaves.append(_Leaf(result, codec, offset))
@@ -1212,9 +1228,12 @@ class _Writer:
             return self.render(_READ_NUMBERS, results=", ".join(variables), expected=exact)
         reads = [self.render(_READ_RECORD, results="".join(", " + v for v in variables), check_record=check_record)]
         for leaf, parts in texts:
-            reads.append(self.render(_CHECK_TEXT, text=leaf.var, **parts))
-            reads.append(self.render(_ASSIGN, target=leaf.var, value=self.slice_text(leaf, parts)))
-            reads.append(self.decode(leaf, leaf.var))
+            read = "\n".join([self.render(_CHECK_TEXT, text=leaf.var, **parts),
+                              self.render(_ASSIGN, target=leaf.var, value=self.slice_text(leaf, parts)),
+                              self.decode(leaf, leaf.var)])
+            if leaf.var in self.present_of:  # an absent option's reference is not examined (SPEC §4.6)
+                read = self.render(_READ_IF_PRESENT, present=self.present_of[leaf.var], read=read, text=leaf.var)
+            reads.append(read)
         return "\n".join(reads + scalars)
 
     def slice_text(self, leaf: _Leaf, parts: dict[str, str]) -> str:

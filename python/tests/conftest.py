@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -175,3 +176,30 @@ def fd_closed(fd: int) -> bool:
     except OSError as e:
         return e.errno == errno.EBADF
     return False
+
+
+class Counting:
+    """Counts the fast path's falls to the general path: ``_general_call`` (before sending) and
+    ``_general_result`` (decoding the response), whatever names a parameter made them take."""
+
+    def __init__(self, fn):
+        self.g = fn.__globals__
+        used = [k for k in fn.__code__.co_names if re.fullmatch(r"_general_(call|result)_*", k)]
+        self.saved = {k: self.g[k] for k in used}
+        assert len(self.saved) == 2
+        self.falls = 0
+
+        def counted(real):
+            def wrapper(*args, **kw):
+                self.falls += 1
+                return real(*args, **kw)
+            return wrapper
+
+        for k, real in self.saved.items():
+            self.g[k] = counted(real)
+
+    def __enter__(self) -> "Counting":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.g.update(self.saved)

@@ -18,7 +18,7 @@ import pytest
 
 import shmcall
 
-from conftest import REPO, Daemon, daemon_binary
+from conftest import REPO, Counting, Daemon, daemon_binary
 
 FUNCTIONS = {"rotate", "normalize", "nearest", "mark", "describe_marker", "polygon_area", "primes_below", "rle_encode",
              "xorshift_fill"}
@@ -125,6 +125,33 @@ def test_optional_struct_fields(geo):
                                 ("", 2.0, " at (1, 2), weight 2")]:
         assert geo.describe_marker(Marker(Point(1, 2), label, weight)) == text
     assert geo.describe_marker(geo.mark(Point(3, 4), "x" * 5000)).startswith("x" * 5000), "a label beyond the request"
+
+
+def test_every_function_has_a_fast_path_and_option_fields_stay_on_it(geo):
+    """A struct with optional fields (text and a number), in and out, present and absent, on the
+    generated fast path with no fall to the general one; an absent text's reference is not read."""
+    for name in FUNCTIONS:
+        assert "_shmcall_call_" not in getattr(geo, name).source, f"{name} has no fast path"
+    Point, Marker = geo.types.Point, geo.types.Marker
+    geo.mark(Point(0, 0))  # this thread's channel opened
+    rng = random.Random(12)
+    with Counting(geo.mark) as marks, Counting(geo.describe_marker) as described:
+        for _ in range(200):
+            at = Point(rng.uniform(-9, 9), rng.uniform(-9, 9))
+            label = rng.choice([None, "", "é" * rng.randrange(1, 40)])
+            weight = rng.choice([None, rng.uniform(0, 5)])
+            m = geo.mark(at, label)
+            assert m == Marker(at, label, None)
+            m.weight = weight
+            text = geo.describe_marker(m)
+            want = f"{'unlabelled' if label is None else label} at ({at.x}, {at.y}), weight {1.0 if weight is None else weight}"
+            assert text.split(" at ")[0] == want.split(" at ")[0] and text.endswith(f"weight {_rust_f64(1.0 if weight is None else weight)}")
+    assert marks.falls == described.falls == 0
+
+
+def _rust_f64(x: float) -> str:
+    """``x`` as Rust's ``{}`` writes an f64: no ".0" for a whole number, else the shortest repr."""
+    return str(int(x)) if x == int(x) else repr(x)
 
 
 def primes_reference(n: int) -> list[int]:

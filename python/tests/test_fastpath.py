@@ -24,36 +24,9 @@ import numpy as np
 import pytest
 
 import shmcall
-from conftest import run_threads
+from conftest import Counting, run_threads
 from shmcall import _fastpath
 from shmcall._function import RemoteFunction, make_callable
-
-
-class Counting:
-    """Counts the fast path's falls to the general path: ``_general_call`` (before sending) and
-    ``_general_result`` (decoding the response), whatever names a parameter made them take."""
-
-    def __init__(self, fn):
-        self.g = fn.__globals__
-        used = [k for k in fn.__code__.co_names if re.fullmatch(r"_general_(call|result)_*", k)]
-        self.saved = {k: self.g[k] for k in used}
-        assert len(self.saved) == 2
-        self.falls = 0
-
-        def counted(real):
-            def wrapper(*args, **kw):
-                self.falls += 1
-                return real(*args, **kw)
-            return wrapper
-
-        for k, real in self.saved.items():
-            self.g[k] = counted(real)
-
-    def __enter__(self) -> "Counting":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.g.update(self.saved)
 
 
 def is_fast(fn, name):
@@ -717,7 +690,7 @@ def test_the_source_is_an_attribute_of_every_remote_function(c):
     assert c.add.source.startswith("# add(a: i64, b: i64) -> i64\n") and "def add(_client, a, b," in c.add.source
     assert c.add.source == c.functions.add.source
     compile(c.add.source, "<check>", "exec")
-    general = renamed(c, "hello", returns=["Option<str>"])  # an optional text result: no fast path
+    general = renamed(c, "hello_person", returns=["Option<Person>"])  # an optional struct: no fast path
     assert "_shmcall_call_" in general.source and "def remote(" in general.source
 
 
