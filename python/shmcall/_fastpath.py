@@ -933,7 +933,8 @@ class _Writer:
                 self.leaves.append(_Leaf(array, codec, offset))
             elif type(codec) is InOutCodec:
                 value = self.names.new(f"{name}_value")
-                self.unpacks.append(self.render(_UNPACK_REF, param=name, value=value, type=codec.inner.name, general=self.general))
+                self.unpacks.append(self.render(_UNPACK_REF, param=name, value=value, type=codec.inner.name,
+                                                general=self.general))
                 self.leaves.append(_Leaf(value, codec.inner, offset))
             else:
                 self.flatten(name, codec, offset)
@@ -1095,7 +1096,8 @@ class _Writer:
         staged_values = ", ".join([str(self.fn.id), str(self.fn.args_size)] + [v for k in sorted(values) for v in values[k]])
         drop = "\n".join(f"{t['data']} = None" for t in text)
         stage = ([self.render(_BEGIN_STAGING, args_size=str(self.fn.args_size))] if not arrays else []) + [
-            self.render(_STAGE_TEXT, ref=ref, data=t["data"], drop_text=drop, general=self.general) for ref, t in zip(refs_of_text, text)]
+            self.render(_STAGE_TEXT, ref=ref, data=t["data"], drop_text=drop, general=self.general)
+            for ref, t in zip(refs_of_text, text)]
         return self.render(_WRITE_REQUEST_WITH_TEXT, pack_values=", ".join(pack_values + [t["data"] for t in text]),
                            place_text="\n".join(place), request_values=request_values, copy_text="\n".join(copies),
                            end=text[-1]["end"], stage_text="\n".join(stage), staged_values=staged_values, drop_text=drop,
@@ -1120,7 +1122,8 @@ class _Writer:
         def read(result: str, codec: Codec, offset: int) -> None:
             """How ``result`` is read: a leaf of the record, or made of leaves (struct, array)."""
             if type(codec) is StructCodec:
-                prepare.append(self.render(_NEW_STRUCT, result=result, cls=self.global_for(f"_{codec.name}", codec.name, struct_type=True)))
+                cls = self.global_for(f"_{codec.name}", codec.name, struct_type=True)
+                prepare.append(self.render(_NEW_STRUCT, result=result, cls=cls))
                 for name, c, o in codec.fields:
                     var = self.names.new(f"{result}_{name}")
                     read(var, c, offset + o)
