@@ -10,7 +10,8 @@ a thread per channel against the readiness set and its worker pool:
     cargo build --release --features thread-workers --target-dir target/thread-workers
     python benchmarks/compare.py . . --old-daemon target/thread-workers/release/shmcalld
 
-Prints, per call, each side's median over rounds of the per-round median and the ratio NEW / OLD; then
+Prints, per call (small calls, then text of 4 KiB, a nested struct, in-out values, an optional result),
+each side's median over rounds of the per-round median and the ratio NEW / OLD; then
 batched calls as README makes them (`add.map` of 10,000 and 100,000 rows, µs a call; and M calls/s of
 two processes each making `add.map(...).tolist()` of 10,000 rows, as the benchmark suite's batched row
 does), `connect` (µs to connect to the running daemon), `first add, extra` (µs the first call of `add`
@@ -73,6 +74,8 @@ with shmcall.connect() as c:
     t = time.perf_counter_ns(); c.add(1, 2); cold -= time.perf_counter_ns() - t
     xs = c.empty(64, "f64"); c.prng_fill(xs, 1)
     P = c.types.Person
+    text, r, ints = "x" * 4096, c.ref("i64", 1), c.asarray(np.arange(64, dtype=np.int64))
+    team = c.types.Team("core", P("ada", 36), (1, 2, 3), b"ship it")
     # The f64 sum called directly: the function `sum_f64` where sum is a name-suffix family, the
     # generic sum's f64 overload where sum is one generic function.
     f64 = getattr(c, "sum_f64", None) or types.MethodType(c.sum.overloads["f64"], c)
@@ -82,6 +85,11 @@ with shmcall.connect() as c:
         "hello_person": lambda: c.hello_person(("xiaoming", 18)),
         "sum_f64 (64)": lambda: f64(xs),
         "sum (64)": lambda: c.sum(xs),
+        "hello (4 KiB)": lambda: c.hello(text),
+        "describe_team": lambda: c.describe_team(team),
+        "change_int": lambda: c.change_int(r),
+        "expand_slice (new Vec)": lambda: c.expand_slice(c.vec("i64", [1, 2])),
+        "index_of (64)": lambda: c.index_of(ints, 7),
     }
     out = {}
     for name, op in ops.items():
