@@ -52,8 +52,11 @@ def test_timeout_raises_and_the_late_response_is_discarded(fresh):
 
 
 def test_ctrl_c_interrupts_a_waiting_call(daemon):
+    # The child raises KeyboardInterrupt on SIGINT even if started with SIGINT ignored (a test run
+    # started in the background by a shell without job control), as Python leaves it then.
     code = f"""
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {str(REPO / 'python')!r})
 import shmcall
 c = shmcall.connect({daemon.socket!r}, spawn=False)
