@@ -130,11 +130,7 @@ class Resp:
         if seg == L.INLINE_SEGMENT:
             start = self.payload + off
             return str(self.buf[start : start + length], "utf-8")
-        heap = self.owner(seg).mapped(seg)
-        try:
-            return str(heap.span(seg, off, length), "utf-8")
-        finally:
-            heap.pending.append((seg, off))
+        return self.owner(seg).mapped(seg).take_text(seg, off, length)
 
     def discard_ref(self, pos: int) -> None:
         """Releases the heap block the reference at ``pos`` holds, if any."""

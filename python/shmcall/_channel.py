@@ -545,13 +545,10 @@ class Channel:
         """The UTF-8 text a response's heap reference names (checked), decoded straight from shared
         memory, its block then handed back with the next request: what a fast path reads a large
         str result with. Raises CorruptResponse for text that is not UTF-8."""
-        heap = self.connection.mapped(seg)
         try:
-            return str(heap.span(seg, off, length), "utf-8")
+            return self.connection.mapped(seg).take_text(seg, off, length)
         except UnicodeDecodeError as e:
             raise CorruptResponse(f"string result is not UTF-8: {e}") from None
-        finally:
-            heap.pending.append((seg, off))
 
     def resp(self, payload: int, length: int) -> Resp:
         return Resp(self.buf, payload, length, self.connection)

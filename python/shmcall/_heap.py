@@ -95,6 +95,15 @@ class Heap:
         """A memoryview of ``length`` bytes at ``offset`` in segment ``seg_id`` (bounds-checked)."""
         return self._segment(seg_id, offset, length).view[offset : offset + length]
 
+    def take_text(self, seg_id: int, offset: int, length: int) -> str:
+        """The UTF-8 text of a result's block, decoded straight from shared memory (no bytes object
+        in between: for large text, a copy and a fresh allocation fewer); the block is queued for
+        release, whether it decodes or not. Raises UnicodeDecodeError."""
+        try:
+            return str(self.span(seg_id, offset, length), "utf-8")
+        finally:
+            self.pending.append((seg_id, offset))
+
     def own(self, seg_id: int, offset: int, length: int, elem: Wraps[ArrayT]) -> ArrayT:
         """Wraps an owned block as an array of ``elem`` whose death, and that of every view cut from
         it, releases the block."""
